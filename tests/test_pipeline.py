@@ -1,0 +1,202 @@
+"""The ingest pipeline with the real model and real Chroma on disk, on real corpus files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ingest.pipeline import Pipeline, remove
+from ingest.sources import SourceSpec
+from rag.errors import LockedError, ModelMismatchError
+from rag.ledger import Ledger
+from rag.settings import Settings, load_settings
+from rag.store import ChromaStore
+
+SUBSET = [
+    "delta/docs/delta-constraints.mdx",
+    "delta/docs/delta-default-columns.mdx",
+    "spark/docs/sql-data-sources-csv.md",
+    "pdf/delta-io_delta/delta-charter.pdf",
+]
+
+
+@pytest.fixture
+def docs(tmp_path: Path, shared_corpus: Path) -> Path:
+    """A small copy of the real corpus, laid out the same way."""
+    root = tmp_path / "docs"
+    for rel in SUBSET:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shared_corpus / rel, root / rel)
+    shutil.copy(shared_corpus / "MANIFEST.tsv", root / "MANIFEST.tsv")
+    return root
+
+
+@pytest.fixture
+def settings(isolated_home: Path) -> Settings:
+    return load_settings(home=isolated_home)
+
+
+def stored(settings: Settings) -> dict[str, Any]:
+    """Everything in the collection, reopened from disk: ids -> metadata."""
+    store = ChromaStore(settings)
+    out: dict[str, Any] = {}
+    for ids, _texts, metas, _ in store.scan():
+        out.update(zip(ids, metas, strict=True))
+    return out
+
+
+def test_first_run_indexes_everything_with_metadata(
+    docs: Path, settings: Settings, embedder: Any
+) -> None:
+    report = Pipeline(settings, embedder).run([SourceSpec(str(docs))])
+    assert report.failures == []
+    assert report.files_indexed == len(SUBSET)
+    chunks = stored(settings)
+    assert len(chunks) == report.chunks_stored == report.chunks_embedded + report.chunks_reused
+    sources = {m["source"] for m in chunks.values()}
+    assert sources == set(SUBSET)
+    constraint = [m for m in chunks.values() if m["source"] == "delta/docs/delta-constraints.mdx"]
+    assert all(m["product"] == "delta" for m in constraint)
+    assert all(m["url"].startswith("https://github.com/delta-io/delta/blob/") for m in constraint)
+    assert any(" > " in m["heading_path"] for m in constraint)
+    pdf = [m for m in chunks.values() if m["source"].endswith(".pdf")]
+    assert pdf and all(isinstance(m["page"], int) and m["page"] >= 1 for m in pdf)
+    csv = [m for m in chunks.values() if m["source"].endswith("csv.md")]
+    assert {m["product"] for m in csv} == {"spark"}
+
+
+def test_unchanged_rerun_embeds_nothing(docs: Path, settings: Settings, embedder: Any) -> None:
+    pipeline = Pipeline(settings, embedder)
+    first = pipeline.run([SourceSpec(str(docs))])
+    before = stored(settings)
+    again = pipeline.run([SourceSpec(str(docs))])
+    assert again.chunks_embedded == 0 and again.files_indexed == 0
+    assert again.files_unchanged == len(SUBSET)
+    assert stored(settings) == before
+    assert first.chunks_stored == len(before)
+
+
+def test_changed_file_replaces_its_chunks_and_reuses_vectors(
+    docs: Path, settings: Settings, embedder: Any
+) -> None:
+    pipeline = Pipeline(settings, embedder)
+    pipeline.run([SourceSpec(str(docs))])
+    target = docs / "delta/docs/delta-default-columns.mdx"
+    target.write_text(
+        target.read_text() + "\n\n## Team addendum\n\nWe never use DEFAULT on bronze.\n"
+    )
+    report = pipeline.run([SourceSpec(str(docs))])
+    assert report.files_indexed == 1
+    assert 1 <= report.chunks_embedded < report.chunks_stored  # untouched sections reuse vectors
+    chunks = stored(settings)
+    texts = _texts(settings, "delta/docs/delta-default-columns.mdx")
+    assert any("We never use DEFAULT on bronze." in t for t in texts)
+    ledger = Ledger(settings.home / "ledger.sqlite")
+    records = ledger.files()
+    ledger.close()
+    assert sum(r.chunks for r in records.values()) == len(chunks)
+
+
+def _texts(settings: Settings, source: str) -> list[str]:
+    store = ChromaStore(settings)
+    got = store.collection.get(where={"source": source}, include=["documents"])  # type: ignore[list-item]
+    return [d or "" for d in got["documents"] or []]
+
+
+def test_prune_removes_files_that_are_gone(docs: Path, settings: Settings, embedder: Any) -> None:
+    pipeline = Pipeline(settings, embedder)
+    pipeline.run([SourceSpec(str(docs))])
+    (docs / "spark/docs/sql-data-sources-csv.md").unlink()
+    kept = pipeline.run([SourceSpec(str(docs))])
+    assert kept.files_removed == 0
+    assert any(m["source"].endswith("csv.md") for m in stored(settings).values())
+    pruned = pipeline.run([SourceSpec(str(docs))], prune=True)
+    assert pruned.files_removed == 1
+    assert not any(m["source"].endswith("csv.md") for m in stored(settings).values())
+
+
+def test_identical_chunks_are_embedded_once(docs: Path, settings: Settings, embedder: Any) -> None:
+    shutil.copytree(docs / "delta", docs / "copy")
+    report = Pipeline(settings, embedder).run(
+        [SourceSpec(str(docs / "delta")), SourceSpec(str(docs / "copy"))]
+    )
+    assert report.chunks_reused == report.chunks_stored / 2
+    assert report.chunks_embedded == report.chunks_stored / 2
+
+
+def test_bad_files_are_reported_and_the_rest_stored(
+    docs: Path, settings: Settings, embedder: Any
+) -> None:
+    pipeline = Pipeline(settings, embedder)
+    pipeline.run([SourceSpec(str(docs))])
+    before = stored(settings)
+    (docs / "empty.md").write_text("")
+    (docs / "binary.md").write_bytes(b"\x00\x01\x02\xff" * 100)
+    (docs / "fake.pdf").write_bytes(b"%PDF-1.4 not really")
+    # A file that was fine before and is now corrupt keeps its old chunks.
+    (docs / "pdf/delta-io_delta/delta-charter.pdf").write_bytes(b"%PDF-1.7\ngarbage")
+    (docs / "good.md").write_text("# Good\n\nA note about OPTIMIZE and ZORDER BY.\n")
+    report = pipeline.run([SourceSpec(str(docs))])
+    named = " | ".join(report.failures)
+    for name in ("empty.md", "binary.md", "fake.pdf", "delta-charter.pdf"):
+        assert name in named
+    assert len(report.failures) == 4
+    after = stored(settings)
+    assert set(before) <= set(after)
+    assert any(m["source"] == "good.md" for m in after.values())
+
+
+def test_missing_source_is_one_failure(settings: Settings, docs: Path, embedder: Any) -> None:
+    report = Pipeline(settings, embedder).run(
+        [SourceSpec("/no/such/folder"), SourceSpec(str(docs))]
+    )
+    assert report.failures == ["/no/such/folder: no such file or folder; check the path"]
+    assert report.files_indexed == len(SUBSET)
+
+
+def test_a_different_model_asks_for_rebuild(docs: Path, settings: Settings, embedder: Any) -> None:
+    Pipeline(settings, embedder).run([SourceSpec(str(docs))])
+    other = settings.model_copy(update={"embed_model": str(embedder.model_path)})
+    with pytest.raises(ModelMismatchError, match="--rebuild"):
+        Pipeline(other, embedder).run([SourceSpec(str(docs))])
+    report = Pipeline(other, embedder).run([SourceSpec(str(docs))], rebuild=True)
+    assert report.files_indexed == len(SUBSET)
+    assert len(stored(other)) == report.chunks_stored
+
+
+def test_remove_drops_one_source(
+    docs: Path, settings: Settings, embedder: Any, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "n.md").write_text("# Note\n\nVACUUM keeps seven days.\n")
+    Pipeline(settings, embedder).run([SourceSpec(str(docs)), SourceSpec(str(notes))])
+    assert remove(settings, str(notes.resolve())) == 1
+    assert {m["origin"] for m in stored(settings).values()} == {str(docs.resolve())}
+
+
+def test_stored_vectors_find_the_right_passage(
+    docs: Path, settings: Settings, embedder: Any
+) -> None:
+    Pipeline(settings, embedder).run([SourceSpec(str(docs))])
+    query = embedder.embed(["Which exception is raised when a CHECK constraint is violated?"])[0]
+    hits = ChromaStore(settings).query(query, 3)
+    assert hits[0].source == "delta/docs/delta-constraints.mdx"
+    assert np.isclose(
+        hits[0].score, float(query @ embedder.embed([_embed_text(hits[0])])[0]), atol=1e-3
+    )
+
+
+def _embed_text(hit: Any) -> str:
+    return f"{hit.heading_path}\n\n{hit.text}"
+
+
+def test_second_ingest_on_the_same_home_is_refused(settings: Settings) -> None:
+    from ingest.lock import ingest_lock
+
+    with ingest_lock(settings.home), pytest.raises(LockedError, match="wait for it"):
+        Pipeline(settings).run([])
