@@ -100,6 +100,11 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
+def _words(text: str) -> frozenset[str]:
+    """The set of whitespace-separated words in text."""
+    return frozenset(text.split())
+
+
 # ---------------------------------------------------------------------------- decoding
 
 _BOMS: tuple[tuple[bytes, str], ...] = (
@@ -476,7 +481,7 @@ def _skip_esm(lines: list[str], start: int) -> int:
             if re.search(r"""\bfrom\s*["']|^import\s*["']""", lines[i]):
                 return i + 1
             i += 1
-        return start + 1
+        return i
     balance = 0
     i = start
     while i < len(lines):
@@ -582,6 +587,7 @@ def _admonition_title(stripped: str) -> str:
 # ---- inline clean-up of prose
 
 _PLACEHOLDER = re.compile("\ue000(\\d+)\ue001")
+_BACKSLASH_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^\s<>]*)>")
 _IMAGE = re.compile(r"!\[([^\[\]]*)\]\([^()]*\)")
 _LINK = re.compile(r"\[([^\[\]]*)\]\([^()]*\)")
@@ -592,144 +598,29 @@ _UNQUOTED = re.compile(r"[^\s>]++")
 _SPACES = re.compile(r"\s*+")
 
 
-def _skip_spaces(text: str, j: int, limit: int) -> int:
-    """The index of the first non-space character at or after j (before limit)."""
-    match = _SPACES.match(text, j, limit)
-    return match.end() if match else j
-
-
 _BRACE_TOKEN = re.compile(r"[{}\"]")
 _TEXT_KEYS = re.compile(
     r"\b(?:title|description|text|headerText)\s*:\s*\"([^\"\\]*(?:\\.[^\"\\]*)*)\""
 )
 _TEXT_ATTRS = frozenset({"title", "description", "text", "headerText", "alt", "caption"})
-_HTML_TAGS = frozenset(
-    {
-        "a",
-        "abbr",
-        "address",
-        "article",
-        "aside",
-        "b",
-        "big",
-        "blockquote",
-        "body",
-        "br",
-        "caption",
-        "center",
-        "cite",
-        "code",
-        "col",
-        "colgroup",
-        "dd",
-        "del",
-        "details",
-        "dfn",
-        "div",
-        "dl",
-        "dt",
-        "em",
-        "figcaption",
-        "figure",
-        "font",
-        "footer",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "head",
-        "header",
-        "hr",
-        "html",
-        "i",
-        "iframe",
-        "img",
-        "input",
-        "ins",
-        "kbd",
-        "label",
-        "li",
-        "main",
-        "mark",
-        "nav",
-        "ol",
-        "p",
-        "picture",
-        "pre",
-        "q",
-        "s",
-        "samp",
-        "section",
-        "small",
-        "source",
-        "span",
-        "strike",
-        "strong",
-        "sub",
-        "summary",
-        "sup",
-        "table",
-        "tbody",
-        "td",
-        "tfoot",
-        "th",
-        "thead",
-        "time",
-        "tr",
-        "tt",
-        "u",
-        "ul",
-        "var",
-        "video",
-        "wbr",
-    }
+_HTML_TAGS = _words(
+    "a abbr address article aside b big blockquote body br caption center cite code col "
+    "colgroup dd del details dfn div dl dt em figcaption figure font footer h1 h2 h3 h4 "
+    "h5 h6 head header hr html i iframe img input ins kbd label li main mark nav ol p "
+    "picture pre q s samp section small source span strike strong sub summary sup table "
+    "tbody td tfoot th thead time tr tt u ul var video wbr"
 )
-_BLOCK_TAGS = frozenset(
-    {
-        "address",
-        "article",
-        "aside",
-        "blockquote",
-        "body",
-        "br",
-        "caption",
-        "center",
-        "dd",
-        "details",
-        "div",
-        "dl",
-        "dt",
-        "figcaption",
-        "figure",
-        "footer",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "header",
-        "hr",
-        "li",
-        "main",
-        "nav",
-        "ol",
-        "p",
-        "pre",
-        "section",
-        "summary",
-        "table",
-        "tbody",
-        "td",
-        "tfoot",
-        "th",
-        "thead",
-        "tr",
-        "ul",
-    }
+_BLOCK_TAGS = _words(
+    "address article aside blockquote body br caption center dd details div dl dt "
+    "figcaption figure footer h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section "
+    "summary table tbody td tfoot th thead tr ul"
 )
+
+
+def _skip_spaces(text: str, j: int, limit: int) -> int:
+    """The index of the first non-space character at or after j (before limit)."""
+    match = _SPACES.match(text, j, limit)
+    return match.end() if match else j
 
 
 def _protect_code_spans(text: str) -> tuple[str, list[str]]:
@@ -828,9 +719,8 @@ def _clean_prose(text: str, *, mdx: bool, liquid: bool) -> str:
         text = _remove_between(text, "{:", "}", same_line=True)
     text = _AUTOLINK.sub(r"\1", text)
     text = _TagStripper(text, mdx=mdx).run()
-    text = _IMAGE.sub(r"\1", text)
-    text = _LINK.sub(r"\1", text)
-    text = _REF_LINK.sub(r"\1", text)
+    text = _REF_LINK.sub(r"\1", _LINK.sub(r"\1", _IMAGE.sub(r"\1", text)))
+    text = _BACKSLASH_ESCAPE.sub(r"\1", text)
     text = html.unescape(text)
     return _PLACEHOLDER.sub(lambda m: spans[int(m.group(1))], text)
 
@@ -867,13 +757,15 @@ class _TagStripper:
     def _tag(self, start: int) -> tuple[int, str] | None:
         """(end, replacement) for a well-formed tag at start, else None."""
         text = self.text
+        if start and text[start - 1] == "\\":  # an escaped '<' is text
+            return None
         limit = min(len(text), start + _MAX_TAG_CHARS)
         j = start + 1
         closing = text.startswith("/", j)
         j += closing
         if text.startswith(">", j):  # JSX fragment <> or </>
             return (j + 1, "") if self.mdx else None
-        match = _TAG_NAME.match(text, j)
+        match = _TAG_NAME.match(text, j, limit)
         if match is None:
             return None
         name = match.group()
@@ -1010,11 +902,11 @@ def _atx_heading(line: str, *, mdx: bool) -> tuple[int, str]:
 
 
 def _clean_heading(text: str) -> str:
-    """Drop a trailing {#custom-id} anchor from heading text."""
+    """Drop a trailing {#custom-id} anchor and bold markers from heading text."""
     text = text.strip()
     if text.endswith("}") and "{#" in text:
         text = text[: text.rfind("{#")].strip()
-    return text
+    return text.replace("**", "").strip()
 
 
 def _is_setext_underline(stripped: str) -> bool:
@@ -1056,7 +948,7 @@ class _MarkdownReader:
             if segment.kind == "code":
                 self.outline.add(segment.text, code=True)
             elif segment.kind == "html":
-                _HtmlReader(self.outline).read(segment.text)
+                _HtmlReader(self.outline, markdown=True).read(segment.text)
             else:
                 self._prose(_clean_prose(segment.text, mdx=self.mdx, liquid=self.liquid))
 
@@ -1138,25 +1030,9 @@ def _parse_txt(text: str, source: str) -> tuple[str, list[Block]]:
 # ---------------------------------------------------------------------------- reST
 
 _RST_ADORNMENT = "=-~^\"'`#*+_"
-_RST_SKIP_DIRECTIVES = frozenset(
-    {
-        "toctree",
-        "image",
-        "raw",
-        "include",
-        "literalinclude",
-        "contents",
-        "meta",
-        "highlight",
-        "index",
-        "sectnum",
-        "automodule",
-        "autoclass",
-        "autofunction",
-        "autosummary",
-        "autodata",
-        "automethod",
-    }
+_RST_SKIP_DIRECTIVES = _words(
+    "toctree image raw include literalinclude contents meta highlight index sectnum "
+    "automodule autoclass autofunction autosummary autodata automethod"
 )
 _RST_CODE_DIRECTIVES = frozenset({"code-block", "code", "sourcecode"})
 _RST_ROLE = re.compile(r":[A-Za-z][\w.+-]{0,40}(?::[A-Za-z][\w.+-]{0,40}){0,3}:`([^`]+)`")
@@ -1172,6 +1048,12 @@ def _is_adornment(stripped: str) -> bool:
         and stripped[0] in _RST_ADORNMENT
         and stripped == stripped[0] * len(stripped)
     )
+
+
+def _is_rst_option(line: str, indent: int) -> bool:
+    """Whether line is a ':name: value' option of a directive indented at indent."""
+    stripped = line.strip()
+    return _indent(line) > indent and stripped.startswith(":") and stripped.count(":") >= 2
 
 
 def _rst_inline(text: str) -> str:
@@ -1265,25 +1147,20 @@ class _RstReader:
         indent = _indent(line)
         stripped = line.strip()
         marker = stripped.find("::")
-        body_end = self._body_end(i + 1, indent)
         if stripped.startswith(".. ["):
             self.para.append(stripped[stripped.find("]") + 1 :])
             return i + 1
         name = stripped[3:marker].strip() if marker > 0 else ""
         if not name or " " in name or stripped.startswith((".. _", ".. |")):
-            return body_end  # comment, hyperlink target or substitution definition
+            return self._body_end(i + 1, indent)  # comment, target or substitution
         argument = stripped[marker + 2 :].strip()
         j = i + 1
-        while (
-            j < body_end
-            and self.lines[j].strip().startswith(":")
-            and self.lines[j].strip().count(":") >= 2
-        ):
-            j += 1  # directive options
+        while j < len(self.lines) and _is_rst_option(self.lines[j], indent):
+            j += 1
         if name in _RST_CODE_DIRECTIVES:
             return self._literal(j, indent, argument.split()[0] if argument else "")
         if name in _RST_SKIP_DIRECTIVES or name.startswith("auto"):
-            return body_end
+            return self._body_end(j, indent)
         if argument and name not in ("figure", "only"):
             self.outline.add(_rst_inline(argument))
         return j
@@ -1327,50 +1204,10 @@ def _parse_rst(text: str, source: str) -> tuple[str, list[Block]]:
 # ---------------------------------------------------------------------------- HTML
 
 _HTML_SKIP = frozenset({"script", "style", "noscript", "template", "svg"})
-_HTML_VOID = frozenset(
-    {
-        "area",
-        "base",
-        "br",
-        "col",
-        "embed",
-        "hr",
-        "img",
-        "input",
-        "link",
-        "meta",
-        "source",
-        "track",
-        "wbr",
-    }
-)
-_HTML_FLOW = frozenset(
-    {
-        "address",
-        "article",
-        "aside",
-        "blockquote",
-        "body",
-        "caption",
-        "center",
-        "dd",
-        "details",
-        "div",
-        "dl",
-        "dt",
-        "fieldset",
-        "figcaption",
-        "figure",
-        "footer",
-        "form",
-        "header",
-        "hr",
-        "main",
-        "nav",
-        "p",
-        "section",
-        "summary",
-    }
+_HTML_VOID = _words("area base br col embed hr img input link meta source track wbr")
+_HTML_FLOW = _words(
+    "address article aside blockquote body caption center dd details div dl dt fieldset "
+    "figcaption figure footer form header hr main nav p section summary"
 )
 _WHITESPACE = re.compile(r"\s+")
 
@@ -1378,9 +1215,10 @@ _WHITESPACE = re.compile(r"\s+")
 class _HtmlReader(HTMLParser):
     """Turns HTML into blocks: headings build the path, <pre> gives code, tables give rows."""
 
-    def __init__(self, outline: _Outline) -> None:
+    def __init__(self, outline: _Outline, *, markdown: bool = False) -> None:
         super().__init__(convert_charrefs=True)
         self.outline = outline
+        self.markdown = markdown  # HTML inside Markdown may hold Markdown links
         self.page_title: list[str] | None = None
         self._buf: list[str] = []
         self._skip = 0
@@ -1394,12 +1232,18 @@ class _HtmlReader(HTMLParser):
         self._cells: list[str] | None = None
         self._in_cell = False
         self._row_is_header = False
+        self._nested_tables = 0  # tables inside a cell are flattened into its text
         self._in_title = False
 
     def read(self, markup: str) -> None:
         """Parse a whole document or fragment."""
-        self.feed(markup)
+        self.feed(_escape_broken_tags(markup))
         self.close()
+        if self._pre:
+            self._end_pre()
+        self._end_row()
+        while self._tables:
+            self._end_table()
         self._flush()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -1432,6 +1276,10 @@ class _HtmlReader(HTMLParser):
             self._lists += 1
         elif tag == "li":
             self._text("\n" + "  " * max(0, self._lists - 1) + "- ")
+        elif tag == "table" and (self._in_cell or self._nested_tables):
+            self._nested_tables += 1
+        elif tag in ("tr", "td", "th") and self._nested_tables:
+            self._text("\n" if tag == "tr" else " ")
         elif tag == "table":
             self._flush()
             self._tables.append(([], []))
@@ -1474,6 +1322,10 @@ class _HtmlReader(HTMLParser):
             self._lists -= 1
             if not self._lists and self._cells is None:
                 self._flush()
+        elif tag == "table" and self._nested_tables:
+            self._nested_tables -= 1
+        elif tag in ("tr", "td", "th") and self._nested_tables:
+            return
         elif tag in ("td", "th"):
             self._end_cell()
         elif tag == "tr":
@@ -1500,6 +1352,11 @@ class _HtmlReader(HTMLParser):
     def _text(self, text: str) -> None:
         self._buf.append(text)
 
+    def _text_of_buffer(self) -> str:
+        """The collected text, whitespace-squashed (and de-linked inside Markdown)."""
+        text = _squash("".join(self._buf))
+        return _markdown_links(text) if self.markdown else text
+
     def _break(self) -> None:
         """A flow element boundary: a new block, or a space inside lists and cells."""
         if self._lists or self._cells is not None:
@@ -1509,7 +1366,7 @@ class _HtmlReader(HTMLParser):
 
     def _end_cell(self) -> None:
         if self._cells is not None and self._in_cell:
-            self._cells.append(_squash("".join(self._buf)))
+            self._cells.append(self._text_of_buffer())
             self._buf = []
         self._in_cell = False
 
@@ -1519,9 +1376,13 @@ class _HtmlReader(HTMLParser):
         self._end_cell()
         self._buf = []
         cells, self._cells = self._cells, None
-        if any(cells) and self._tables:
-            header, rows = self._tables[-1]
-            (header if self._row_is_header and not rows else rows).append(" | ".join(cells))
+        if not any(cells):
+            return
+        if not self._tables:  # a stray row outside any <table>
+            self.outline.add(" | ".join(cells))
+            return
+        header, rows = self._tables[-1]
+        (header if self._row_is_header and not rows else rows).append(" | ".join(cells))
 
     def _end_table(self) -> None:
         header, rows = self._tables.pop()
@@ -1541,10 +1402,55 @@ class _HtmlReader(HTMLParser):
         """Emit the pending text as a block."""
         if self._cells is not None:
             return
-        text = _squash("".join(self._buf))
+        text = self._text_of_buffer()
         self._buf = []
         if _has_words(text):
             self.outline.add(text)
+
+
+def _escape_broken_tags(markup: str) -> str:
+    """Escape '<' that opens no complete tag or comment.
+
+    html.parser rescans from every unterminated '<' to the end of the input, which is
+    quadratic on junk like '<a <a <a ...'; escaped, those become plain text.
+    """
+    out: list[str] = []
+    pos = 0
+    gt = -1
+    comment_end = -1
+    start = markup.find("<")
+    while start >= 0:
+        nxt = markup.find("<", start + 1)
+        nxt = len(markup) if nxt < 0 else nxt
+        broken = False
+        if markup.startswith("<!--", start):
+            if comment_end != -2 and comment_end < start:
+                found = markup.find("-->", start + 4)
+                comment_end = found + 3 if found >= 0 else -2
+            if comment_end == -2:
+                broken = True
+            else:
+                nxt = markup.find("<", comment_end)
+                nxt = len(markup) if nxt < 0 else nxt
+        elif markup[start + 1 : start + 2].isalpha() or markup[start + 1 : start + 2] in "/!?":
+            if gt < start:
+                gt = markup.find(">", start)
+                gt = len(markup) if gt < 0 else gt
+            broken = gt > nxt or gt == len(markup) or gt - start > _MAX_TAG_CHARS
+        if broken:
+            out.append(markup[pos:start])
+            out.append("&lt;")
+            pos = start + 1
+        start = nxt if nxt < len(markup) else -1
+    out.append(markup[pos:])
+    return "".join(out)
+
+
+def _markdown_links(text: str) -> str:
+    """Markdown images and links reduced to their text, inline code left alone."""
+    text, spans = _protect_code_spans(text)
+    text = _REF_LINK.sub(r"\1", _LINK.sub(r"\1", _IMAGE.sub(r"\1", text)))
+    return _PLACEHOLDER.sub(lambda m: spans[int(m.group(1))], text)
 
 
 def _squash(text: str) -> str:
@@ -1677,7 +1583,7 @@ def _parse_pdf(data: bytes, source: str) -> tuple[str, list[Block]]:
         title = _pdf_title(reader)
     outline = _Outline(title or _title_from_filename(source))
     for number, text in pages:
-        for para in _pdf_paragraphs(text):
+        for para in _pdf_paragraphs(text, number):
             outline.add(para, page=number)
     if not outline.blocks:
         raise SourceError(f"{source}: PDF has no text layer (scanned images?); run OCR on it first")
@@ -1745,11 +1651,14 @@ def _pdf_title(reader: Any) -> str | None:
     return title
 
 
-def _pdf_paragraphs(text: str) -> Iterator[str]:
-    """Regroup extracted page lines into paragraphs."""
+def _pdf_paragraphs(text: str, number: int) -> Iterator[str]:
+    """Regroup extracted page lines into paragraphs, dropping a footer page number."""
     lines = [" ".join(line.translate(_INVISIBLE).split()) for line in _normalise(text).split("\n")]
+    lines = [line for line in lines if line]
+    if len(lines) > 1 and lines[-1] == str(number):
+        lines.pop()
     para: list[str] = []
-    for line in filter(None, lines):
+    for line in lines:
         if para and _PDF_MARKER.fullmatch(para[-1]):
             para[-1] = f"{para[-1]} {line}"  # a list marker on its own line belongs to the next one
             continue
