@@ -1,0 +1,454 @@
+"""LLM clients against real HTTP servers on 127.0.0.1 speaking the OpenAI and Ollama protocols."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from rag.errors import LLMError, UnknownNameError
+from rag.llm import OLLAMA_URL, OllamaChatClient, OpenAIChatClient, make_chat_client
+from rag.settings import Settings
+
+KEY = "sk-test-5ecret-key-0123456789"
+MODEL = "lake-llm"
+WORDS = ["Delta ", "Lake ", "supports ", "time ", "travel [1]."]
+MESSAGES = [
+    {"role": "system", "content": "Answer from the passages."},
+    {"role": "user", "content": "Does Delta support time travel?"},
+]
+
+
+@dataclass
+class Seen:
+    """One request as the server received it."""
+
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Reads the JSON request, records it and hands it to the server's route."""
+
+    protocol_version = "HTTP/1.1"
+    server: Server
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        self.server.seen.append(Seen(self.path, dict(self.headers), body))
+        self.server.route(self, body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep test output quiet."""
+
+    def start(self, content_type: str) -> None:
+        """Headers of a chunked streaming reply."""
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
+        self.end_headers()
+
+    def chunk(self, data: bytes) -> None:
+        """One HTTP chunk, flushed so the client sees it now."""
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def finish_chunks(self) -> None:
+        """The last, empty chunk."""
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def send_json(self, status: int, value: Any, content_type: str = "application/json") -> None:
+        """A whole (non-streamed) reply."""
+        data = value if isinstance(value, bytes) else json.dumps(value).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+
+
+Route = Callable[[Handler, dict[str, Any]], None]
+
+
+class Server(ThreadingHTTPServer):
+    """A throwaway server whose behaviour is one route function."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, route: Route) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.route = route
+        self.seen: list[Seen] = []
+        self.release = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up mid-reply is what some tests do on purpose."""
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Route], Server]]:
+    """Start real servers in threads; stop them and release stalled handlers afterwards."""
+    servers: list[Server] = []
+
+    def start(route: Route) -> Server:
+        server = Server(route)
+        threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def sse(value: Any) -> bytes:
+    """One Server-Sent Event carrying JSON."""
+    return b"data: " + json.dumps(value).encode() + b"\n\n"
+
+
+def delta(text: str) -> bytes:
+    """A streamed chat completion chunk."""
+    return sse(
+        {
+            "id": "c1",
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {"content": text}}],
+        }
+    )
+
+
+def openai_route(words: list[str] = WORDS, key: str | None = KEY) -> Route:
+    """An OpenAI-compatible server: checks the key and model, then streams SSE."""
+
+    def route(h: Handler, body: dict[str, Any]) -> None:
+        if key is not None and h.headers.get("Authorization") != f"Bearer {key}":
+            # Real servers echo (part of) the bad key; the client must not repeat it.
+            h.send_json(
+                401, {"error": {"message": f"Incorrect API key: {h.headers.get('Authorization')}"}}
+            )
+            return
+        if body["model"] != MODEL:
+            h.send_json(404, {"error": {"message": f"The model `{body['model']}` does not exist."}})
+            return
+        h.start("text/event-stream; charset=utf-8")
+        h.chunk(b": keep-alive\n\n")
+        h.chunk(sse({"choices": [{"index": 0, "delta": {"role": "assistant"}}]}))
+        for word in words:
+            h.chunk(delta(word))
+        h.chunk(sse({"choices": [], "usage": {"total_tokens": 42}}))
+        h.chunk(b"data: [DONE]\n\n")
+        h.finish_chunks()
+
+    return route
+
+
+def ollama_route(words: list[str] = WORDS) -> Route:
+    """An Ollama server: NDJSON lines until `done`."""
+
+    def route(h: Handler, body: dict[str, Any]) -> None:
+        if body["model"] != MODEL:
+            h.send_json(404, {"error": f"model '{body['model']}' not found"})
+            return
+        h.start("application/x-ndjson")
+        for word in words:
+            line = {
+                "model": MODEL,
+                "message": {"role": "assistant", "content": word},
+                "done": False,
+            }
+            h.chunk(json.dumps(line).encode() + b"\n")
+        h.chunk(
+            json.dumps({"model": MODEL, "message": {"content": ""}, "done": True}).encode() + b"\n"
+        )
+        h.finish_chunks()
+
+    return route
+
+
+def openai(
+    server: Server, key: str | None = KEY, model: str = MODEL, timeout: float = 5
+) -> OpenAIChatClient:
+    return OpenAIChatClient(f"{server.url}/v1", model, key, timeout)
+
+
+def stall(h: Handler, body: dict[str, Any]) -> None:
+    """Answer nothing until the test is over."""
+    h.server.release.wait(10)
+
+
+def closed_port() -> int:
+    """A port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def raised(stream: Iterator[str]) -> str:
+    """The one-line LLMError message a stream ends in."""
+    with pytest.raises(LLMError) as caught:
+        list(stream)
+    message = str(caught.value)
+    assert "\n" not in message and KEY not in message
+    return message
+
+
+# OpenAI-compatible
+
+
+def test_openai_streams_deltas_in_order(serve: Callable[[Route], Server]) -> None:
+    server = serve(openai_route())
+    parts = list(openai(server).stream(MESSAGES))
+    assert parts == WORDS
+    assert "".join(parts) == "Delta Lake supports time travel [1]."
+    [seen] = server.seen
+    assert seen.path == "/v1/chat/completions"
+    assert seen.body == {"model": MODEL, "messages": MESSAGES, "stream": True, "temperature": 0}
+    assert seen.headers["Authorization"] == f"Bearer {KEY}"
+    assert seen.headers["Content-Type"] == "application/json"
+
+
+def test_openai_yields_each_delta_as_it_arrives(serve: Callable[[Route], Server]) -> None:
+    gate = threading.Event()
+
+    def route(h: Handler, body: dict[str, Any]) -> None:
+        h.start("text/event-stream")
+        h.chunk(delta("first "))
+        if gate.wait(5):  # a client that buffers the whole reply never opens the gate
+            h.chunk(delta("second"))
+            h.chunk(b"data: [DONE]\n\n")
+        h.finish_chunks()
+
+    stream = openai(serve(route)).stream(MESSAGES)
+    assert next(stream) == "first "
+    gate.set()
+    assert list(stream) == ["second"]
+
+
+def test_openai_databricks_style_base_url_and_no_key(serve: Callable[[Route], Server]) -> None:
+    server = serve(openai_route(key=None))
+    client = OpenAIChatClient(f"{server.url}/serving-endpoints/", MODEL, None, 5)
+    assert "".join(client.stream(MESSAGES)) == "".join(WORDS)
+    assert server.seen[0].path == "/serving-endpoints/chat/completions"
+    assert "Authorization" not in server.seen[0].headers
+
+
+def test_openai_non_streamed_json(serve: Callable[[Route], Server]) -> None:
+    reply = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "Yes [1]."}}]}
+    server = serve(lambda h, body: h.send_json(200, reply))
+    assert list(openai(server).stream(MESSAGES)) == ["Yes [1]."]
+
+
+def test_openai_mislabelled_event_stream(serve: Callable[[Route], Server]) -> None:
+    body = delta("a") + delta("b") + b"data: [DONE]\n\n"
+    server = serve(lambda h, _: h.send_json(200, body, content_type="text/plain"))
+    assert list(openai(server).stream(MESSAGES)) == ["a", "b"]
+
+
+def test_openai_wrong_key_is_refused_without_echoing_it(serve: Callable[[Route], Server]) -> None:
+    server = serve(openai_route(key="sk-the-right-one"))
+    message = raised(openai(server).stream(MESSAGES))
+    assert message == "the LLM endpoint refused the API key (HTTP 401); set LAKESAGE_LLM_API_KEY"
+
+
+def test_openai_unknown_model(serve: Callable[[Route], Server]) -> None:
+    server = serve(openai_route())
+    message = raised(openai(server, model="no-such-model").stream(MESSAGES))
+    url = f"{server.url}/v1/chat/completions"
+    assert message == f"model 'no-such-model' not found at {url}; set LAKESAGE_LLM_MODEL"
+
+
+def test_wrong_path_points_at_the_base_url(serve: Callable[[Route], Server]) -> None:
+    server = serve(lambda h, _: h.send_json(404, {"detail": "Not Found"}))
+    message = raised(openai(server).stream(MESSAGES))
+    assert "HTTP 404: Not Found" in message and "LAKESAGE_LLM_BASE_URL" in message
+
+
+def test_other_http_errors_show_status_and_a_scrubbed_snippet(
+    serve: Callable[[Route], Server],
+) -> None:
+    text = f"upstream exploded while checking {KEY} " + "x" * 500
+    server = serve(lambda h, _: h.send_json(500, {"error": {"message": text}}))
+    message = raised(openai(server).stream(MESSAGES))
+    assert f"{server.url}/v1/chat/completions answered HTTP 500: upstream exploded" in message
+    assert "***" in message and len(message) < 400
+
+
+def test_error_event_mid_stream(serve: Callable[[Route], Server]) -> None:
+    def route(h: Handler, body: dict[str, Any]) -> None:
+        h.start("text/event-stream")
+        h.chunk(delta("partial "))
+        h.chunk(sse({"error": {"message": "context length exceeded"}}))
+        h.finish_chunks()
+
+    stream = openai(serve(route)).stream(MESSAGES)
+    assert next(stream) == "partial "
+    assert raised(stream).endswith("reported an error: context length exceeded")
+
+
+def test_endpoint_down(serve: Callable[[Route], Server]) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    message = raised(OpenAIChatClient(url, MODEL, KEY, 5).stream(MESSAGES))
+    assert message.startswith(f"cannot reach the LLM endpoint at {url}/chat/completions")
+    assert message.endswith("is the server running? set LAKESAGE_LLM_BASE_URL")
+
+
+def test_stalled_server_times_out(serve: Callable[[Route], Server]) -> None:
+    server = serve(stall)
+    started = time.monotonic()
+    message = raised(openai(server, timeout=0.5).stream(MESSAGES))
+    assert time.monotonic() - started < 3
+    assert "sent nothing for 0.5 s (timed out)" in message and "LAKESAGE_LLM_TIMEOUT" in message
+
+
+def test_server_stalling_mid_stream_times_out(serve: Callable[[Route], Server]) -> None:
+    def route(h: Handler, body: dict[str, Any]) -> None:
+        h.start("text/event-stream")
+        h.chunk(delta("first "))
+        h.server.release.wait(10)
+
+    stream = openai(serve(route), timeout=0.5).stream(MESSAGES)
+    assert next(stream) == "first "
+    assert "timed out" in raised(stream)
+
+
+def test_server_hanging_up_mid_stream(serve: Callable[[Route], Server]) -> None:
+    def route(h: Handler, body: dict[str, Any]) -> None:
+        h.start("text/event-stream")
+        h.chunk(delta("first "))
+        h.wfile.write(b"ff\r\ndata: {")  # a chunk cut short, then the connection closes
+        h.close_connection = True
+
+    stream = openai(serve(route)).stream(MESSAGES)
+    assert next(stream) == "first "
+    assert "broke off its reply" in raised(stream)
+
+
+def test_loopback_ignores_proxy_settings(
+    serve: Callable[[Route], Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert list(openai(serve(openai_route())).stream(MESSAGES)) == WORDS
+
+
+def test_key_never_in_repr() -> None:
+    client = OpenAIChatClient("http://127.0.0.1:1/v1", MODEL, KEY, 5)
+    assert KEY not in repr(client) and MODEL in repr(client)
+
+
+# Ollama
+
+
+def test_ollama_streams_ndjson(serve: Callable[[Route], Server]) -> None:
+    server = serve(ollama_route())
+    parts = list(OllamaChatClient(server.url, MODEL, 5).stream(MESSAGES))
+    assert parts == WORDS
+    [seen] = server.seen
+    assert seen.path == "/api/chat"
+    assert seen.body["model"] == MODEL and seen.body["messages"] == MESSAGES
+    assert seen.body["stream"] is True
+    assert "Authorization" not in seen.headers
+
+
+def test_ollama_unknown_model(serve: Callable[[Route], Server]) -> None:
+    server = serve(ollama_route())
+    message = raised(OllamaChatClient(server.url, "llama9", 5).stream(MESSAGES))
+    assert message.startswith(
+        f"model 'llama9' not found at {server.url}/api/chat; set LAKESAGE_LLM_MODEL"
+    )
+    assert "ollama pull llama9" in message
+
+
+def test_ollama_error_line(serve: Callable[[Route], Server]) -> None:
+    def route(h: Handler, body: dict[str, Any]) -> None:
+        h.start("application/x-ndjson")
+        h.chunk(b'{"message": {"content": "Hi"}, "done": false}\n')
+        h.chunk(b'{"error": "model runner has unexpectedly stopped"}\n')
+        h.finish_chunks()
+
+    stream = OllamaChatClient(serve(route).url, MODEL, 5).stream(MESSAGES)
+    assert next(stream) == "Hi"
+    assert raised(stream).endswith("reported an error: model runner has unexpectedly stopped")
+
+
+def test_ollama_garbage_line(serve: Callable[[Route], Server]) -> None:
+    def route(h: Handler, body: dict[str, Any]) -> None:
+        h.start("application/x-ndjson")
+        h.chunk(b"<html>proxy error</html>\n")
+        h.finish_chunks()
+
+    assert "unexpected reply" in raised(
+        OllamaChatClient(serve(route).url, MODEL, 5).stream(MESSAGES)
+    )
+
+
+def test_ollama_down_and_stalled(serve: Callable[[Route], Server]) -> None:
+    down = f"http://127.0.0.1:{closed_port()}"
+    assert "cannot reach" in raised(OllamaChatClient(down, MODEL, 5).stream(MESSAGES))
+    stalled = serve(stall)
+    assert "timed out" in raised(OllamaChatClient(stalled.url, MODEL, 0.5).stream(MESSAGES))
+
+
+# make_chat_client
+
+
+def test_make_openai_client() -> None:
+    settings = Settings(
+        engine="openai",
+        llm_base_url="https://ws.example/serving-endpoints",
+        llm_model=MODEL,
+        llm_api_key=KEY,
+        llm_timeout=7,
+    )
+    client = make_chat_client(settings)
+    assert client == OpenAIChatClient("https://ws.example/serving-endpoints", MODEL, KEY, 7)
+
+
+def test_make_ollama_client_defaults_to_local_server() -> None:
+    client = make_chat_client(Settings(engine="ollama", llm_model=MODEL))
+    assert client == OllamaChatClient(OLLAMA_URL, MODEL, 60.0)
+
+
+@pytest.mark.parametrize(
+    ("values", "variable"),
+    [
+        ({"engine": "openai", "llm_model": MODEL}, "LAKESAGE_LLM_BASE_URL"),
+        ({"engine": "openai", "llm_base_url": "http://127.0.0.1:8000/v1"}, "LAKESAGE_LLM_MODEL"),
+        ({"engine": "ollama"}, "LAKESAGE_LLM_MODEL"),
+        (
+            {"engine": "openai", "llm_base_url": "localhost:8000/v1", "llm_model": MODEL},
+            "LAKESAGE_LLM_BASE_URL",
+        ),
+    ],
+)
+def test_missing_or_bad_settings_name_the_variable(values: dict[str, Any], variable: str) -> None:
+    with pytest.raises(LLMError, match=variable):
+        make_chat_client(Settings(**values))
+
+
+@pytest.mark.parametrize("engine", ["extractive", "gpt"])
+def test_unknown_engine(engine: str) -> None:
+    with pytest.raises(
+        UnknownNameError, match=f"unknown LLM engine '{engine}'; available: ollama, openai"
+    ):
+        make_chat_client(Settings(engine=engine))
