@@ -39,6 +39,10 @@ class Embedder(Protocol):
         """Word pieces of each text as the model reads it, special tokens included."""
         ...
 
+    def is_word(self, word: str) -> bool:
+        """Whether the model's vocabulary holds this lowercase word whole."""
+        ...
+
 
 def resolve_model_path(name: str) -> Path:
     """The local folder of a packaged model name or a path to a sentence-transformers folder."""
@@ -68,6 +72,10 @@ class Tokenizer:
         self._tok = FastTokenizer.from_file(str(model_path / "tokenizer.json"))
         self._tok.no_truncation()
         self._tok.no_padding()
+
+    def is_word(self, word: str) -> bool:
+        """Whether the vocabulary holds this word as one piece."""
+        return self._tok.token_to_id(word) is not None
 
     def count(self, texts: Sequence[str]) -> list[int]:
         """Word pieces per text, [CLS] and [SEP] included."""
@@ -132,6 +140,10 @@ class SentenceTransformerEmbedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces of each text as the model reads it."""
         return self.tokenizer.count(texts)
+
+    def is_word(self, word: str) -> bool:
+        """Whether the model's vocabulary holds this lowercase word whole."""
+        return self.tokenizer.is_word(word)
 
 
 def make_embedder(settings: Settings) -> Embedder:

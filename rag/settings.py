@@ -53,12 +53,18 @@ class Settings(BaseSettings):
         1.0, ge=0, description="Weight of BM25 against dense in rank fusion."
     )
     per_source: int = Field(2, ge=1, description="Chunks of one file before others get a turn.")
+    passage_window: int = Field(
+        1, ge=0, le=3, description="Neighbouring chunks on each side returned with a hit."
+    )
     refusal_threshold: float = Field(
-        0.55,
-        description="Below this confidence the extractive answer declines (calibrated on the dev set).",
+        0.735,
+        description="Below this confidence answers decline (bench/calibrate_refusal.py, dev set).",
+    )
+    refusal_unknown_penalty: float = Field(
+        0.3, ge=0, description="Confidence lost per question term the docs never use."
     )
     refusal_coverage_weight: float = Field(
-        0.3, ge=0, description="Weight of question-word coverage in the confidence."
+        1.0, ge=0, description="Weight of question-word coverage in the confidence."
     )
     llm_base_url: str | None = Field(None, description="Base URL of the LLM endpoint.")
     llm_model: str | None = Field(None, description="Model name at the LLM endpoint.")

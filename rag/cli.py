@@ -1,0 +1,176 @@
+"""The `rag` command: ask, search, personas and eval over the index."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rag.errors import LakesageError
+from rag.evaluate import evaluate, read_questions, rows_as_dicts
+from rag.kb import KnowledgeBase
+from rag.models import Answer, Hit
+from rag.retrieval import Filters
+from rag.settings import load_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with its four subcommands."""
+    parser = argparse.ArgumentParser(prog="rag", description="Ask lakesage's index questions.")
+    parser.add_argument(
+        "--home", type=Path, help="data folder (default $LAKESAGE_HOME or ./.lakesage)"
+    )
+    parser.add_argument("--config", type=Path, help="settings file (default ./lakesage.toml)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ask = sub.add_parser("ask", help="answer a question with citations")
+    ask.add_argument("question", help="the question")
+    ask.add_argument("--persona", help="persona card name (see `rag personas`)")
+    ask.add_argument("--engine", help="answer engine: extractive, openai or ollama")
+    _filters(ask)
+    ask.add_argument(
+        "--json", action="store_true", help="print the answer, citations and hits as JSON"
+    )
+
+    search = sub.add_parser("search", help="show the ranked passages for a question")
+    search.add_argument("question", help="the question")
+    search.add_argument("--k", type=int, default=5, help="number of passages (default 5)")
+    _filters(search)
+    search.add_argument("--json", action="store_true", help="print the hits as JSON")
+
+    sub.add_parser("personas", help="list the persona cards")
+
+    ev = sub.add_parser("eval", help="evaluate retrieval and answers on a questions file")
+    ev.add_argument(
+        "questions", type=Path, help="JSONL questions (the format of shared/eval/dev.jsonl)"
+    )
+    ev.add_argument(
+        "--k", type=int, default=10, help="passages retrieved per question (default 10)"
+    )
+    ev.add_argument("--engine", help="answer engine to evaluate")
+    ev.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    ev.add_argument(
+        "--mlflow", metavar="URI", nargs="?", const="", help="log the run to MLflow (tracking URI)"
+    )
+    return parser
+
+
+def _filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--product", action="append", default=[], help="only this product (repeatable)"
+    )
+    parser.add_argument(
+        "--source", action="append", default=[], help="only sources under this path prefix"
+    )
+    parser.add_argument(
+        "--version", action="append", default=[], help="only this version (repeatable)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `rag` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config, home=args.home)
+        kb = KnowledgeBase(settings)
+        if args.command == "personas":
+            for name in kb.personas():
+                print(name)
+            return 0
+        if args.command == "search":
+            hits = kb.search(args.question, args.k, _to_filters(args))
+            print(
+                json.dumps([_hit_json(h) for h in hits], indent=2)
+                if args.json
+                else _hits_text(hits)
+            )
+            return 0
+        if args.command == "ask":
+            return _ask(kb, args)
+        return _eval(kb, args)
+    except LakesageError as exc:
+        print(f"rag: {exc}", file=sys.stderr)
+        return 1
+
+
+def _to_filters(args: argparse.Namespace) -> Filters:
+    return Filters(tuple(args.product), tuple(args.source), tuple(args.version))
+
+
+def _ask(kb: KnowledgeBase, args: argparse.Namespace) -> int:
+    """Stream the answer to the terminal, then list the cited sources."""
+    stream = kb.ask_stream(
+        args.question, persona=args.persona, engine=args.engine, filters=_to_filters(args)
+    )
+    if args.json:
+        for _ in stream:
+            pass
+        assert stream.answer is not None
+        print(json.dumps(_answer_json(stream.answer), indent=2))
+        return 0
+    for piece in stream:
+        print(piece, end="", flush=True)
+    answer = stream.answer
+    assert answer is not None
+    print()
+    if answer.citations:
+        print("Sources:")
+        for n, hit in answer.cited_hits():
+            print(f"  [{n}] {_cite(hit)}")
+    return 0
+
+
+def _cite(hit: Hit) -> str:
+    """One citation line: heading path, source, page and link."""
+    where = hit.source + (f" p.{hit.page}" if hit.page else "")
+    link = f" <{hit.url}>" if hit.url else ""
+    return f"{hit.heading_path} ({where}){link}"
+
+
+def _hits_text(hits: list[Hit]) -> str:
+    lines = []
+    for n, hit in enumerate(hits, 1):
+        lines.append(f"[{n}] {hit.score:.4f} {hit.product}: {_cite(hit)}")
+        lines.append("    " + hit.text[:300].replace("\n", "\n    "))
+    return "\n".join(lines) if lines else "no passages found"
+
+
+def _hit_json(hit: Hit) -> dict[str, Any]:
+    return {"id": hit.id, "score": hit.score, "text": hit.text, **hit.metadata}
+
+
+def _answer_json(answer: Answer) -> dict[str, Any]:
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "refused": answer.refused,
+        "engine": answer.engine,
+        "persona": answer.persona,
+        "citations": [{"n": n, **_hit_json(h)} for n, h in answer.cited_hits()],
+        "hits": [_hit_json(h) for h in answer.hits],
+    }
+
+
+def _eval(kb: KnowledgeBase, args: argparse.Namespace) -> int:
+    """Run the harness and print (and optionally log) its figures."""
+    questions = read_questions(args.questions)
+    figures, rows = evaluate(kb, questions, k=args.k, engine=args.engine)
+    if args.mlflow is not None:
+        from rag.tracking import log_to_mlflow
+
+        figures["mlflow_run_id"] = log_to_mlflow(
+            kb.settings, figures, rows_as_dicts(rows), args.mlflow
+        )
+    if args.json:
+        print(json.dumps(figures))
+        return 0
+    for name, value in figures.items():
+        print(f"{name:>24}: {value}")
+    missed = [r for r in rows if r.answerable and (r.gold_rank is None or r.gold_rank > 5)]
+    if missed:
+        print("missed at 5:")
+        for r in missed:
+            print(f"  {r.id}: {r.question[:80]} -> {', '.join(r.retrieved[:3])}")
+    return 0

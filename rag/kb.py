@@ -1,0 +1,230 @@
+"""The library entry point: a KnowledgeBase opened on a home folder, to search and to ask."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from rag.answer import (
+    REFUSAL,
+    AnswerEngine,
+    LLMEngine,
+    Turn,
+    cited_numbers,
+    heuristic_rewrite,
+    make_engine,
+    refusal_text,
+)
+from rag.embedding import Embedder, make_embedder
+from rag.errors import IndexNotFoundError
+from rag.keywords import STOPWORDS, tokenize
+from rag.ledger import Ledger
+from rag.models import Answer, Hit
+from rag.personas import Persona, get_persona, list_personas
+from rag.retrieval import Filters, Retriever
+from rag.settings import Settings, load_settings
+from rag.store import ChromaStore
+
+WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[._][A-Za-z0-9]+)*")
+
+
+class AnswerStream:
+    """Iterate for the answer's text pieces; `answer` holds the full Answer once it is done."""
+
+    def __init__(self, pieces: Iterator[str], finish: Any) -> None:
+        self._pieces = pieces
+        self._finish = finish
+        self._parts: list[str] = []
+        self.answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        for piece in self._pieces:
+            self._parts.append(piece)
+            yield piece
+        self.answer = self._finish("".join(self._parts))
+
+
+class KnowledgeBase:
+    """Hybrid search over the index and grounded, cited answers through a persona."""
+
+    def __init__(
+        self, settings: Settings | None = None, *, embedder: Embedder | None = None
+    ) -> None:
+        self.settings = settings or load_settings()
+        self._embedder = embedder
+        self._retriever: Retriever | None = None
+        self._built_at: Any = None
+
+    @classmethod
+    def open(cls, home: str | None = None, **overrides: Any) -> KnowledgeBase:
+        """Open the index in a home folder (default: the settings' home)."""
+        return cls(load_settings(home=home, **overrides))
+
+    @property
+    def embedder(self) -> Embedder:
+        """The query embedder, loaded on first use."""
+        if self._embedder is None:
+            self._embedder = make_embedder(self.settings)
+        return self._embedder
+
+    @property
+    def retriever(self) -> Retriever:
+        """The retriever, refreshed when an ingest has finished since it was built."""
+        last_run = self.status().get("last_run")
+        if self._retriever is None:
+            self._retriever = Retriever(
+                ChromaStore(self.settings),
+                self.embedder,
+                keyword_weight=self.settings.keyword_weight,
+                per_source=self.settings.per_source,
+                window=self.settings.passage_window,
+            )
+        elif last_run != self._built_at:
+            self._retriever.refresh()
+        self._built_at = last_run
+        return self._retriever
+
+    def status(self) -> dict[str, Any]:
+        """What the index holds: files and chunks per product and source, model, last run."""
+        path = self.settings.home / "ledger.sqlite"
+        if not path.exists():
+            raise IndexNotFoundError(
+                f"no index in {self.settings.home}; run `ingest` first (or set LAKESAGE_HOME)"
+            )
+        ledger = Ledger(path)
+        try:
+            return ledger.summary()
+        finally:
+            ledger.close()
+
+    def personas(self) -> list[str]:
+        """Names of the persona cards available."""
+        return list_personas(self.settings.personas_dir)
+
+    def persona(self, name: str | None = None) -> Persona:
+        """A persona card by name (default: the settings' persona)."""
+        return get_persona(name or self.settings.persona, self.settings.personas_dir)
+
+    def search(self, question: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
+        """Ranked passages for a question."""
+        return self.retriever.search(question, k, filters)
+
+    def ask(
+        self,
+        question: str,
+        *,
+        persona: str | None = None,
+        history: Sequence[Turn] = (),
+        filters: Filters | None = None,
+        engine: str | None = None,
+        k: int | None = None,
+    ) -> Answer:
+        """Answer a question, grounded in the retrieved passages, with citations."""
+        stream = self.ask_stream(
+            question, persona=persona, history=history, filters=filters, engine=engine, k=k
+        )
+        for _ in stream:
+            pass
+        assert stream.answer is not None
+        return stream.answer
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        persona: str | None = None,
+        history: Sequence[Turn] = (),
+        filters: Filters | None = None,
+        engine: str | None = None,
+        k: int | None = None,
+    ) -> AnswerStream:
+        """Like ask(), but the answer text is yielded as it is produced."""
+        card = self.persona(persona)
+        answerer = self.engine(engine)
+        search_query = (
+            answerer.rewrite(question, history)
+            if isinstance(answerer, LLMEngine)
+            else heuristic_rewrite(question, history)
+        )
+        hits = self.search(search_query, k or self.settings.top_k, filters)
+        refused = not self.confident(search_query, hits)
+        pieces = (
+            iter([refusal_text(card)])
+            if refused
+            else answerer.stream(question, hits, card, history)
+        )
+
+        def finish(text: str) -> Answer:
+            declined = refused or REFUSAL.lower() in text.lower()
+            return Answer(
+                question=question,
+                text=text,
+                hits=hits,
+                citations=[] if refused else cited_numbers(text, len(hits)),
+                refused=declined,
+                engine=answerer.name,
+                persona=card.name,
+                search_query=search_query,
+            )
+
+        return AnswerStream(pieces, finish)
+
+    def engine(self, name: str | None = None) -> AnswerEngine:
+        """The answer engine by name (default: the settings' engine)."""
+        from rag.llm import make_chat_client
+
+        chosen = name or self.settings.engine
+        settings = self.settings.model_copy(update={"engine": chosen})
+        return make_engine(chosen, lambda: make_chat_client(settings))
+
+    def confident(self, question: str, hits: Sequence[Hit]) -> bool:
+        """Whether the best passages are close enough to the question to answer from."""
+        return self.confidence(question, hits) >= self.settings.refusal_threshold
+
+    def confidence(self, question: str, hits: Sequence[Hit]) -> float:
+        """Best dense similarity of the top passages plus the rarity-weighted share of
+        the question's words they contain: off-corpus questions name things the docs never do."""
+        if not hits:
+            return 0.0
+        best = max(float(h.metadata.get("dense_score", 0.0)) for h in hits[:3])
+        words = set(tokenize(question))
+        if not words:
+            return best
+        keywords = self.retriever.snapshot().keywords
+        found: set[str] = set()
+        for hit in hits[:3]:
+            found |= words & set(tokenize(f"{hit.heading_path} {hit.text}"))
+        weights = {w: keywords.idf(w) for w in words}
+        coverage = sum(weights[w] for w in found) / sum(weights.values())
+        unknown = self.unknown_terms(question)
+        return (
+            best
+            + self.settings.refusal_coverage_weight * coverage
+            - self.settings.refusal_unknown_penalty * min(2, len(unknown))
+        )
+
+    def unknown_terms(self, question: str) -> list[str]:
+        """Names in the question that the docs never use and that are no ordinary word:
+        the tools, products and settings of another stack (dbt, Snowpipe, num.io.threads)."""
+        keywords = self.retriever.snapshot().keywords
+        unknown = []
+        for match in WORD.finditer(question):
+            raw = match.group().lower()
+            parts = tokenize(raw)
+            if not parts or raw in STOPWORDS:
+                continue
+            if "." in raw or "_" in raw:
+                if parts[0] not in keywords.doc_freq:  # the whole identifier
+                    unknown.append(raw)
+            elif not keywords.knows_prefix(parts[0]) and not self.embedder.is_word(raw):
+                unknown.append(raw)
+        return unknown
+
+
+def timed_ask(kb: KnowledgeBase, question: str, **kwargs: Any) -> tuple[Answer, float]:
+    """An answer and the seconds it took."""
+    started = time.perf_counter()
+    answer = kb.ask(question, **kwargs)
+    return answer, time.perf_counter() - started
