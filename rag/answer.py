@@ -70,7 +70,7 @@ class ExtractiveEngine:
     name = "extractive"
 
     def __init__(
-        self, max_spans: int = 4, span_units: int = 4, span_chars: int = 800, min_share: float = 0.2
+        self, max_spans: int = 5, span_units: int = 4, span_chars: int = 800, min_share: float = 0.2
     ) -> None:
         self.max_spans = max_spans
         self.span_units = span_units

@@ -10,6 +10,7 @@ from typing import Any
 from rag.errors import LakesageError
 from rag.settings import Settings
 
+EXPERIMENT = "lakesage-eval"
 SECRET_FIELDS = {"llm_api_key", "admin_password"}
 
 
@@ -23,7 +24,12 @@ def log_to_mlflow(
         raise LakesageError("MLflow is not installed; pip install mlflow-skinny") from exc
     uri = tracking_uri or f"sqlite:///{(settings.home / 'mlflow.db').resolve()}"
     mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment("lakesage-eval")
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        # Artifacts beside the database, not in whatever folder the command ran from.
+        mlflow.create_experiment(
+            EXPERIMENT, artifact_location=(settings.home / "mlartifacts").resolve().as_uri()
+        )
+    mlflow.set_experiment(EXPERIMENT)
     params = {
         key: str(value)
         for key, value in settings.model_dump().items()
