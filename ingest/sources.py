@@ -59,11 +59,11 @@ class SourceSpec:
 
 
 def infer_product(path: str) -> str:
-    """spark, delta or mlflow when a path part names one, else "docs"."""
+    """The product named first in a path (spark, delta or mlflow), else "docs"."""
     for part in PurePosixPath(path.lower()).parts:
-        for product in PRODUCTS:
-            if product in part:
-                return product
+        named = [(part.find(p), p) for p in PRODUCTS if p in part]
+        if named:
+            return min(named)[1]
     return "docs"
 
 

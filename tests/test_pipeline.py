@@ -200,3 +200,62 @@ def test_second_ingest_on_the_same_home_is_refused(settings: Settings) -> None:
 
     with ingest_lock(settings.home), pytest.raises(LockedError, match="wait for it"):
         Pipeline(settings).run([])
+
+
+@pytest.mark.parametrize(
+    ("path", "product"),
+    [
+        ("pypi:delta-spark==4.0.0", "delta"),
+        ("pypi:pyspark-client==4.0.1", "spark"),
+        ("/corpus/mlflow/docs/x.mdx", "mlflow"),
+        ("pdf/huangyibo_spark-summit-17/deck.pdf", "spark"),
+        ("notes/oncall.md", "docs"),
+    ],
+)
+def test_product_is_inferred_from_the_first_name_in_the_path(path: str, product: str) -> None:
+    from ingest.sources import infer_product
+
+    assert infer_product(path) == product
+
+
+def test_docs_archive_over_http_is_fetched_cached_and_indexed(
+    tmp_path: Path, settings: Settings, embedder: Any
+) -> None:
+    """A .tar.gz of docs served on loopback goes in with paths under the configured prefix."""
+    import functools
+    import http.server
+    import io
+    import tarfile
+    import threading
+
+    payload = io.BytesIO()
+    with tarfile.open(fileobj=payload, mode="w:gz") as tar:
+        for name, text in {
+            "project-1.0/docs/streaming.md": "# Streaming\n\nSet `maxFilesPerTrigger` to 1000.\n",
+            "project-1.0/docs/skip.txt": "not included by the glob",
+        }.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "docs.tar.gz").write_bytes(payload.getvalue())
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "www")
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/docs.tar.gz"
+        spec = SourceSpec(
+            url, name="guides", product="spark", include=("docs/*.md",), prefix="spark"
+        )
+        report = Pipeline(settings, embedder).run([spec])
+        assert report.failures == [] and report.files_indexed == 1
+        assert {m["source"] for m in stored(settings).values()} == {"spark/docs/streaming.md"}
+        server.shutdown()
+        again = Pipeline(settings, embedder).run([spec])  # served from the cache now
+        assert again.failures == [] and again.files_unchanged == 1
+    finally:
+        server.shutdown()
+        server.server_close()
