@@ -123,7 +123,7 @@ class Retriever:
         *,
         exact_limit: int = 200_000,
         keyword_weight: float = 1.0,
-        per_source: int = 2,
+        per_source: int = 3,
         window: int = 1,
     ) -> None:
         self.store = store

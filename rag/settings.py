@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     keyword_weight: float = Field(
         1.0, ge=0, description="Weight of BM25 against dense in rank fusion."
     )
-    per_source: int = Field(2, ge=1, description="Chunks of one file before others get a turn.")
+    per_source: int = Field(3, ge=1, description="Chunks of one file before others get a turn.")
     passage_window: int = Field(
         1, ge=0, le=3, description="Neighbouring chunks on each side returned with a hit."
     )
