@@ -12,7 +12,7 @@ import numpy as np
 from ingest.chunking import chunk_document
 from ingest.lock import ingest_lock
 from ingest.sources import Source, SourceSpec, read_sources_file, resolve
-from rag.embedding import Embedder, make_embedder
+from rag.embedding import Embedder, make_embedder, model_identity
 from rag.errors import LakesageError, ModelMismatchError
 from rag.ledger import FileRecord, Ledger
 from rag.models import Chunk
@@ -139,11 +139,12 @@ class Pipeline:
     def _check_model(self, ledger: Ledger) -> None:
         """Refuse to mix vectors of two models in one index."""
         built_with = ledger.get_meta("model")
+        wanted = model_identity(self.settings)
         if built_with is None:
-            ledger.set_meta("model", self.settings.embed_model)
-        elif built_with != self.settings.embed_model:
+            ledger.set_meta("model", wanted)
+        elif built_with != wanted:
             raise ModelMismatchError(
-                f"the index was built with {built_with!r}, not {self.settings.embed_model!r}; "
+                f"the index was built with {built_with!r}, not {wanted!r}; "
                 "run `ingest --rebuild` to re-embed everything with the new model"
             )
 

@@ -151,4 +151,19 @@ def make_embedder(settings: Settings) -> Embedder:
     path = resolve_model_path(settings.embed_model)
     if settings.embed_backend == "torch":
         return SentenceTransformerEmbedder(settings.embed_model, path, settings.embed_batch_size)
-    raise UnknownNameError(f"unknown embed_backend {settings.embed_backend!r}; use one of: torch")
+    if settings.embed_backend == "onnx-int8":
+        from rag.onnx_embedding import OnnxEmbedder
+
+        return OnnxEmbedder(
+            settings.embed_model, path, settings.cache_dir, settings.embed_batch_size
+        )
+    raise UnknownNameError(
+        f"unknown embed_backend {settings.embed_backend!r}; use one of: torch, onnx-int8"
+    )
+
+
+def model_identity(settings: Settings) -> str:
+    """What built an index's vectors: the model, and the backend when it is not torch fp32."""
+    if settings.embed_backend == "torch":
+        return settings.embed_model
+    return f"{settings.embed_model} ({settings.embed_backend})"
