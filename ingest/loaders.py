@@ -17,9 +17,11 @@ from typing import Any
 from rag.errors import SourceError
 from rag.models import Block, Document
 
-# pypdf reports recoverable damage through logging; with no handler configured Python's
-# last-resort handler would print it to stderr, so give its logger a quiet handler.
-logging.getLogger("pypdf").addHandler(logging.NullHandler())
+# pypdf reports recoverable damage (missing fontTools, odd xrefs) through logging; keep it
+# off stderr even when another library has configured the root logger.
+_PYPDF_LOG = logging.getLogger("pypdf")
+_PYPDF_LOG.addHandler(logging.NullHandler())
+_PYPDF_LOG.propagate = False
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
     {".md", ".mdx", ".markdown", ".rst", ".txt", ".html", ".htm", ".ipynb", ".pdf"}
