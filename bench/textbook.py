@@ -32,6 +32,8 @@ def retrieval_figures(ranked: list[list[Hit]], questions: list[Question]) -> dic
     pairs = [(hits, q) for hits, q in zip(ranked, questions, strict=True) if q.answerable]
     ranks = [gold_rank([h.source for h in hits], q.gold_docs) for hits, q in pairs]
     n = len(pairs)
+    if not n:
+        return {}
     out = {f"hit@{k}": sum(1 for r in ranks if r and r <= k) / n for k in (1, 3, 5, 10)}
     out["mrr@10"] = sum(1.0 / r for r in ranks if r and r <= 10) / n
     out["passage_hit@5"] = sum(passage_hit(hits, q) for hits, q in pairs) / n
@@ -39,7 +41,7 @@ def retrieval_figures(ranked: list[list[Hit]], questions: list[Question]) -> dic
 
 
 def textbook(
-    corpus: Path, questions: list[Question], model_path: str
+    corpus: Path, questions: list[Question], model_path: str, *, max_tokens: int = 256
 ) -> tuple[dict[str, Any], float]:
     """Build the textbook index in a temporary Chroma and retrieve top 10 for every question."""
     go_offline()
@@ -101,7 +103,21 @@ def textbook(
             )
         figures: dict[str, Any] = retrieval_figures(ranked, questions)
         figures["chunks"] = collection.count()
+        figures.update(truncation(collection, model_path, max_tokens))
     return figures, build_seconds
+
+
+def truncation(collection: Any, model_path: str, max_tokens: int) -> dict[str, int]:
+    """Word pieces of the stored chunks the model read, and those it silently dropped."""
+    from rag.embedding import Tokenizer
+
+    tokenizer = Tokenizer(Path(model_path))
+    texts = collection.get(include=["documents"])["documents"] or []
+    counts = tokenizer.count(texts)
+    return {
+        "tokens_embedded": sum(min(n, max_tokens) for n in counts),
+        "tokens_dropped": sum(max(0, n - max_tokens) for n in counts),
+    }
 
 
 def main() -> None:
