@@ -19,7 +19,7 @@ REFUSAL = "Not found in the indexed docs"
 CITATION = re.compile(r"\[(\d+)\]")
 FENCED = re.compile(r"^[ \t]*```[^\n]*\n.*?^[ \t]*```[ \t]*$", re.DOTALL | re.MULTILINE)
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(\[*])")
-MARKUP = re.compile(r"^\s*(?:[-*+]|\d+\.|#+|>|\|)\s*")
+MARKUP = re.compile(r"^\s*(?:[-*+](?=\s)|\d+\.(?=\s)|#+|>|\|)\s*")
 PARAGRAPH = re.compile(r"\n\s*\n")
 
 Turn = tuple[str, str]  # (role, text): role is "user" or "assistant"

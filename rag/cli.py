@@ -23,7 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--home", type=Path, help="data folder (default $LAKESAGE_HOME or ./.lakesage)"
     )
     parser.add_argument("--config", type=Path, help="settings file (default ./lakesage.toml)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="ask, search, personas or eval"
+    )
 
     ask = sub.add_parser("ask", help="answer a question with citations")
     ask.add_argument("question", help="the question")

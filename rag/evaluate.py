@@ -67,6 +67,8 @@ def read_questions(path: Path) -> list[Question]:
             continue
         try:
             data = json.loads(line)
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON {type(data).__name__}, not an object")
             questions.append(
                 Question(
                     id=str(data.get("id", number)),

@@ -18,7 +18,7 @@ STOPWORDS = frozenset(
     (  # noqa: SIM905 - a word list reads better as prose
         "a an and are as at be but by can do does for from has have how i if in into is it its me "
         "my no not of on or so such that the their then there these they this to was we what when "
-        "where which while who why will with would you your should could i'm use using"
+        "where which while who why will with would you your should could use using"
     ).split()
 )
 

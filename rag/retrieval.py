@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +15,7 @@ from rag.store import ChromaStore
 
 RRF_K = 60
 CANDIDATES = 100
+NEAR_DUPLICATE = 0.98
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class Retriever:
         """The k best chunks for a question, dense and keyword ranks fused."""
         snap = self.snapshot()
         filters = filters or Filters()
-        if not len(snap):
+        if not len(snap) or k <= 0:
             return []
         query = self.embedder.embed([question])[0]
         mask = snap.mask(filters)
@@ -174,7 +174,9 @@ class Retriever:
             return {int(i): float(sims[i]) for i in top if np.isfinite(sims[i])}
         positions = {chunk_id: i for i, chunk_id in enumerate(snap.ids)}
         hits = self.store.query(query, CANDIDATES, filters.where())
-        return {positions[h.id]: h.score for h in hits if h.id in positions}
+        found = {positions[h.id]: h.score for h in hits if h.id in positions}
+        # Chroma cannot filter by path prefix: apply the full mask to what it returns.
+        return {i: score for i, score in found.items() if mask is None or mask[i]}
 
     def _fuse(self, dense: dict[int, float], keyword: np.ndarray) -> dict[int, float]:
         """Reciprocal rank fusion of the two rankings."""
@@ -195,29 +197,27 @@ class Retriever:
         keyword: np.ndarray,
         k: int,
     ) -> list[Hit]:
-        """The top k, near-duplicates collapsed and at most per_source chunks of one file first."""
-        ranked = sorted(fused, key=fused.__getitem__, reverse=True)
-        chosen: list[int] = []
+        """The top k passages: none repeats text another already shows, and one file gives at
+        most per_source of them before the other files get a turn."""
+        picker = _Picker(snap, self.window)
         overflow: list[int] = []
         per_source: dict[str, int] = {}
-        seen_hashes: set[str] = set()
-        for i in ranked:
-            meta = snap.metas[i]
-            digest = str(meta.get("hash", ""))
-            if digest in seen_hashes or self._near_duplicate(snap, i, chosen):
+        for i in sorted(fused, key=fused.__getitem__, reverse=True):
+            if len(picker.chosen) >= k:
+                break
+            if picker.repeats(i):
                 continue
-            if any(i in snap.window(c, self.window) for c in chosen):
-                continue  # already inside a chosen passage's window
-            seen_hashes.add(digest)
-            source = str(meta.get("source", ""))
+            source = str(snap.metas[i].get("source", ""))
             if per_source.get(source, 0) >= self.per_source:
                 overflow.append(i)
                 continue
             per_source[source] = per_source.get(source, 0) + 1
-            chosen.append(i)
-            if len(chosen) >= k:
+            picker.take(i)
+        for i in overflow:
+            if len(picker.chosen) >= k:
                 break
-        chosen += overflow[: k - len(chosen)]
+            if not picker.repeats(i):
+                picker.take(i)
         return [
             snap.hit(
                 i,
@@ -226,16 +226,35 @@ class Retriever:
                 dense_score=dense.get(i, 0.0),
                 keyword_score=float(keyword[i]),
             )
-            for i in chosen
+            for i in picker.chosen
         ]
 
-    @staticmethod
-    def _near_duplicate(snap: Snapshot, i: int, chosen: Sequence[int]) -> bool:
-        """Whether chunk i says nearly the same as one already chosen (cosine >= 0.98)."""
-        if not chosen or snap.vectors.shape[1] == 1:
+
+class _Picker:
+    """The passages chosen so far and the chunks and texts their windows already show."""
+
+    def __init__(self, snap: Snapshot, window: int) -> None:
+        self.snap = snap
+        self.window = window
+        self.chosen: list[int] = []
+        self._shown: set[int] = set()
+        self._hashes: set[str] = set()
+
+    def repeats(self, i: int) -> bool:
+        """Whether chunk i is already shown, word for word or nearly (cosine >= 0.98)."""
+        if i in self._shown or str(self.snap.metas[i].get("hash", "")) in self._hashes:
+            return True
+        if not self.chosen or self.snap.vectors.shape[1] == 1:
             return False
-        sims = snap.vectors[list(chosen)] @ snap.vectors[i]
-        return bool(np.max(sims) >= 0.98)
+        sims = self.snap.vectors[self.chosen] @ self.snap.vectors[i]
+        return bool(np.max(sims) >= NEAR_DUPLICATE)
+
+    def take(self, i: int) -> None:
+        """Choose chunk i; its whole window counts as shown."""
+        self.chosen.append(i)
+        for j in self.snap.window(i, self.window):
+            self._shown.add(j)
+            self._hashes.add(str(self.snap.metas[j].get("hash", "")))
 
 
 def _top(scores: np.ndarray, n: int) -> np.ndarray:

@@ -121,7 +121,9 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise SettingsError(f"{path}: not valid TOML ({exc}); fix the file") from exc
         values = values.get("lakesage", values)
-    env_keys = {name for name in Settings.model_fields if f"LAKESAGE_{name.upper()}" in os.environ}
+    # pydantic reads env names case-insensitively, so the TOML value must yield to either case.
+    present = {key.upper() for key in os.environ}
+    env_keys = {name for name in Settings.model_fields if f"LAKESAGE_{name.upper()}" in present}
     for key in env_keys:
         values.pop(key, None)
     values.update({k: v for k, v in overrides.items() if v is not None})
