@@ -1,0 +1,292 @@
+"""The evaluation harness: metric functions on hand-made rows, then evaluate() on a real index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag.errors import LakesageError
+from rag.evaluate import (
+    Question,
+    Row,
+    citation_check,
+    evaluate,
+    gold_rank,
+    keyword_recall,
+    passage_hit,
+    read_questions,
+    rows_as_dicts,
+    summarize,
+)
+from rag.kb import KnowledgeBase
+from rag.models import Answer, Hit
+from rag.settings import Settings
+from tests.test_retrieval import build_small_index
+
+
+def hit(source: str, text: str = "") -> Hit:
+    return Hit(id=source, text=text, score=0.0, metadata={"source": source})
+
+
+def test_gold_rank() -> None:
+    sources = ["a.md", "b.md", "c.md", "b.md"]
+    assert gold_rank(sources, ["b.md"]) == 2
+    assert gold_rank(sources, ["c.md", "b.md"]) == 2
+    assert gold_rank(sources, ["c.md"]) == 3
+    assert gold_rank(sources, ["z.md"]) is None
+    assert gold_rank(sources, []) is None
+    assert gold_rank([], ["a.md"]) is None
+
+
+def test_passage_hit_needs_gold_doc_and_keyword_in_top_k() -> None:
+    q = Question("1", "q", gold_docs=("gold.md",), keywords=("fetchSize", "batchsize"))
+    assert passage_hit([hit("x.md", "fetchsize"), hit("gold.md", "the FETCHSIZE option")], q)
+    # A keyword in a non-gold doc, or a gold doc without a keyword, does not count.
+    assert not passage_hit([hit("x.md", "fetchsize"), hit("gold.md", "nothing here")], q)
+    # Only the top k count.
+    late = [hit(f"x{i}.md") for i in range(5)] + [hit("gold.md", "batchsize")]
+    assert not passage_hit(late, q)
+    assert passage_hit(late, q, k=6)
+    assert not passage_hit([hit("gold.md", "fetchsize")], Question("2", "q", ("gold.md",), ()))
+
+
+def test_keyword_recall() -> None:
+    text = "Set `delta.columnMapping.mode` to NAME."
+    assert keyword_recall(text, ["delta.columnmapping.mode", "name", "id"]) == pytest.approx(2 / 3)
+    assert keyword_recall(text, ["zzz"]) == 0.0
+    assert keyword_recall(text, []) == 1.0
+    assert keyword_recall("", ["a"]) == 0.0
+
+
+PASSAGES = [
+    hit("a.md", "- Reader version 2 or above.\n- Writer version 5 or\n  above for column mapping."),
+    hit("b.md", "Use the fetchsize option.\n\n```sql\nSELECT 1;\n```"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("- Reader version 2 or above. [1]\n", (1, 1)),
+        # Hard-wrapped source lines are compared with whitespace collapsed.
+        ("- Writer version 5 or above for column mapping. [1]\n", (1, 1)),
+        ("- Reader version 2 or above. [2]\n", (1, 0)),
+        ("- Reader version 2 or above. [3]\n", (1, 0)),
+        ("- Reader version 2 or above. [0]\n", (1, 0)),
+        ("```sql\nSELECT 1;\n```\n[2]\n", (1, 1)),
+        ("- Use the fetchsize option. [2]\n- Something never said anywhere. [2]\n", (2, 1)),
+        # A close paraphrase within the passage's words counts (LLM engines).
+        ("Readers need version 2 or above [1].", (1, 1)),
+        ("No citations at all.", (0, 0)),
+    ],
+)
+def test_citation_check(text: str, expected: tuple[int, int]) -> None:
+    assert citation_check(Answer("q", text, PASSAGES)) == expected
+
+
+def row(**values: Any) -> Row:
+    base: dict[str, Any] = {"id": "x", "product": "delta", "answerable": True, "question": "q"}
+    return Row(**{**base, **values})
+
+
+ROWS = [
+    row(
+        id="1",
+        gold_rank=1,
+        passage_hit5=True,
+        keyword_recall=1.0,
+        citations=2,
+        citations_valid=2,
+        latency_ms=10,
+    ),
+    row(
+        id="2",
+        product="spark",
+        gold_rank=4,
+        keyword_recall=0.5,
+        citations=3,
+        citations_valid=2,
+        latency_ms=20,
+    ),
+    row(id="3", product="spark", keyword_recall=0.0, refused=True, latency_ms=30),
+    row(id="4", product="none", answerable=False, refused=True, latency_ms=40),
+    row(
+        id="5",
+        product="none",
+        answerable=False,
+        citations=1,
+        citations_valid=0,
+        latency_ms=50,
+    ),
+]
+
+
+def test_summarize_exact_figures() -> None:
+    assert summarize(ROWS) == {
+        "questions": 5,
+        "answerable": 3,
+        "hit@1": 0.3333,
+        "hit@3": 0.3333,
+        "hit@5": 0.6667,
+        "hit@10": 0.6667,
+        "mrr@10": 0.4167,  # (1/1 + 1/4 + 0) / 3
+        "passage_hit@5": 0.3333,
+        "answer_keyword_recall": 0.5,
+        "refusal_rate": 0.5,
+        "false_refusal_rate": 0.3333,
+        "citation_validity": 0.6667,  # 4 valid of 6
+        "latency_p50_ms": 30.0,
+        "latency_p95_ms": 48.0,
+        "hit@5_by_product": {"delta": 1.0, "spark": 0.5},
+    }
+
+
+def test_summarize_cuts_at_k_and_mrr_stops_at_10() -> None:
+    figures = summarize([row(gold_rank=11), row(gold_rank=2)], k=3)
+    assert [key for key in figures if key.startswith("hit@") and key[4:].isdigit()] == [
+        "hit@1",
+        "hit@3",
+    ]
+    assert figures["hit@3"] == 0.5 and figures["hit@1"] == 0.0
+    assert figures["mrr@10"] == 0.25  # rank 11 scores 0, rank 2 scores 1/2
+    assert figures["refusal_rate"] == 0.0  # no unanswerable questions
+    assert figures["answer_keyword_recall"] == 0.0  # None counts as 0
+
+
+def test_summarize_nothing() -> None:
+    figures = summarize([])
+    assert figures["questions"] == 0 and figures["hit@1"] == 0.0
+    assert figures["citation_validity"] == 1.0
+    assert figures["latency_p50_ms"] == figures["latency_p95_ms"] == 0.0
+    assert figures["hit@5_by_product"] == {}
+
+
+def test_rows_as_dicts_round_trips_through_json() -> None:
+    dicts = rows_as_dicts(ROWS[:1])
+    assert json.loads(json.dumps(dicts)) == [
+        {
+            "id": "1",
+            "product": "delta",
+            "answerable": True,
+            "question": "q",
+            "gold_rank": 1,
+            "passage_hit5": True,
+            "keyword_recall": 1.0,
+            "refused": False,
+            "citations": 2,
+            "citations_valid": 2,
+            "latency_ms": 10,
+            "retrieved": [],
+        }
+    ]
+
+
+def test_read_questions(tmp_path: Path) -> None:
+    path = tmp_path / "dev.jsonl"
+    path.write_text(
+        '{"id": "d1", "question": "How?", "gold_docs": ["a.md"], "keywords": ["k"], '
+        '"product": "delta", "kind": "config"}\n'
+        "\n"
+        '{"question": "Who won?", "answerable": false}\n'
+    )
+    assert read_questions(path) == [
+        Question("d1", "How?", ("a.md",), ("k",), "delta", "config", True),
+        Question("3", "Who won?", (), (), "none", "", False),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        ('{"question": "ok"}\n{"question": \n', 2),
+        ('{"question": "ok"}\n\n{"id": "no question"}\n', 3),
+        ('{"question": "ok", "gold_docs": 5}\n', 1),
+    ],
+)
+def test_bad_question_lines_name_file_and_line(tmp_path: Path, content: str, line: int) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text(content)
+    with pytest.raises(LakesageError) as caught:
+        read_questions(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:{line}: not a question object")
+    assert '{"question": ...}' in message
+
+
+@pytest.mark.parametrize("bad", ["[1, 2]", '"just a string"', "42"])
+def test_non_object_lines_name_file_and_line(tmp_path: Path, bad: str) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "ok"}\n' + bad + "\n")
+    with pytest.raises(LakesageError, match=r"q\.jsonl:2: not a question object"):
+        read_questions(path)
+
+
+def test_missing_questions_file(tmp_path: Path) -> None:
+    with pytest.raises(LakesageError, match=r"nope\.jsonl: cannot read questions .*check the path"):
+        read_questions(tmp_path / "nope.jsonl")
+
+
+# evaluate() on the small real index
+
+QUESTIONS = [
+    Question(
+        "cm",
+        "How do I enable column mapping with delta.columnMapping.mode?",
+        gold_docs=("delta/docs/delta-column-mapping.mdx",),
+        keywords=("delta.columnMapping.mode", "name"),
+        product="delta",
+    ),
+    Question(
+        "jdbc",
+        "How do I set the JDBC fetchsize option?",
+        gold_docs=("spark/docs/sql-data-sources-jdbc.md",),
+        keywords=("fetchsize",),
+        product="spark",
+    ),
+    Question("fifa", "Who won the 2018 FIFA World Cup?", answerable=False),
+]
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path, embedder: Any) -> Settings:
+    return build_small_index(tmp_path_factory.mktemp("evaluate"), shared_corpus, embedder)
+
+
+def test_evaluate_on_a_real_index(index: Settings, embedder: Any) -> None:
+    kb = KnowledgeBase(index, embedder=embedder)
+    progress: list[tuple[int, int]] = []
+    figures, rows = evaluate(kb, QUESTIONS, k=10, progress=lambda d, n: progress.append((d, n)))
+    assert progress == [(1, 3), (2, 3), (3, 3)]
+    assert [r.id for r in rows] == ["cm", "jdbc", "fifa"]
+    cm, jdbc, fifa = rows
+    assert cm.gold_rank == 1 and jdbc.gold_rank == 1 and fifa.gold_rank is None
+    assert cm.passage_hit5 and jdbc.passage_hit5 and not fifa.passage_hit5
+    assert cm.keyword_recall == 1.0 and jdbc.keyword_recall == 1.0 and fifa.keyword_recall is None
+    assert [r.refused for r in rows] == [False, False, True]
+    assert cm.citations > 0 and cm.citations_valid == cm.citations
+    assert jdbc.citations > 0 and jdbc.citations_valid == jdbc.citations
+    assert fifa.citations == 0
+    assert all(len(r.retrieved) == 10 and r.latency_ms > 0 for r in rows)
+    assert cm.retrieved[0] == "delta/docs/delta-column-mapping.mdx"
+
+    expected = {
+        "questions": 3,
+        "answerable": 2,
+        "hit@1": 1.0,
+        "hit@3": 1.0,
+        "hit@5": 1.0,
+        "hit@10": 1.0,
+        "mrr@10": 1.0,
+        "passage_hit@5": 1.0,
+        "answer_keyword_recall": 1.0,
+        "refusal_rate": 1.0,
+        "false_refusal_rate": 0.0,
+        "citation_validity": 1.0,
+        "hit@5_by_product": {"delta": 1.0, "spark": 1.0},
+    }
+    assert {key: figures[key] for key in expected} == expected
+    assert 0 < figures["latency_p50_ms"] <= figures["latency_p95_ms"]
+    assert figures == summarize(rows, 10)

