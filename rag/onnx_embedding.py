@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -23,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from rag.embedding import SentenceTransformerEmbedder, Tokenizer
+from rag.errors import LakesageError
 from rag.offline import go_offline
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -167,8 +170,25 @@ class OnnxEmbedder:
 
     @cached_property
     def onnx_path(self) -> Path:
-        """The ONNX file this embedder runs, built on first use."""
-        folder = build_onnx(self.model_path, self.cache_dir)
+        """The ONNX file this embedder runs, built on first use in a child process, so torch
+        (needed only to export) never weighs on this process's memory."""
+        folder = self.cache_dir / "onnx" / cache_key(self.model_path)
+        if not ((folder / FP32_FILE).is_file() and (folder / INT8_FILE).is_file()):
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "rag.onnx_embedding",
+                    str(self.model_path),
+                    str(self.cache_dir),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                raise LakesageError(f"building the ONNX model in {folder} failed: {last}")
         return folder / (INT8_FILE if self.quantize else FP32_FILE)
 
     @cached_property
@@ -250,3 +270,7 @@ class OnnxEmbedder:
     def is_word(self, word: str) -> bool:
         """Whether the model's vocabulary holds this lowercase word whole."""
         return self.tokenizer.is_word(word)
+
+
+if __name__ == "__main__":
+    build_onnx(Path(sys.argv[1]), Path(sys.argv[2]))
