@@ -75,7 +75,7 @@ def main() -> None:
         results["textbook"] = {
             "wall_s": round(textbook_s, 1),
             "peak_rss_mb": round(textbook_mb),
-            **json.loads(out),
+            **json.loads(out.strip().splitlines()[-1]),
         }
         full_s, full_mb, out = measured(
             [str(BIN / "ingest"), str(corpus), "--home", str(home), "--json"], env
