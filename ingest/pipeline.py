@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from queue import Empty, Queue
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ingest.chunking import chunk_document
+from ingest.items import Item
 from ingest.lock import ingest_lock
 from ingest.sources import Source, SourceSpec, read_sources_file, resolve
 from rag.embedding import Embedder, make_embedder, model_identity
@@ -21,6 +25,50 @@ from rag.store import ChromaStore
 
 # Files are embedded and committed in batches of about this many chunks: bounded memory.
 BATCH_CHUNKS = 512
+# Parsed files waiting for the embedder, at most.
+PARSE_AHEAD = 64
+
+T = TypeVar("T")
+_DONE = object()
+
+
+def in_background(items: Iterator[T], maxsize: int) -> Iterator[T]:
+    """Run an iterator in a thread, a bounded queue ahead of the consumer; errors re-raise here."""
+    queue: Queue[Any] = Queue(maxsize=maxsize)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                queue.put(item)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer to re-raise
+            queue.put(_Failure(exc))
+        finally:
+            queue.put(_DONE)
+
+    worker = threading.Thread(target=produce, name="ingest-parse", daemon=True)
+    worker.start()
+    try:
+        while (got := queue.get()) is not _DONE:
+            if isinstance(got, _Failure):
+                raise got.error
+            yield got
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(Empty):
+                queue.get_nowait()
+            worker.join(timeout=0.05)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """An exception raised while producing, carried across the queue."""
+
+    error: BaseException
+
 
 Progress = Callable[["Report"], None]
 
@@ -95,29 +143,30 @@ class Pipeline:
                 self._check_model(ledger)
                 sources = self._resolve_all(specs, report)
                 report.files_total = sum(len(s.items) for s in sources)
+                known = ledger.files()
                 pending = _Pending()
-                for source in sources:
-                    known = ledger.files(source.origin)
-                    seen = set()
-                    for item in source.items:
-                        seen.add(item.source)
-                        record = known.get((source.origin, item.source))
-                        if record is not None and record.fingerprint == item.fingerprint:
-                            report.files_unchanged += 1
-                            report.files_done += 1
-                        else:
-                            self._parse(source, item, pending, report)
-                        if pending.chunks >= BATCH_CHUNKS:
-                            self._commit(pending, store, ledger, report)
-                            pending = _Pending()
-                        if progress:
-                            progress(report)
-                    if prune:
-                        for origin, name in known:
-                            if name not in seen:
-                                store.delete(origin, name)
-                                ledger.drop(origin, name)
-                                report.files_removed += 1
+                self._max_tokens()  # builds the embedder here, not racing in the parse thread
+                # Parsing runs in a thread while this one embeds: ONNX Runtime and torch
+                # release the GIL, so the two overlap on the two cores.
+                for source, name, fingerprint, outcome in in_background(
+                    self._parsed(sources, known), maxsize=PARSE_AHEAD
+                ):
+                    if outcome is None:
+                        report.files_unchanged += 1
+                        report.files_done += 1
+                    elif isinstance(outcome, str):
+                        report.failures.append(outcome)
+                        report.files_done += 1
+                    else:  # counted as done once committed
+                        pending.files.append((source, name, fingerprint, outcome))
+                        pending.chunks += len(outcome)
+                    if pending.chunks >= BATCH_CHUNKS:
+                        self._commit(pending, store, ledger, report)
+                        pending = _Pending()
+                    if progress:
+                        progress(report)
+                if prune:
+                    report.files_removed += self._prune(sources, known, store, ledger)
                 self._commit(pending, store, ledger, report)
                 report.seconds = round(time.perf_counter() - started, 3)
                 ledger.set_meta(
@@ -158,8 +207,20 @@ class Pipeline:
                 report.failures.append(str(exc))
         return sources
 
-    def _parse(self, source: Source, item: Any, pending: _Pending, report: Report) -> None:
-        """Load and chunk one changed file into the pending batch; failures keep old chunks."""
+    def _parsed(
+        self, sources: Sequence[Source], known: dict[tuple[str, str], FileRecord]
+    ) -> Iterator[tuple[Source, str, str, list[Chunk] | str | None]]:
+        """Each item of each source: None when unchanged, its chunks, or a failure line."""
+        for source in sources:
+            for item in source.items:
+                record = known.get((source.origin, item.source))
+                if record is not None and record.fingerprint == item.fingerprint:
+                    yield source, item.source, item.fingerprint, None
+                else:
+                    yield source, item.source, item.fingerprint, self._chunks(source, item)
+
+    def _chunks(self, source: Source, item: Item) -> list[Chunk] | str:
+        """Load and chunk one changed file; a failure is returned as its one-line reason."""
         try:
             doc = item.load()
             doc.product = source.product_of(item.source)
@@ -168,14 +229,27 @@ class Pipeline:
             chunks = chunk_document(
                 doc, source.origin, self.embedder.count_tokens, self._max_tokens()
             )
-            if not chunks:
-                raise LakesageError(f"{item.source}: no text to index after parsing")
         except LakesageError as exc:
-            report.failures.append(str(exc))
-            report.files_done += 1
-            return
-        pending.files.append((source, item.source, item.fingerprint, chunks))
-        pending.chunks += len(chunks)
+            return str(exc)
+        return chunks or f"{item.source}: no text to index after parsing"
+
+    @staticmethod
+    def _prune(
+        sources: Sequence[Source],
+        known: dict[tuple[str, str], FileRecord],
+        store: ChromaStore,
+        ledger: Ledger,
+    ) -> int:
+        """Remove indexed files that their (reachable) source no longer holds."""
+        removed = 0
+        for source in sources:
+            present = {item.source for item in source.items}
+            for origin, name in known:
+                if origin == source.origin and name not in present:
+                    store.delete(origin, name)
+                    ledger.drop(origin, name)
+                    removed += 1
+        return removed
 
     def _max_tokens(self) -> int:
         """The chunk size: the setting, never more than the model reads."""
