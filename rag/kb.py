@@ -17,8 +17,8 @@ from rag.answer import (
     make_engine,
     refusal_text,
 )
-from rag.embedding import Embedder, make_embedder
-from rag.errors import IndexNotFoundError
+from rag.embedding import Embedder, make_embedder, parse_identity
+from rag.errors import IndexNotFoundError, ModelMismatchError
 from rag.keywords import STOPWORDS, tokenize
 from rag.ledger import Ledger
 from rag.models import Answer, Hit
@@ -52,7 +52,7 @@ class KnowledgeBase:
     def __init__(
         self, settings: Settings | None = None, *, embedder: Embedder | None = None
     ) -> None:
-        self.settings = settings or load_settings()
+        self.settings = settings_for_index(settings or load_settings())
         self._embedder = embedder
         self._retriever: Retriever | None = None
         self._built_at: Any = None
@@ -221,6 +221,30 @@ class KnowledgeBase:
             elif not keywords.knows_prefix(parts[0]) and not self.embedder.is_word(raw):
                 unknown.append(raw)
         return unknown
+
+
+def settings_for_index(settings: Settings) -> Settings:
+    """The settings with the embedding backend the index was built with, so questions are
+    embedded as its chunks were; an index of another model is an error naming the fix."""
+    path = settings.home / "ledger.sqlite"
+    if not path.exists():
+        return settings
+    ledger = Ledger(path)
+    try:
+        built = ledger.get_meta("model")
+    finally:
+        ledger.close()
+    if not built:
+        return settings
+    model, backend = parse_identity(str(built))
+    if model != settings.embed_model:
+        raise ModelMismatchError(
+            f"the index in {settings.home} was built with {model!r}, not {settings.embed_model!r}; "
+            f"set LAKESAGE_EMBED_MODEL={model} or run `ingest --rebuild`"
+        )
+    if backend == settings.embed_backend:
+        return settings
+    return settings.model_copy(update={"embed_backend": backend})
 
 
 def timed_ask(kb: KnowledgeBase, question: str, **kwargs: Any) -> tuple[Answer, float]:

