@@ -90,7 +90,7 @@ def replicate(source: Settings, home: Path, size: int, seed: int = 7) -> Setting
             documents=[snap.texts[p] for p in picks],
             metadatas=metas,  # type: ignore[arg-type]
         )
-    ledger = Ledger(home / "ledger.sqlite")
+    ledger = Ledger(target.ledger_path)
     ledger.set_meta("model", source.embed_model)
     ledger.close()
     return target

@@ -100,7 +100,7 @@ def _summary_line(report: Report) -> str:
 
 def _remove(settings: Settings, name: str, *, as_json: bool) -> int:
     """Remove a source given by its origin label or its path."""
-    ledger = Ledger(settings.home / "ledger.sqlite")
+    ledger = Ledger(settings.ledger_path)
     try:
         origins = ledger.origins()
     finally:
@@ -119,7 +119,7 @@ def _remove(settings: Settings, name: str, *, as_json: bool) -> int:
 
 def _print_status(settings: Settings, *, as_json: bool) -> int:
     """Counts per product and source, the model and the last run."""
-    ledger_path = settings.home / "ledger.sqlite"
+    ledger_path = settings.ledger_path
     if not ledger_path.exists():
         raise LakesageError(f"no index in {settings.home}; run `ingest` first")
     ledger = Ledger(ledger_path)

@@ -131,7 +131,7 @@ class Pipeline:
         started = time.perf_counter()
         report = Report()
         with ingest_lock(self.settings.home):
-            ledger = Ledger(self.settings.home / "ledger.sqlite")
+            ledger = Ledger(self.settings.ledger_path)
             store = ChromaStore(self.settings)
             try:
                 if rebuild:
@@ -296,7 +296,7 @@ class Pipeline:
 def remove(settings: Settings, origin: str) -> int:
     """Remove every chunk and record of one source; returns the files removed."""
     with ingest_lock(settings.home):
-        ledger = Ledger(settings.home / "ledger.sqlite")
+        ledger = Ledger(settings.ledger_path)
         try:
             ChromaStore(settings).delete(origin)
             return ledger.drop(origin)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -19,7 +18,7 @@ from rag.answer import (
 )
 from rag.embedding import Embedder, make_embedder, parse_identity
 from rag.errors import IndexNotFoundError, ModelMismatchError
-from rag.keywords import STOPWORDS, tokenize
+from rag.keywords import STOPWORDS, KeywordIndex, tokenize
 from rag.ledger import Ledger
 from rag.models import Answer, Hit
 from rag.personas import Persona, get_persona, list_personas
@@ -72,7 +71,9 @@ class KnowledgeBase:
     @property
     def retriever(self) -> Retriever:
         """The retriever, refreshed when an ingest has finished since it was built."""
-        last_run = self.status().get("last_run")
+        if not self.settings.ledger_path.exists():
+            raise self._no_index()
+        last_run = read_meta(self.settings, "last_run")
         if self._retriever is None:
             self._retriever = Retriever(
                 ChromaStore(self.settings),
@@ -88,16 +89,19 @@ class KnowledgeBase:
 
     def status(self) -> dict[str, Any]:
         """What the index holds: files and chunks per product and source, model, last run."""
-        path = self.settings.home / "ledger.sqlite"
-        if not path.exists():
-            raise IndexNotFoundError(
-                f"no index in {self.settings.home}; run `ingest` first (or set LAKESAGE_HOME)"
-            )
-        ledger = Ledger(path)
+        if not self.settings.ledger_path.exists():
+            raise self._no_index()
+        ledger = Ledger(self.settings.ledger_path)
         try:
             return ledger.summary()
         finally:
             ledger.close()
+
+    def _no_index(self) -> IndexNotFoundError:
+        """The error for a home folder with no index yet."""
+        return IndexNotFoundError(
+            f"no index in {self.settings.home}; run `ingest` first (or set LAKESAGE_HOME)"
+        )
 
     def personas(self) -> list[str]:
         """Names of the persona cards available."""
@@ -198,7 +202,7 @@ class KnowledgeBase:
             found |= words & set(tokenize(f"{hit.heading_path} {hit.text}"))
         weights = {w: keywords.idf(w) for w in words}
         coverage = sum(weights[w] for w in found) / sum(weights.values())
-        unknown = self.unknown_terms(question)
+        unknown = self._unknown_terms(question, keywords)
         return (
             best
             + self.settings.refusal_coverage_weight * coverage
@@ -208,7 +212,10 @@ class KnowledgeBase:
     def unknown_terms(self, question: str) -> list[str]:
         """Names in the question that the docs never use and that are no ordinary word:
         the tools, products and settings of another stack (dbt, Snowpipe, num.io.threads)."""
-        keywords = self.retriever.snapshot().keywords
+        return self._unknown_terms(question, self.retriever.snapshot().keywords)
+
+    def _unknown_terms(self, question: str, keywords: KeywordIndex) -> list[str]:
+        """unknown_terms() against an index's keywords already at hand."""
         unknown = []
         for match in WORD.finditer(question):
             raw = match.group().lower()
@@ -223,17 +230,21 @@ class KnowledgeBase:
         return unknown
 
 
+def read_meta(settings: Settings, key: str) -> Any:
+    """One value from the index's ledger, or None when there is no index yet."""
+    if not settings.ledger_path.exists():
+        return None
+    ledger = Ledger(settings.ledger_path)
+    try:
+        return ledger.get_meta(key)
+    finally:
+        ledger.close()
+
+
 def settings_for_index(settings: Settings) -> Settings:
     """The settings with the embedding backend the index was built with, so questions are
     embedded as its chunks were; an index of another model is an error naming the fix."""
-    path = settings.home / "ledger.sqlite"
-    if not path.exists():
-        return settings
-    ledger = Ledger(path)
-    try:
-        built = ledger.get_meta("model")
-    finally:
-        ledger.close()
+    built = read_meta(settings, "model")
     if not built:
         return settings
     model, backend = parse_identity(str(built))
@@ -245,10 +256,3 @@ def settings_for_index(settings: Settings) -> Settings:
     if backend == settings.embed_backend:
         return settings
     return settings.model_copy(update={"embed_backend": backend})
-
-
-def timed_ask(kb: KnowledgeBase, question: str, **kwargs: Any) -> tuple[Answer, float]:
-    """An answer and the seconds it took."""
-    started = time.perf_counter()
-    answer = kb.ask(question, **kwargs)
-    return answer, time.perf_counter() - started

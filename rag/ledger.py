@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -136,8 +135,3 @@ class Ledger:
             "model": self.get_meta("model"),
             "last_run": self.get_meta("last_run"),
         }
-
-
-def now() -> float:
-    """Wall-clock seconds, for records."""
-    return time.time()

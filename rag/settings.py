@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         return self.home / "chroma"
 
     @property
+    def ledger_path(self) -> Path:
+        """The SQLite ledger of indexed files, the model and the last run."""
+        return self.home / "ledger.sqlite"
+
+    @property
     def cache_dir(self) -> Path:
         """Where downloads (URLs, archives, packages) are cached."""
         return self.home / "cache"
