@@ -19,10 +19,14 @@ JOIN = "\n\n"
 FENCE = re.compile(r"\A(```[^\n]*)\n(.*?)\n?```\s*\Z", re.DOTALL)
 
 
+def file_id(origin: str, source: str) -> str:
+    """A short stable key for one file of one source."""
+    return hashlib.sha1(f"{origin}\0{source}".encode()).hexdigest()[:20]
+
+
 def chunk_id(origin: str, source: str, ordinal: int) -> str:
     """A deterministic id, so re-running after a crash overwrites rather than duplicates."""
-    digest = hashlib.sha1(f"{origin}\0{source}".encode()).hexdigest()[:20]
-    return f"{digest}-{ordinal:05d}"
+    return f"{file_id(origin, source)}-{ordinal:05d}"
 
 
 def content_hash(text: str) -> str:
