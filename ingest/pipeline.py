@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ingest.chunking import chunk_document
 from ingest.items import Item
 from ingest.lock import ingest_lock
+from ingest.prepare import FileTask, prepare
 from ingest.sources import Source, SourceSpec, read_sources_file, resolve
 from rag.embedding import Embedder, make_embedder, model_identity
 from rag.errors import LakesageError, ModelMismatchError
@@ -141,7 +141,7 @@ class Pipeline:
                             ledger.drop(origin)
                         ledger.set_meta("model", None)
                 self._check_model(ledger)
-                sources = self._resolve_all(specs, report)
+                sources = resolve_all(specs, self.settings, report)
                 report.files_total = sum(len(s.items) for s in sources)
                 known = ledger.files()
                 pending = _Pending()
@@ -198,16 +198,6 @@ class Pipeline:
                 "and LAKESAGE_EMBED_BACKEND to what built it"
             )
 
-    def _resolve_all(self, specs: Sequence[SourceSpec], report: Report) -> list[Source]:
-        """Resolve every source; one that cannot be reached is reported and skipped."""
-        sources = []
-        for spec in specs:
-            try:
-                sources.append(resolve(spec, self.settings))
-            except LakesageError as exc:
-                report.failures.append(str(exc))
-        return sources
-
     def _parsed(
         self, sources: Sequence[Source], known: dict[tuple[str, str], FileRecord]
     ) -> Iterator[tuple[Source, str, str, list[Chunk] | str | None]]:
@@ -222,17 +212,7 @@ class Pipeline:
 
     def _chunks(self, source: Source, item: Item) -> list[Chunk] | str:
         """Load and chunk one changed file; a failure is returned as its one-line reason."""
-        try:
-            doc = item.load()
-            doc.product = source.product_of(item.source)
-            doc.version = doc.version or source.version
-            doc.url = doc.url or source.url_of(item.source)
-            chunks = chunk_document(
-                doc, source.origin, self.embedder.count_tokens, self._max_tokens()
-            )
-        except LakesageError as exc:
-            return str(exc)
-        return chunks or f"{item.source}: no text to index after parsing"
+        return prepare(FileTask.of(source, item), self.embedder.count_tokens, self._max_tokens())
 
     @staticmethod
     def _prune(
@@ -291,6 +271,17 @@ class Pipeline:
             report.files_indexed += 1
             report.files_done += 1
             report.chunks_stored += len(chunks)
+
+
+def resolve_all(specs: Sequence[SourceSpec], settings: Settings, report: Report) -> list[Source]:
+    """Resolve every source; one that cannot be reached is reported and skipped."""
+    sources = []
+    for spec in specs:
+        try:
+            sources.append(resolve(spec, settings))
+        except LakesageError as exc:
+            report.failures.append(str(exc))
+    return sources
 
 
 def remove(settings: Settings, origin: str) -> int:
