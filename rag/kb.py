@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -55,6 +56,8 @@ class KnowledgeBase:
         self._embedder = embedder
         self._retriever: Retriever | None = None
         self._built_at: Any = None
+        # Askers share one knowledge base: they must share one model, store and snapshot too.
+        self._lock = threading.RLock()
 
     @classmethod
     def open(cls, home: str | None = None, **overrides: Any) -> KnowledgeBase:
@@ -65,7 +68,9 @@ class KnowledgeBase:
     def embedder(self) -> Embedder:
         """The query embedder, loaded on first use."""
         if self._embedder is None:
-            self._embedder = make_embedder(self.settings)
+            with self._lock:
+                if self._embedder is None:
+                    self._embedder = make_embedder(self.settings)
         return self._embedder
 
     @property
@@ -74,18 +79,19 @@ class KnowledgeBase:
         if not self.settings.ledger_path.exists():
             raise self._no_index()
         last_run = read_meta(self.settings, "last_run")
-        if self._retriever is None:
-            self._retriever = Retriever(
-                ChromaStore(self.settings),
-                self.embedder,
-                keyword_weight=self.settings.keyword_weight,
-                per_source=self.settings.per_source,
-                window=self.settings.passage_window,
-            )
-        elif last_run != self._built_at:
-            self._retriever.refresh()
-        self._built_at = last_run
-        return self._retriever
+        with self._lock:
+            if self._retriever is None:
+                self._retriever = Retriever(
+                    ChromaStore(self.settings),
+                    self.embedder,
+                    keyword_weight=self.settings.keyword_weight,
+                    per_source=self.settings.per_source,
+                    window=self.settings.passage_window,
+                )
+            elif last_run != self._built_at:
+                self._retriever.refresh()
+            self._built_at = last_run
+            return self._retriever
 
     def status(self) -> dict[str, Any]:
         """What the index holds: files and chunks per product and source, model, last run."""
