@@ -140,7 +140,7 @@ class Pipeline:
                         for origin in ledger.origins():
                             ledger.drop(origin)
                         ledger.set_meta("model", None)
-                self._check_model(ledger)
+                self._check_model(ledger, store)
                 sources = resolve_all(specs, self.settings, report)
                 report.files_total = sum(len(s.items) for s in sources)
                 known = ledger.files()
@@ -179,19 +179,20 @@ class Pipeline:
                         "failures": len(report.failures),
                     },
                 )
+                store.publish(ledger.summary())  # what readers of a shared server go by
                 if progress:
                     progress(report)
             finally:
                 ledger.close()
         return report
 
-    def _check_model(self, ledger: Ledger) -> None:
-        """Refuse to mix vectors of two models in one index."""
-        built_with = ledger.get_meta("model")
+    def _check_model(self, ledger: Ledger, store: ChromaStore) -> None:
+        """Refuse to mix vectors of two models in one index (a shared server's too)."""
+        built_with = ledger.get_meta("model") or (store.published() or {}).get("model")
         wanted = model_identity(self.settings)
-        if built_with is None:
+        if built_with is None or built_with == wanted:
             ledger.set_meta("model", wanted)
-        elif built_with != wanted:
+        else:
             raise ModelMismatchError(
                 f"the index was built with {built_with!r}, not {wanted!r}; "
                 "run `ingest --rebuild` to re-embed everything, or set LAKESAGE_EMBED_MODEL "
@@ -289,7 +290,10 @@ def remove(settings: Settings, origin: str) -> int:
     with ingest_lock(settings.home):
         ledger = Ledger(settings.ledger_path)
         try:
-            ChromaStore(settings).delete(origin)
-            return ledger.drop(origin)
+            store = ChromaStore(settings)
+            store.delete(origin)
+            removed = ledger.drop(origin)
+            store.publish(ledger.summary())
+            return removed
         finally:
             ledger.close()

@@ -39,3 +39,7 @@ class PersonaError(LakesageError):
 
 class LLMError(LakesageError):
     """The LLM endpoint cannot be reached, refused the request or sent something unexpected."""
+
+
+class StoreUnavailableError(LakesageError):
+    """The Chroma server named by LAKESAGE_CHROMA_URL does not answer."""

@@ -25,7 +25,7 @@ from rag.models import Answer, Hit
 from rag.personas import Persona, get_persona, list_personas
 from rag.retrieval import Filters, Retriever
 from rag.settings import Settings, load_settings
-from rag.store import ChromaStore
+from rag.store import STAMP, ChromaStore
 
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[._][A-Za-z0-9]+)*")
 
@@ -76,9 +76,9 @@ class KnowledgeBase:
     @property
     def retriever(self) -> Retriever:
         """The retriever, refreshed when an ingest has finished since it was built."""
-        if not self.settings.ledger_path.exists():
+        last_run = index_stamp(self.settings)
+        if last_run is None and not has_index(self.settings):
             raise self._no_index()
-        last_run = read_meta(self.settings, "last_run")
         with self._lock:
             if self._retriever is None:
                 self._retriever = Retriever(
@@ -95,6 +95,10 @@ class KnowledgeBase:
 
     def status(self) -> dict[str, Any]:
         """What the index holds: files and chunks per product and source, model, last run."""
+        if self.settings.chroma_url:  # the server's own account, current for every reader
+            published = ChromaStore(self.settings).published()
+            if published and "files" in published:
+                return {key: value for key, value in published.items() if key != STAMP}
         if not self.settings.ledger_path.exists():
             raise self._no_index()
         ledger = Ledger(self.settings.ledger_path)
@@ -105,6 +109,10 @@ class KnowledgeBase:
 
     def _no_index(self) -> IndexNotFoundError:
         """The error for a home folder with no index yet."""
+        if self.settings.chroma_url:
+            return IndexNotFoundError(
+                f"no index at {self.settings.chroma_url}; run `ingest` with LAKESAGE_CHROMA_URL set"
+            )
         return IndexNotFoundError(
             f"no index in {self.settings.home}; run `ingest` first (or set LAKESAGE_HOME)"
         )
@@ -237,7 +245,12 @@ class KnowledgeBase:
 
 
 def read_meta(settings: Settings, key: str) -> Any:
-    """One value from the index's ledger, or None when there is no index yet."""
+    """One value of the index's metadata, or None when there is no index yet: what the last
+    ingest published on the server's collection when chroma_url is set, else the ledger's."""
+    if settings.chroma_url:  # readers of a shared server may have no ledger at all
+        published = ChromaStore(settings).published() or {}
+        if key in published:
+            return published[key]
     if not settings.ledger_path.exists():
         return None
     ledger = Ledger(settings.ledger_path)
@@ -245,6 +258,20 @@ def read_meta(settings: Settings, key: str) -> Any:
         return ledger.get_meta(key)
     finally:
         ledger.close()
+
+
+def index_stamp(settings: Settings) -> Any:
+    """What changes with every ingest: the stamp published on a server's collection, else the
+    ledger's last run; None when there is none yet."""
+    return read_meta(settings, STAMP if settings.chroma_url else "last_run")
+
+
+def has_index(settings: Settings) -> bool:
+    """Whether there is an index to read: a ledger in the home, or a server collection that
+    an ingest has published."""
+    return settings.ledger_path.exists() or (
+        bool(settings.chroma_url) and read_meta(settings, "model") is not None
+    )
 
 
 def settings_for_index(settings: Settings) -> Settings:
@@ -256,7 +283,8 @@ def settings_for_index(settings: Settings) -> Settings:
     model, backend = parse_identity(str(built))
     if model != settings.embed_model:
         raise ModelMismatchError(
-            f"the index in {settings.home} was built with {model!r}, not {settings.embed_model!r}; "
+            f"the index in {settings.chroma_url or settings.home} was built with {model!r}, "
+            f"not {settings.embed_model!r}; "
             f"set LAKESAGE_EMBED_MODEL={model} or run `ingest --rebuild`"
         )
     if backend == settings.embed_backend:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import re
+import socket
+import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import numpy as np
 
+from rag.errors import SettingsError, StoreUnavailableError
 from rag.models import Chunk, Hit
 from rag.offline import go_offline
 
@@ -21,6 +27,42 @@ if TYPE_CHECKING:
 # Wide HNSW search: the corpus is small enough that recall matters more than microseconds.
 HNSW = {"space": "cosine", "ef_construction": 200, "ef_search": 200, "max_neighbors": 32}
 PAGE = 2000
+# Index metadata the pipeline publishes on the collection, so readers need no ledger.
+META_PREFIX = "lakesage:"
+STAMP = "stamp"
+# Seconds to wait for the server's TCP port: Chroma's own HTTP client never times out.
+CONNECT_TIMEOUT = 5.0
+
+# One HttpClient per URL: creating one costs several round trips to the server.
+_clients: dict[str, ClientAPI] = {}
+_clients_lock = threading.Lock()
+
+
+def server_address(url: str) -> tuple[str, int, bool]:
+    """Host, port and TLS of a chroma_url, or a SettingsError naming the setting."""
+    parsed = urlparse(url)
+    try:
+        port = parsed.port
+    except ValueError:
+        port = -1
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or port == -1:
+        raise SettingsError(
+            f"LAKESAGE_CHROMA_URL={url!r} is not a server URL; "
+            "set it like http://127.0.0.1:8000 (or unset it for the embedded store)"
+        )
+    return (
+        parsed.hostname,
+        port or (443 if parsed.scheme == "https" else 8000),
+        parsed.scheme == "https",
+    )
+
+
+def unreachable(url: str, reason: object) -> StoreUnavailableError:
+    """The one-line error for a Chroma server that does not answer."""
+    return StoreUnavailableError(
+        f"cannot reach the Chroma server at {url} ({reason}); start it with "
+        "`chroma run --path DIR --host HOST --port PORT` or fix LAKESAGE_CHROMA_URL"
+    )
 
 
 def make_client(settings: Settings) -> ClientAPI:
@@ -30,16 +72,33 @@ def make_client(settings: Settings) -> ClientAPI:
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=True)
-    if settings.chroma_url:
-        url = urlparse(settings.chroma_url)
-        return chromadb.HttpClient(
-            host=url.hostname or "127.0.0.1",
-            port=url.port or (443 if url.scheme == "https" else 8000),
-            ssl=url.scheme == "https",
-            settings=chroma_settings,
-        )
-    settings.chroma_path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
+    if not settings.chroma_url:
+        settings.chroma_path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
+    url = settings.chroma_url
+    host, port, ssl = server_address(url)
+    with _clients_lock:
+        if url in _clients:
+            return _clients[url]
+        try:
+            # A quick TCP probe: a dead or firewalled host fails here instead of hanging.
+            socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+            client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
+        except (OSError, ValueError) as exc:
+            raise unreachable(url, _reason(exc)) from exc
+        _clients[url] = client
+        return client
+
+
+def _reason(exc: BaseException) -> str:
+    """A short cause for an error line: "connection refused", "timed out"..."""
+    if isinstance(exc, ValueError):  # Chroma's client: something answers, but not Chroma
+        return "no Chroma server answers there"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out"
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = re.sub(r"^\[Errno -?\d+\] ", "", text)
+    return text[:1].lower() + text[1:]
 
 
 class ChromaStore:
@@ -47,58 +106,108 @@ class ChromaStore:
 
     def __init__(self, settings: Settings, client: ClientAPI | None = None) -> None:
         self.name = settings.collection
+        self.url = settings.chroma_url
         self.client = client or make_client(settings)
         self._collection: Collection | None = None
+
+    @contextlib.contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """Turn a lost connection to the server into one clear error."""
+        if not self.url:
+            yield
+            return
+        import httpx
+
+        try:
+            yield
+        except httpx.TransportError as exc:
+            raise unreachable(self.url, _reason(exc)) from exc
 
     @property
     def collection(self) -> Collection:
         """The collection, created on first use with no embedding function of Chroma's own."""
         if self._collection is None:
-            self._collection = self.client.get_or_create_collection(
-                self.name,
-                embedding_function=None,
-                configuration={"hnsw": dict(HNSW)},  # type: ignore[arg-type]
-            )
+            with self._reachable():
+                self._collection = self.client.get_or_create_collection(
+                    self.name,
+                    embedding_function=None,
+                    configuration={"hnsw": dict(HNSW)},  # type: ignore[arg-type]
+                )
         return self._collection
 
     def count(self) -> int:
         """Number of chunks stored."""
-        return int(self.collection.count())
+        with self._reachable():
+            return int(self.collection.count())
 
     def drop(self) -> None:
         """Delete the whole collection (for --rebuild)."""
-        with contextlib.suppress(Exception):  # an absent collection: nothing to drop
+        from chromadb.errors import NotFoundError
+
+        with self._reachable(), contextlib.suppress(NotFoundError):  # absent: nothing to drop
             self.client.delete_collection(self.name)
         self._collection = None
 
+    def published(self) -> dict[str, Any] | None:
+        """What the last ingest published on the collection (model, counts, last run, stamp);
+        None when there is no collection yet."""
+        from chromadb.errors import NotFoundError
+
+        with self._reachable():
+            try:
+                collection = self.client.get_collection(self.name, embedding_function=None)  # type: ignore[arg-type]
+            except NotFoundError:
+                return None
+        return {
+            key.removeprefix(META_PREFIX): json.loads(str(value))
+            for key, value in (collection.metadata or {}).items()
+            if key.startswith(META_PREFIX)
+        }
+
+    def publish(self, values: dict[str, Any]) -> None:
+        """Record index metadata on the collection with a fresh stamp: readers on other machines
+        learn the model and notice new ingests from it, without the writer's ledger."""
+        self._collection = None  # fetched again: the metadata must be the current one
+        with self._reachable():
+            collection = self.collection
+            metadata = dict(collection.metadata or {})
+            metadata.update(
+                {META_PREFIX + k: json.dumps(v, sort_keys=True) for k, v in values.items()}
+            )
+            metadata[META_PREFIX + STAMP] = json.dumps(uuid.uuid4().hex)
+            collection.modify(metadata=metadata)
+
     def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Store chunks with their vectors; ids are deterministic, so repeats overwrite."""
-        limit = self.client.get_max_batch_size()
-        for start in range(0, len(chunks), limit):
-            part = chunks[start : start + limit]
-            self.collection.upsert(
-                ids=[c.id for c in part],
-                embeddings=vectors[start : start + limit],
-                documents=[c.text for c in part],
-                metadatas=[c.metadata() for c in part],
-            )
+        with self._reachable():
+            limit = self.client.get_max_batch_size()
+            for start in range(0, len(chunks), limit):
+                part = chunks[start : start + limit]
+                self.collection.upsert(
+                    ids=[c.id for c in part],
+                    embeddings=vectors[start : start + limit],
+                    documents=[c.text for c in part],
+                    metadatas=[c.metadata() for c in part],
+                )
 
     def delete(self, origin: str, source: str | None = None) -> None:
         """Remove the chunks of one file, or of a whole origin."""
         where: dict[str, Any] = {"origin": origin}
         if source is not None:
             where = {"$and": [{"origin": origin}, {"source": source}]}
-        self.collection.delete(where=where)  # type: ignore[arg-type]
+        with self._reachable():
+            self.collection.delete(where=where)  # type: ignore[arg-type]
 
     def vectors_for(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors of chunks whose embedded text has one of these hashes."""
         found: dict[str, np.ndarray] = {}
         unique = list(dict.fromkeys(hashes))
         for start in range(0, len(unique), 500):
-            got = self.collection.get(
-                where={"hash": {"$in": unique[start : start + 500]}},  # type: ignore[dict-item]
-                include=["embeddings", "metadatas"],  # type: ignore[list-item]
-            )
+            with self._reachable():
+                got = self.collection.get(
+                    where={"hash": {"$in": unique[start : start + 500]}},  # type: ignore[dict-item]
+                    include=["embeddings", "metadatas"],  # type: ignore[list-item]
+                )
             metas = got["metadatas"] or []
             embeddings = got["embeddings"] if got["embeddings"] is not None else []
             for meta, vector in zip(metas, embeddings, strict=True):
@@ -107,12 +216,13 @@ class ChromaStore:
 
     def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[Hit]:
         """The k nearest chunks by cosine similarity (score = 1 - distance)."""
-        result = self.collection.query(
-            query_embeddings=[vector],
-            n_results=k,
-            where=where,  # type: ignore[arg-type]
-            include=["documents", "metadatas", "distances"],  # type: ignore[list-item]
-        )
+        with self._reachable():
+            result = self.collection.query(
+                query_embeddings=[vector],
+                n_results=k,
+                where=where,  # type: ignore[arg-type]
+                include=["documents", "metadatas", "distances"],  # type: ignore[list-item]
+            )
         return [
             Hit(id=i, text=d or "", score=1.0 - float(dist), metadata=dict(m or {}))
             for i, d, m, dist in zip(
@@ -131,7 +241,8 @@ class ChromaStore:
         include = ["documents", "metadatas"] + (["embeddings"] if with_vectors else [])
         offset = 0
         while True:
-            got = self.collection.get(include=include, limit=PAGE, offset=offset)  # type: ignore[arg-type]
+            with self._reachable():
+                got = self.collection.get(include=include, limit=PAGE, offset=offset)  # type: ignore[arg-type]
             if not got["ids"]:
                 return
             yield (
