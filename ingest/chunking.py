@@ -15,6 +15,9 @@ Counter = Callable[[Sequence[str]], list[int]]
 # Separators tried in order when a block is too long: paragraphs, lines, sentences, words.
 SEPARATORS = ("\n\n", "\n", r"(?<=[.!?;:])\s+", r"\s+")
 MAX_PREFIX_SHARE = 0.25
+# A chunk is charged at least one word piece per this many characters: a run the tokenizer
+# reads as one [UNK] piece (a 1 MB word) must not become a 1 MB chunk.
+CHARS_PER_PIECE = 16
 JOIN = "\n\n"
 FENCE = re.compile(r"\A(```[^\n]*)\n(.*?)\n?```\s*\Z", re.DOTALL)
 
@@ -41,6 +44,7 @@ def breadcrumb(title: str, headings: Sequence[str]) -> str:
 
 def chunk_document(doc: Document, origin: str, count: Counter, max_tokens: int) -> list[Chunk]:
     """Split a document into chunks whose embedded text never exceeds max_tokens word pieces."""
+    count = _char_floor(count)
     chunks: list[Chunk] = []
     sections = groupby(doc.blocks, key=lambda b: (b.headings, b.page))
     for (headings, page), blocks in sections:
@@ -67,6 +71,15 @@ def chunk_document(doc: Document, origin: str, count: Counter, max_tokens: int) 
                 )
             )
     return chunks
+
+
+def _char_floor(count: Counter) -> Counter:
+    """The counter, but never less than one piece per CHARS_PER_PIECE characters."""
+
+    def counted(texts: Sequence[str]) -> list[int]:
+        return [max(n, len(t) // CHARS_PER_PIECE) for t, n in zip(texts, count(texts), strict=True)]
+
+    return counted
 
 
 def _fit_prefix(prefix: str, count: Counter, max_tokens: int) -> str:
@@ -144,6 +157,8 @@ def _split_to_fit(text: str, count: Counter, budget: int, *, code: bool) -> list
 def _merge_parts(parts: list[str], count: Counter, budget: int) -> list[str] | None:
     """Greedily re-join split parts (separators kept) up to the budget; None if a part alone is too big."""
     texts = parts[0::2]
+    if len(texts) == 1:
+        return None  # the separator does not occur, and the whole text is known not to fit
     seps = [*parts[1::2], ""]
     sizes = count(texts)
     if any(n > budget for n in sizes):
@@ -167,11 +182,13 @@ def _hard_split(text: str, count: Counter, budget: int) -> list[str]:
     """Cut text with no usable separator into pieces that fit, by binary search on length."""
     pieces: list[str] = []
     rest = text
+    # Longer than this never fits (see _char_floor): searching only this far keeps it linear.
+    window = (budget + 1) * CHARS_PER_PIECE
     while rest:
-        if count([rest])[0] <= budget:
+        if len(rest) <= window and count([rest])[0] <= budget:
             pieces.append(rest)
             break
-        lo, hi = 1, len(rest)
+        lo, hi = 1, min(len(rest), window)
         while lo < hi:
             mid = (lo + hi + 1) // 2
             if count([rest[:mid]])[0] <= budget:

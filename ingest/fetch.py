@@ -12,6 +12,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -105,39 +106,57 @@ def is_archive(name: str) -> bool:
     return name.lower().endswith(ZIP_SUFFIXES + TAR_SUFFIXES)
 
 
-def fetch_url(url: str, cache_dir: Path, *, timeout: float, max_bytes: int) -> Path:
-    """The local copy of an http(s) URL under cache_dir/urls, downloaded or revalidated."""
+def fetch_url(
+    url: str,
+    cache_dir: Path,
+    *,
+    timeout: float,
+    max_bytes: int,
+    max_seconds: float | None = None,
+) -> Path:
+    """The local copy of an http(s) URL under cache_dir/urls, downloaded or revalidated.
+
+    timeout bounds each wait on the server; max_seconds bounds the whole body download.
+    """
     if urllib.parse.urlsplit(url).scheme.lower() not in SCHEMES:
         raise SourceError(f"{url}: refused: only http(s) URLs are fetched")
     folder = cache_dir / "urls" / hashlib.sha256(url.encode()).hexdigest()[:16]
     meta = _read_meta(folder)
     cached = folder / meta["filename"] if meta.get("filename") else None
+    limits = _Limits(timeout, max_bytes, max_seconds)
     if cached is None or not cached.is_file():
-        return _download(url, folder, {}, timeout=timeout, max_bytes=max_bytes)
+        return _download(url, folder, {}, limits)
     if not (meta.get("etag") or meta.get("last_modified")):
         return cached
     try:
-        return _download(url, folder, meta, timeout=timeout, max_bytes=max_bytes)
+        return _download(url, folder, meta, limits)
     except _NotModified:
         return cached
     except _Unreachable:
         return cached
 
 
-def _download(
-    url: str, folder: Path, meta: dict[str, Any], *, timeout: float, max_bytes: int
-) -> Path:
+@dataclass(frozen=True)
+class _Limits:
+    """How long and how much one download may take."""
+
+    timeout: float
+    max_bytes: int
+    max_seconds: float | None
+
+
+def _download(url: str, folder: Path, meta: dict[str, Any], limits: _Limits) -> Path:
     """GET url (conditionally when meta has validators) into folder; returns the file."""
-    with _open(url, _headers(meta), timeout) as response:
+    with _open(url, _headers(meta), limits.timeout) as response:
         length = response.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > max_bytes:
-            raise SourceError(f"{url}: larger than {max_bytes} bytes")
+        if length.isdigit() and int(length) > limits.max_bytes:
+            raise SourceError(f"{url}: larger than {limits.max_bytes} bytes")
         content_type = (
             response.headers.get_content_type() if response.headers.get("Content-Type") else ""
         )
         name = _filename(url, content_type)
         folder.mkdir(parents=True, exist_ok=True)
-        path = _stream_to(response, folder / name, url, timeout=timeout, max_bytes=max_bytes)
+        path = _stream_to(response, folder / name, url, limits)
     if meta.get("filename") and meta["filename"] != name:
         (folder / meta["filename"]).unlink(missing_ok=True)
     _write_meta(folder, url, name, response.headers)
@@ -180,33 +199,38 @@ def _http_error(url: str, exc: urllib.error.HTTPError) -> Exception:
     return _Unreachable(message) if exc.code >= 500 else SourceError(message)
 
 
-def _stream_to(
-    response: http.client.HTTPResponse, path: Path, url: str, *, timeout: float, max_bytes: int
-) -> Path:
+def _stream_to(response: http.client.HTTPResponse, path: Path, url: str, limits: _Limits) -> Path:
     """Copy the body to a temp file beside path, then rename it into place."""
     fd, tmp_name = tempfile.mkstemp(prefix=".part-", dir=path.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            _copy_body(response, out, url, timeout=timeout, max_bytes=max_bytes)
+            _copy_body(response, out, url, limits)
         return tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
 def _copy_body(
-    response: http.client.HTTPResponse, out: BinaryIO, url: str, *, timeout: float, max_bytes: int
+    response: http.client.HTTPResponse, out: BinaryIO, url: str, limits: _Limits
 ) -> None:
-    """Stream the body into out, stopping past max_bytes."""
+    """Stream the body into out, stopping past max_bytes or max_seconds."""
     total = 0
+    deadline = time.monotonic() + limits.max_seconds if limits.max_seconds else None
     try:
-        while chunk := response.read(CHUNK_BYTES):
+        # read1 returns what has arrived, so a server trickling bytes meets the deadline.
+        while chunk := response.read1(CHUNK_BYTES):
             total += len(chunk)
-            if total > max_bytes:
-                raise SourceError(f"{url}: larger than {max_bytes} bytes")
+            if total > limits.max_bytes:
+                raise SourceError(f"{url}: larger than {limits.max_bytes} bytes")
+            if deadline is not None and time.monotonic() > deadline:
+                raise SourceError(
+                    f"{url}: download took longer than {limits.max_seconds:g} s; "
+                    "raise max_download_seconds or use a closer mirror"
+                )
             out.write(chunk)
     except TimeoutError:
-        raise _Unreachable(f"{url}: timed out after {timeout:g} s") from None
+        raise _Unreachable(f"{url}: timed out after {limits.timeout:g} s") from None
     except (OSError, http.client.HTTPException) as exc:
         raise _Unreachable(f"{url}: download interrupted: {_one_line(exc)}") from None
 
@@ -297,8 +321,13 @@ class _Budget:
         )
 
 
-def extract_archive(archive: Path, dest: Path, *, max_bytes: int, max_files: int = 20000) -> Path:
-    """Extract a .tar(.gz)/.tgz/.zip into dest, once per archive version; return the root."""
+def extract_archive(
+    archive: Path, dest: Path, *, max_bytes: int, max_files: int = 20000, label: str | None = None
+) -> Path:
+    """Extract a .tar(.gz)/.tgz/.zip into dest, once per archive version; return the root.
+
+    label names the archive in errors (its URL, say); the file name by default.
+    """
     stamp = _stamp(archive)
     marker = dest / DONE_MARKER
     if marker.is_file() and marker.read_text(encoding="utf-8") == stamp:
@@ -306,7 +335,7 @@ def extract_archive(archive: Path, dest: Path, *, max_bytes: int, max_files: int
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest.parent))
     try:
-        _extract_into(archive, tmp, _Budget(archive.name, max_bytes, max_files))
+        _extract_into(archive, tmp, _Budget(label or archive.name, max_bytes, max_files))
         (tmp / DONE_MARKER).write_text(stamp, encoding="utf-8")
         if dest.exists():
             shutil.rmtree(dest)
@@ -343,10 +372,10 @@ def _extract_into(archive: Path, root: Path, budget: _Budget) -> None:
             _extract_tar(archive, root, budget)
         else:
             raise SourceError(
-                f"{archive.name}: not a supported archive (.tar.gz, .tgz, .tar, .zip)"
+                f"{budget.archive}: not a supported archive (.tar.gz, .tgz, .tar, .zip)"
             )
     except ARCHIVE_ERRORS as exc:
-        raise SourceError(f"{archive.name}: cannot extract: {_one_line(exc)}") from None
+        raise SourceError(f"{budget.archive}: cannot extract: {_one_line(exc)}") from None
 
 
 def _extract_zip(archive: Path, root: Path, budget: _Budget) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import html
 import io
 import json
 import logging
+import lzma
 import re
 import warnings
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -26,6 +30,10 @@ _PYPDF_LOG.propagate = False
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
     {".md", ".mdx", ".markdown", ".rst", ".txt", ".html", ".htm", ".ipynb", ".pdf"}
 )
+
+# A single document compressed on its own (notes.md.gz) is read; archives are not files.
+COMPRESSED_SUFFIXES: frozenset[str] = frozenset({".gz", ".bz2", ".xz"})
+_DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError)
 
 _FORMATS: dict[str, str] = {
     "md": "md",
@@ -46,8 +54,21 @@ _TABLE_BLOCK_CHARS = 1500
 _MAX_TAG_CHARS = 10_000
 
 
+def is_supported(name: str) -> bool:
+    """Whether a file name is a format load_file reads, perhaps compressed (guide.md.gz)."""
+    suffixes = [s.lower() for s in PurePosixPath(name).suffixes]
+    if suffixes and suffixes[-1] in COMPRESSED_SUFFIXES:
+        suffixes.pop()
+    return bool(suffixes) and suffixes[-1] in SUPPORTED_SUFFIXES
+
+
 def load_file(path: Path, source: str, *, max_bytes: int) -> Document:
-    """Read a file (refusing ones over max_bytes) and parse it."""
+    """Read a file (refusing ones over max_bytes, also once decompressed) and parse it."""
+    compression = PurePosixPath(source.replace("\\", "/")).suffix.lower()
+    if compression in COMPRESSED_SUFFIXES:
+        inner = PurePosixPath(source.replace("\\", "/")).stem
+        data = _decompress(path, source, compression, max_bytes)
+        return load_bytes(data, source, fmt=PurePosixPath(inner).suffix)
     try:
         size = path.stat().st_size
         if size > max_bytes:
@@ -65,6 +86,34 @@ def load_file(path: Path, source: str, *, max_bytes: int) -> Document:
             "raise the size limit or exclude the file"
         )
     return load_bytes(data, source)
+
+
+def _open_compressed(path: Path, compression: str) -> io.BufferedIOBase:
+    """A stream of the decompressed bytes of a .gz, .bz2 or .xz file."""
+    if compression == ".gz":
+        return gzip.open(path, "rb")
+    if compression == ".bz2":
+        return bz2.open(path, "rb")
+    return lzma.open(path, "rb")
+
+
+def _decompress(path: Path, source: str, compression: str, max_bytes: int) -> bytes:
+    """A compressed file's content, refusing more than max_bytes once expanded."""
+    try:
+        with _open_compressed(path, compression) as stream:
+            data = stream.read(max_bytes + 1)
+    except OSError as exc:
+        if exc.strerror:  # the file itself cannot be read, rather than a bad stream
+            raise SourceError(f"{source}: cannot read file ({exc.strerror})") from exc
+        raise SourceError(f"{source}: cannot decompress ({_one_line(exc)})") from exc
+    except _DECOMPRESS_ERRORS as exc:
+        raise SourceError(f"{source}: cannot decompress ({_one_line(exc)})") from exc
+    if len(data) > max_bytes:
+        raise SourceError(
+            f"{source}: expands to more than the {max_bytes}-byte file limit "
+            "(a compression bomb?); refused"
+        )
+    return data
 
 
 def load_bytes(data: bytes, source: str, *, fmt: str | None = None) -> Document:

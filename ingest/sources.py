@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import hashlib
 import os
+import re
+import stat
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,7 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from ingest import apiref, fetch
 from ingest.items import Item, fingerprint
-from ingest.loaders import SUPPORTED_SUFFIXES, load_file
+from ingest.loaders import is_supported, load_file
 from rag.errors import SourceError
 from rag.models import Document
 from rag.settings import Settings
@@ -122,9 +125,24 @@ def resolve(spec: SourceSpec, settings: Settings) -> Source:
     if not path.exists():
         raise SourceError(f"{text}: no such file or folder; check the path")
     path = path.resolve()
+    if path.is_file() and fetch.is_archive(path.name):
+        return _local_archive(path, spec, settings)
     if path.is_file():
         return _single_file(path, spec, settings)
     return _folder(path, spec, settings, origin=spec.name or str(path))
+
+
+def _local_archive(path: Path, spec: SourceSpec, settings: Settings) -> Source:
+    """A docs archive on disk, extracted into the cache like a downloaded one."""
+    key = hashlib.sha256(str(path).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    root = fetch.extract_archive(
+        path,
+        settings.cache_dir / "archives" / key,
+        max_bytes=settings.max_extract_bytes,
+        max_files=settings.max_archive_files,
+        label=str(path),
+    )
+    return _folder(root, spec, settings, origin=spec.name or str(path))
 
 
 def _remote(spec: SourceSpec, settings: Settings) -> Source:
@@ -137,68 +155,180 @@ def _remote(spec: SourceSpec, settings: Settings) -> Source:
         settings.cache_dir,
         timeout=settings.fetch_timeout,
         max_bytes=settings.max_download_bytes,
+        max_seconds=settings.max_download_seconds,
     )
     origin = spec.name or spec.spec
     if fetch.is_archive(local.name):
         root = fetch.extract_archive(
-            local, local.parent / "extracted", max_bytes=settings.max_download_bytes * 10
+            local,
+            local.parent / "extracted",
+            max_bytes=settings.max_extract_bytes,
+            max_files=settings.max_archive_files,
+            label=spec.spec,
         )
         return _folder(root, spec, settings, origin=origin)
-    source = _single_file(local, spec, settings, origin=origin)
+    source = _single_file(local, spec, settings, origin=origin, label=spec.spec)
     source.urls = {local.name: spec.spec}
     return source
 
 
 def _single_file(
-    path: Path, spec: SourceSpec, settings: Settings, origin: str | None = None
+    path: Path,
+    spec: SourceSpec,
+    settings: Settings,
+    origin: str | None = None,
+    label: str | None = None,
 ) -> Source:
-    """One file, its source being its name."""
-    items = [_file_item(path, path.name, settings.max_file_bytes)]
+    """One file, its source being its name; label (its URL, say) names it in errors."""
+    items = [_file_item(path, path.name, settings.max_file_bytes, label=label)]
     return Source(origin or spec.name or str(path), items, spec.product, spec.version)
 
 
 def _folder(
     root: Path, spec: SourceSpec, settings: Settings, *, origin: str, under: str | None = None
 ) -> Source:
-    """Every supported file below root (or below root/under), sources relative to root."""
+    """Every supported file below root (or below root/under), sources relative to root.
+
+    Entries that cannot be read safely (links out of root, pipes, archives, names that are
+    not UTF-8) become items that fail with their reason, so each is reported once.
+    """
     base = root / under if under else root
     items = []
-    for path in walk(base):
+    for path, problem in walk(base):
         rel = path.relative_to(root).as_posix()
         if spec.include and not any(fnmatch.fnmatch(rel, g) for g in spec.include):
             continue
         source = f"{spec.prefix.strip('/')}/{rel}" if spec.prefix else rel
-        items.append(_file_item(path, source, settings.max_file_bytes))
+        if not problem and not _is_utf8(source):
+            problem = "file name is not valid UTF-8; rename it"
+        if problem:
+            items.append(_refused_item(source, problem))
+        else:
+            items.append(_file_item(path, source, settings.max_file_bytes))
     return Source(origin, items, spec.product, spec.version, urls=read_manifest(root))
 
 
-def walk(root: Path) -> Iterator[Path]:
-    """Supported files below root in a stable order, skipping hidden entries and links out of root."""
+def walk(root: Path) -> Iterator[tuple[Path, str | None]]:
+    """Files below root in a stable order, each with why it cannot be read (None when it can).
+
+    Hidden entries and unsupported file types are passed over in silence; symlinks are never
+    followed into folders, and a link to a file is read only when it stays inside root.
+    """
     real_root = root.resolve()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith(".") or Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+    # An explicit stack rather than os.walk: depth is bounded by memory, not recursion.
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as scan:
+                entries = sorted(scan, key=lambda e: e.name)
+        except OSError as exc:
+            yield folder, f"cannot list folder ({exc.strerror or exc}); check its permissions"
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
                 continue
-            path = Path(dirpath) / name
-            if path.is_symlink() and not path.resolve().is_relative_to(real_root):
-                continue
-            yield path
+            path = Path(entry.path)
+            if entry.is_dir(follow_symlinks=False):
+                subfolders.append(path)
+            elif entry.is_symlink():
+                if (link := _link(path, real_root, _wanted(entry.name))) is not None:
+                    yield path, link
+            elif _wanted(entry.name):
+                yield path, _entry_problem(path, entry.name)
+        stack.extend(reversed(subfolders))
 
 
-def _file_item(path: Path, source: str, max_bytes: int) -> Item:
+def _wanted(name: str) -> bool:
+    """Whether a file name is one to read or to report: a document or an archive."""
+    return is_supported(name) or fetch.is_archive(name)
+
+
+def _link(path: Path, real_root: Path, wanted: bool) -> str | None:
+    """A symlink's problem; "" for a readable file inside root; None to pass it over."""
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop on Python 3.11
+        return "broken symlink (its target is missing, or a loop); not followed" if wanted else None
+    if not target.is_relative_to(real_root):
+        if wanted or target.is_dir():
+            return "symlink to a path outside the source folder; not followed"
+        return None
+    if target.is_dir() or not wanted:
+        return None  # a folder inside root is walked directly, never through a link
+    return _entry_problem(path, path.name) or ""
+
+
+def _entry_problem(path: Path, name: str) -> str | None:
+    """Why a supported-looking entry cannot be read as a document, or None."""
+    if fetch.is_archive(name):
+        return (
+            "an archive inside a folder is not unpacked; "
+            "pass the archive itself as a source to ingest its contents"
+        )
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return f"cannot read ({exc.strerror or exc}); check its permissions"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a pipe, socket or device); skipped"
+    return None
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether a path decoded from the file system is valid UTF-8 (no escaped bytes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """Text safe for one output line: control characters and undecodable bytes escaped."""
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        if "\ud800" <= char <= "\udfff":
+            return os.fsencode(char).decode("ascii", "backslashreplace")
+        return char.encode("unicode_escape").decode("ascii")
+
+    return _UNPRINTABLE.sub(escape, text)
+
+
+def _refused_item(source: str, problem: str) -> Item:
+    """An item that fails with its one-line reason when loaded."""
+
+    def fail() -> Document:
+        raise SourceError(f"{printable(source)}: {problem}")
+
+    return Item(source, f"refused:{problem}", fail)
+
+
+def _file_item(path: Path, source: str, max_bytes: int, *, label: str | None = None) -> Item:
     """An item whose fingerprint is the file's bytes; unreadable files fail when loaded."""
     try:
         size = path.stat().st_size
         marker = f"too-large:{size}" if size > max_bytes else fingerprint(path.read_bytes())
     except OSError as exc:
-        reason = exc.strerror or str(exc)
+        return _refused_item(
+            label or source, f"cannot read ({exc.strerror or exc}); check its permissions"
+        )
 
-        def fail() -> Document:
-            raise SourceError(f"{source}: cannot read ({reason}); check its permissions")
+    def load() -> Document:
+        try:
+            return load_file(path, source, max_bytes=max_bytes)
+        except SourceError as exc:
+            message = str(exc)
+            if label and message.startswith(f"{source}: "):
+                message = f"{label}: {message[len(source) + 2 :]}"
+            raise SourceError(printable(message)) from exc
 
-        return Item(source, f"unreadable:{reason}", fail)
-    return Item(source, marker, lambda: load_file(path, source, max_bytes=max_bytes))
+    return Item(source, marker, load)
 
 
 def read_manifest(root: Path) -> dict[str, str]:

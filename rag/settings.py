@@ -42,9 +42,22 @@ class Settings(BaseSettings):
     mirror: Path | None = Field(
         None, description="Local copy of the upstream docs (like shared/corpus)."
     )
-    fetch_timeout: float = Field(20.0, gt=0, description="Seconds before a download gives up.")
+    fetch_timeout: float = Field(
+        20.0, gt=0, description="Seconds a download may wait for the server to connect or send."
+    )
+    max_download_seconds: float = Field(
+        600.0, gt=0, description="Seconds one download may take in all (a server trickling bytes)."
+    )
     max_download_bytes: int = Field(200_000_000, gt=0, description="Largest download accepted.")
-    max_file_bytes: int = Field(50_000_000, gt=0, description="Largest single file read.")
+    max_extract_bytes: int = Field(
+        2_000_000_000, gt=0, description="Most bytes one archive may expand to (zip bombs)."
+    )
+    max_archive_files: int = Field(20_000, gt=0, description="Most entries one archive may hold.")
+    max_file_bytes: int = Field(
+        50_000_000,
+        gt=0,
+        description="Largest single file read (after decompressing a .gz/.bz2/.xz).",
+    )
     personas_dir: Path = Field(PROJECT_ROOT / "personas", description="Folder of persona cards.")
     persona: str = Field("databricks-developer", description="Default persona.")
     engine: str = Field("extractive", description="Answer engine: extractive, openai or ollama.")

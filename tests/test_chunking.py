@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from ingest.chunking import chunk_document, chunk_id
+from ingest.chunking import CHARS_PER_PIECE, chunk_document, chunk_id
 from rag.embedding import Tokenizer, resolve_model_path
 from rag.models import Block, Document
 
@@ -100,3 +102,20 @@ def test_pathological_heading_path_is_shortened(count: Tokenizer) -> None:
     chunks = chunk_document(make_doc(Block("body text", headings)), "o", count.count, LIMIT)
     assert chunks[0].text == "body text"
     assert count.count([chunks[0].embed_text])[0] <= LIMIT
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param("ab+/9Xz=" * 12_000, id="base64-like"),
+        pytest.param("数据湖" * 10_000, id="cjk"),
+        pytest.param("x" * 100_000, id="one-unknown-word"),
+    ],
+)
+def test_enormous_lines_are_cut_quickly_into_bounded_chunks(count: Tokenizer, line: str) -> None:
+    start = time.perf_counter()
+    chunks = chunk_document(make_doc(Block(line, ("A",))), "o", count.count, LIMIT)
+    assert time.perf_counter() - start < 20  # was minutes: the cut searched the whole rest
+    assert "".join(c.text for c in chunks) == line
+    assert max(count.count([c.embed_text for c in chunks])) <= LIMIT
+    assert max(len(c.text) for c in chunks) <= LIMIT * CHARS_PER_PIECE

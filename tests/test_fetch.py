@@ -2,136 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import socket
 import stat
 import tarfile
-import threading
 import time
 import zipfile
-from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from ingest.fetch import extract_archive, fetch_url, is_archive
 from rag.errors import SourceError
+from tests.httpd import State, add_tar_file, add_tar_link, serving
 
 TIMEOUT = 0.5
 MAX_BYTES = 1_000_000
-LAST_MODIFIED = "Wed, 01 Jan 2025 00:00:00 GMT"
-
-
-@dataclass
-class State:
-    """What the test server serves, and what it was asked for."""
-
-    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
-    etag_version: int = 1
-    hits: Counter[str] = field(default_factory=Counter)
-    not_modified: Counter[str] = field(default_factory=Counter)
-
-
-class Handler(BaseHTTPRequestHandler):
-    """Routes for every case fetch_url must handle."""
-
-    server: Server
-
-    def do_GET(self) -> None:
-        """Answer one GET from the routes below."""
-        state = self.server.state
-        path = self.path.split("?", 1)[0]
-        state.hits[path] += 1
-        # The client hangs up on purpose on the too-big and too-slow routes.
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self._route(state, path)
-
-    def _route(self, state: State, path: str) -> None:
-        """Send the response for path."""
-        redirects = {"/loop": "/loop", "/hop": "/guide.md", "/to-file": "file:///etc/passwd"}
-        if path in redirects:
-            self._send(302, b"", headers={"Location": redirects[path]})
-        elif path == "/slow":
-            time.sleep(TIMEOUT * 3)
-            self._send(200, b"late", "text/plain")
-        elif path == "/huge-declared":
-            self._send_header(200, "application/octet-stream", {"Content-Length": "5000000"})
-            self._stream(5_000_000)
-        elif path == "/huge-streamed":
-            self._send_header(200, "application/octet-stream", {})
-            self._stream(5_000_000)
-        elif path == "/etag":
-            self._conditional(state, path, "If-None-Match", {"ETag": f'"v{state.etag_version}"'})
-        elif path == "/lastmod":
-            self._conditional(state, path, "If-Modified-Since", {"Last-Modified": LAST_MODIFIED})
-        elif path in state.files:
-            content_type, body = state.files[path]
-            self._send(200, body, content_type)
-        else:
-            self._send(404, b"not found", "text/plain")
-
-    def _conditional(self, state: State, path: str, header: str, validator: dict[str, str]) -> None:
-        """304 when the request's validator matches, else the current version."""
-        if self.headers.get(header) == next(iter(validator.values())):
-            state.not_modified[path] += 1
-            self._send(304, b"", headers=validator)
-        else:
-            self._send(200, f"version {state.etag_version}".encode(), "text/plain", validator)
-
-    def _send(
-        self, code: int, body: bytes, content_type: str = "", headers: dict[str, str] | None = None
-    ) -> None:
-        """A complete response with a Content-Length."""
-        extra = {"Content-Length": str(len(body)), **(headers or {})}
-        self._send_header(code, content_type, extra)
-        self.wfile.write(body)
-
-    def _send_header(self, code: int, content_type: str, headers: dict[str, str]) -> None:
-        """The status line and headers."""
-        self.send_response(code)
-        if content_type:
-            self.send_header("Content-Type", content_type)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-
-    def _stream(self, size: int) -> None:
-        """About size bytes of body, in chunks."""
-        chunk = b"x" * 65536
-        for _ in range(size // len(chunk)):
-            self.wfile.write(chunk)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Keep the test output quiet."""
-
-
-class Server(ThreadingHTTPServer):
-    """A threading HTTP server carrying the test state."""
-
-    daemon_threads = True
-
-    def __init__(self, state: State) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.state = state
-
-
-@contextmanager
-def serving(state: State) -> Iterator[str]:
-    """Run a server for state in a thread; yields its base URL."""
-    server = Server(state)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def docs_tar() -> bytes:
@@ -152,25 +40,11 @@ def docs_zip() -> bytes:
     return buffer.getvalue()
 
 
-def add_tar_file(tf: tarfile.TarFile, name: str, data: bytes) -> None:
-    """Add a regular file from bytes."""
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    tf.addfile(info, io.BytesIO(data))
-
-
-def add_tar_link(tf: tarfile.TarFile, name: str, target: str, kind: bytes) -> None:
-    """Add a symlink or hardlink entry."""
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.linkname = target
-    tf.addfile(info)
-
-
 @pytest.fixture
 def state() -> State:
     """The server's content: a page, markdown and two archives."""
     return State(
+        slow_seconds=TIMEOUT * 3,
         files={
             "/docs/page.html": ("text/html; charset=utf-8", b"<h1>Page</h1>"),
             "/docs/": ("text/html", b"<h1>Index</h1>"),
@@ -178,7 +52,7 @@ def state() -> State:
             "/guide.md": ("text/markdown", b"# Guide\n"),
             "/docs.tar.gz": ("application/gzip", docs_tar()),
             "/docs.zip": ("application/zip", docs_zip()),
-        }
+        },
     )
 
 
@@ -248,6 +122,14 @@ def test_slow_server_times_out(base: str, cache: Path) -> None:
     start = time.monotonic()
     with pytest.raises(SourceError, match=r"/slow: timed out after 0.5 s"):
         fetch(f"{base}/slow", cache)
+    assert time.monotonic() - start < TIMEOUT * 3
+    assert leftovers(cache) == []
+
+
+def test_trickling_server_meets_the_overall_deadline(base: str, cache: Path) -> None:
+    start = time.monotonic()
+    with pytest.raises(SourceError, match=r"/trickle: download took longer than 0.5 s"):
+        fetch_url(f"{base}/trickle", cache, timeout=TIMEOUT, max_bytes=MAX_BYTES, max_seconds=0.5)
     assert time.monotonic() - start < TIMEOUT * 3
     assert leftovers(cache) == []
 
