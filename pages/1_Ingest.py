@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import hmac
-
 import streamlit as st
 
 from ingest.loaders import SUPPORTED_SUFFIXES
 from ingest.sources import SourceSpec
-from pages.common import ingest_jobs, load_embedder, page_setup, save_uploads, stop_with_error
+from pages.common import (
+    admin_gate,
+    ingest_jobs,
+    load_embedder,
+    page_setup,
+    save_uploads,
+    stop_with_error,
+)
 from rag.errors import LakesageError
 
 UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in SUPPORTED_SUFFIXES)
@@ -17,15 +22,9 @@ PRODUCTS = ["auto", "spark", "delta", "mlflow", "team", "docs"]
 settings, kb = page_setup("Ingest")
 st.title("Add documents")
 
-if settings.admin_password and not st.session_state.get("admin-ok"):
-    entered = st.text_input("Admin password", type="password", key="admin-password")
-    if not entered:
-        st.info("Ingesting needs the admin password (set by LAKESAGE_ADMIN_PASSWORD).")
-        st.stop()
-    if not hmac.compare_digest(entered.encode(), settings.admin_password.encode()):
-        stop_with_error("Wrong admin password; try again.")
-    st.session_state["admin-ok"] = True
-elif not settings.admin_password:
+if not admin_gate(settings, "Ingesting"):
+    st.stop()
+if not settings.admin_password:
     st.caption(
         "No admin password is set: whoever can open this page can add documents, including "
         "files on this server. Set LAKESAGE_ADMIN_PASSWORD to require one."

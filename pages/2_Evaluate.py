@@ -14,6 +14,7 @@ import streamlit as st
 
 from pages.common import (
     REPO,
+    admin_gate,
     chat_options,
     index_status,
     page_setup,
@@ -64,7 +65,10 @@ st.caption(
     f"Answers use the sidebar's engine ({options.engine}); retrieval is scored at k={EVAL_K}."
 )
 
+may_run = admin_gate(settings, "Running an evaluation")
 if st.button("Run evaluation", type="primary", key="eval-run"):
+    if not may_run:
+        stop_with_error("Enter the admin password first; no evaluation was run.")
     try:
         questions = read_questions(Path(path).expanduser())
     except LakesageError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hmac
 import re
 import threading
 import time
@@ -31,6 +32,8 @@ REPO = Path(__file__).resolve().parents[2]
 MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
 SIDEBAR_KEYS = ("persona", "products", "engine", "llm_base_url", "llm_model", "top_k")
 PRODUCT_COLORS = {"spark": "orange", "delta": "blue", "mlflow": "violet", "team": "green"}
+ADMIN_OK = "admin-ok"
+ADMIN_INPUT = "admin-password"
 
 
 def stop_with_error(message: str) -> NoReturn:
@@ -47,6 +50,28 @@ def page_setup(title: str) -> tuple[Settings, KnowledgeBase]:
     kb = knowledge_base(settings)
     sidebar(kb, settings)
     return settings, kb
+
+
+def password_matches(entered: str, password: str) -> bool:
+    """Whether the entered password is the admin password, compared in constant time."""
+    return hmac.compare_digest(entered.encode(), password.encode())
+
+
+def admin_gate(settings: Settings, action: str) -> bool:
+    """Whether this session may write to the home or the index: no admin password is set, or it
+    was given once. Otherwise asks for it (and says why) and returns False."""
+    if not settings.admin_password or st.session_state.get(ADMIN_OK):
+        return True
+    entered = st.text_input("Admin password", type="password", key=ADMIN_INPUT)
+    if not entered:
+        st.info(f"{action} needs the admin password (set by LAKESAGE_ADMIN_PASSWORD).")
+        return False
+    if not password_matches(entered, settings.admin_password):
+        st.error("Wrong admin password; try again.")
+        return False
+    st.session_state[ADMIN_OK] = True
+    del st.session_state[ADMIN_INPUT]  # the password does not stay in the session or the page
+    st.rerun()
 
 
 def app_settings() -> Settings:
@@ -141,7 +166,7 @@ def chat_options(settings: Settings) -> ChatOptions:
 
 def with_llm(kb: KnowledgeBase, options: ChatOptions) -> KnowledgeBase:
     """The knowledge base with the sidebar's LLM endpoint, sharing the loaded model and index."""
-    update = {
+    update: dict[str, str | None] = {
         name: value
         for name, value in (
             ("llm_base_url", options.llm_base_url),
@@ -151,6 +176,9 @@ def with_llm(kb: KnowledgeBase, options: ChatOptions) -> KnowledgeBase:
     }
     if not update:
         return kb
+    if "llm_base_url" in update:
+        # The configured key is for the configured endpoint: a reader's URL must not receive it.
+        update["llm_api_key"] = None
     _ = kb.retriever  # make sure the copy shares the retriever (and its in-memory snapshot)
     view = copy.copy(kb)
     view.settings = kb.settings.model_copy(update=update)
