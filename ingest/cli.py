@@ -45,19 +45,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--remove", metavar="SOURCE", help="remove one source's chunks from the index and exit"
     )
+    parser.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="local: this process; spark: a Spark job writing the Delta table of --table, "
+        "then this index syncs from it",
+    )
+    parser.add_argument(
+        "--table", metavar="PATH", help="the chunks Delta table (path or URI) for --engine spark"
+    )
+    parser.add_argument(
+        "--sync",
+        metavar="PATH",
+        help="bring this index up to date with a chunks Delta table (its change feed) and exit",
+    )
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `ingest` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.engine == "spark" and not args.table:
+        parser.error("--engine spark needs --table PATH, where the chunks Delta table is kept")
+    if args.table and args.engine != "spark":
+        parser.error("--table goes with --engine spark; to read a table into this index use --sync")
     try:
         settings = load_settings(args.config, home=args.home, mirror=args.mirror)
         if args.status:
             return _print_status(settings, as_json=args.json)
         if args.remove:
             return _remove(settings, args.remove, as_json=args.json)
+        if args.sync:
+            return _sync(settings, args.sync, rebuild=args.rebuild, as_json=args.json)
         return _ingest(settings, args)
     except LakesageError as exc:
         print(f"ingest: {exc}", file=sys.stderr)
@@ -70,14 +92,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the pipeline and print its report."""
+    """Run the pipeline (here or on Spark) and print its report."""
     pipeline = Pipeline(settings)
     specs = [SourceSpec(s) for s in args.sources] or pipeline.default_specs()
-    bar = _ProgressBar(enabled=sys.stderr.isatty() and not args.json)
-    try:
-        report = pipeline.run(specs, prune=args.prune, rebuild=args.rebuild, progress=bar.update)
-    finally:
-        bar.close()
+    if args.engine == "spark":
+        from ingest.spark_job import run_spark
+
+        report = run_spark(settings, specs, args.table, prune=args.prune, rebuild=args.rebuild)
+        _sync(settings, args.table, rebuild=args.rebuild, as_json=False, quiet=args.json)
+    else:
+        bar = _ProgressBar(enabled=sys.stderr.isatty() and not args.json)
+        try:
+            report = pipeline.run(
+                specs, prune=args.prune, rebuild=args.rebuild, progress=bar.update
+            )
+        finally:
+            bar.close()
     for failure in report.failures:
         print(f"skipped: {failure}", file=sys.stderr)
     if args.json:
@@ -96,6 +126,24 @@ def _summary_line(report: Report) -> str:
         f"{report.files_unchanged} unchanged, {report.files_removed} removed, "
         f"{len(report.failures)} failed in {report.seconds:.1f} s ({rate:.1f} chunks/s)"
     )
+
+
+def _sync(
+    settings: Settings, table: str, *, rebuild: bool, as_json: bool, quiet: bool = False
+) -> int:
+    """Sync the index from a chunks Delta table and say what changed."""
+    from ingest.table_sync import sync_from_table
+
+    report = sync_from_table(settings, table, rebuild=rebuild)
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+    elif not quiet:
+        print(
+            f"synced {settings.home} from {table} version {report.version} ({report.mode}): "
+            f"{report.files_updated} files updated ({report.chunks_stored} chunks), "
+            f"{report.files_removed} removed in {report.seconds:.1f} s"
+        )
+    return 0
 
 
 def _remove(settings: Settings, name: str, *, as_json: bool) -> int:

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     )
     collection: str = Field("lakesage", description="Chroma collection name.")
     chroma_url: str | None = Field(None, description="URL of a shared `chroma run` server.")
+    spark_master: str = Field(
+        "local[2]",
+        description="Spark master for `ingest --engine spark` when not run by spark-submit.",
+    )
     sources_file: Path = Field(
         PROJECT_ROOT / "corpus" / "sources.toml", description="The default sources list."
     )
