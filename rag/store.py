@@ -94,7 +94,7 @@ def _reason(exc: BaseException) -> str:
     """A short cause for an error line: "connection refused", "timed out"..."""
     if isinstance(exc, ValueError):  # Chroma's client: something answers, but not Chroma
         return "no Chroma server answers there"
-    if isinstance(exc, TimeoutError | socket.timeout):
+    if isinstance(exc, TimeoutError):
         return "timed out"
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     text = re.sub(r"^\[Errno -?\d+\] ", "", text)
@@ -239,6 +239,7 @@ class ChromaStore:
     ) -> Iterator[tuple[list[str], list[str], list[dict[str, Any]], Any]]:
         """Every stored chunk, page by page: ids, texts, metadata and (optionally) vectors."""
         include = ["documents", "metadatas"] + (["embeddings"] if with_vectors else [])
+        self._collection = None  # fetched anew: `ingest --rebuild` elsewhere gives it a new id
         offset = 0
         while True:
             with self._reachable():

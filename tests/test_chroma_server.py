@@ -191,6 +191,11 @@ def test_open_reader_sees_a_new_ingest(server: str, tmp_path: Path, embedder: An
     assert after[0].source == "quarantine.md" and "Zephyrine" in after[0].text
     assert reader.status()["files"] == 2
 
+    Pipeline(writer, embedder).run([SourceSpec(str(corpus))], rebuild=True)  # a new collection
+    assert reader.search("Which tracker records promotion sign-off?", k=1)[0].source == (
+        "quarantine.md"
+    )
+
 
 def test_two_ui_instances_share_the_index(
     ingested: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
