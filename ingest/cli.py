@@ -60,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="bring this index up to date with a chunks Delta table (its change feed) and exit",
     )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="when another ingest holds this home, wait up to SECONDS for it (default: refuse)",
+    )
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary")
     return parser
 
@@ -77,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.status:
             return _print_status(settings, as_json=args.json)
         if args.remove:
-            return _remove(settings, args.remove, as_json=args.json)
+            return _remove(settings, args.remove, as_json=args.json, wait=args.wait)
         if args.sync:
             return _sync(settings, args.sync, rebuild=args.rebuild, as_json=args.json)
         return _ingest(settings, args)
@@ -104,10 +111,20 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
         bar = _ProgressBar(enabled=sys.stderr.isatty() and not args.json)
         try:
             report = pipeline.run(
-                specs, prune=args.prune, rebuild=args.rebuild, progress=bar.update
+                specs,
+                prune=args.prune,
+                rebuild=args.rebuild,
+                progress=bar.update,
+                wait=args.wait,
+                on_wait=_tell_waiting,
             )
         finally:
             bar.close()
+    if report.files_recovered:
+        print(
+            f"ingest: cleaned up {report.files_recovered} files an interrupted run left half-written",
+            file=sys.stderr,
+        )
     for failure in report.failures:
         print(f"skipped: {failure}", file=sys.stderr)
     if args.json:
@@ -115,6 +132,11 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     else:
         print(_summary_line(report))
     return 1 if report.failures else 0
+
+
+def _tell_waiting(message: str) -> None:
+    """The one line a waiting ingest prints."""
+    print(f"ingest: {message}", file=sys.stderr, flush=True)
 
 
 def _summary_line(report: Report) -> str:
@@ -146,7 +168,7 @@ def _sync(
     return 0
 
 
-def _remove(settings: Settings, name: str, *, as_json: bool) -> int:
+def _remove(settings: Settings, name: str, *, as_json: bool, wait: float) -> int:
     """Remove a source given by its origin label or its path."""
     ledger = Ledger(settings.ledger_path)
     try:
@@ -157,7 +179,7 @@ def _remove(settings: Settings, name: str, *, as_json: bool) -> int:
     if origin not in origins:
         known = ", ".join(origins) or "none"
         raise LakesageError(f"{name}: not in the index; indexed sources: {known}")
-    removed = remove(settings, origin)
+    removed = remove(settings, origin, wait, _tell_waiting)
     if as_json:
         print(json.dumps({"removed_source": origin, "files_removed": removed}))
     else:

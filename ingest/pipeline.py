@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from queue import Empty, Queue
@@ -85,6 +86,7 @@ class Report:
     chunks_stored: int = 0
     chunks_embedded: int = 0
     chunks_reused: int = 0
+    files_recovered: int = 0
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -126,20 +128,24 @@ class Pipeline:
         prune: bool = False,
         rebuild: bool = False,
         progress: Progress | None = None,
+        wait: float = 0.0,
+        on_wait: Callable[[str], None] | None = None,
     ) -> Report:
-        """Bring the index up to date with the given sources."""
+        """Bring the index up to date with the given sources (waiting up to `wait` seconds
+        for another ingest of the same home to finish)."""
         started = time.perf_counter()
         report = Report()
-        with ingest_lock(self.settings.home):
+        with ingest_lock(self.settings.home, wait, on_wait):
             ledger = Ledger(self.settings.ledger_path)
             store = ChromaStore(self.settings)
             try:
+                report.files_recovered = recover(store, ledger)
                 if rebuild:
+                    everything = list(ledger.files())
+                    ledger.begin(everything)
                     store.drop()
-                    with ledger.transaction():
-                        for origin in ledger.origins():
-                            ledger.drop(origin)
-                        ledger.set_meta("model", None)
+                    ledger.done(everything)
+                    ledger.set_meta("model", None)
                 self._check_model(ledger, store)
                 sources = resolve_all(specs, self.settings, report)
                 report.files_total = sum(len(s.items) for s in sources)
@@ -228,8 +234,9 @@ class Pipeline:
             present = {item.source for item in source.items}
             for origin, name in known:
                 if origin == source.origin and name not in present:
+                    ledger.begin([(origin, name)])
                     store.delete(origin, name)
-                    ledger.drop(origin, name)
+                    ledger.done([(origin, name)])
                     removed += 1
         return removed
 
@@ -254,21 +261,22 @@ class Pipeline:
             vectors.update(zip(missing, fresh, strict=True))
         report.chunks_embedded += len(missing)
         report.chunks_reused += len(all_chunks) - len(missing)
+        # Marked before the store changes: a run killed in between undoes these files on restart.
+        ledger.begin((source.origin, name) for source, name, _, _ in pending.files)
         for source, name, fingerprint, chunks in pending.files:
             # The old chunks go only now, after the new vectors exist: a crash keeps them.
             store.delete(source.origin, name)
             store.upsert(chunks, np.stack([vectors[c.content_hash] for c in chunks]))
-            ledger.put(
-                FileRecord(
-                    origin=source.origin,
-                    source=name,
-                    fingerprint=fingerprint,
-                    product=chunks[0].product,
-                    version=chunks[0].version,
-                    chunks=len(chunks),
-                    ingested_at=time.time(),
-                )
+            record = FileRecord(
+                origin=source.origin,
+                source=name,
+                fingerprint=fingerprint,
+                product=chunks[0].product,
+                version=chunks[0].version,
+                chunks=len(chunks),
+                ingested_at=time.time(),
             )
+            ledger.done([(source.origin, name)], [record])
             report.files_indexed += 1
             report.files_done += 1
             report.chunks_stored += len(chunks)
@@ -285,15 +293,51 @@ def resolve_all(specs: Sequence[SourceSpec], settings: Settings, report: Report)
     return sources
 
 
-def remove(settings: Settings, origin: str) -> int:
+def remove(
+    settings: Settings,
+    origin: str,
+    wait: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> int:
     """Remove every chunk and record of one source; returns the files removed."""
-    with ingest_lock(settings.home):
+    with ingest_lock(settings.home, wait, on_wait):
         ledger = Ledger(settings.ledger_path)
         try:
             store = ChromaStore(settings)
+            recover(store, ledger)
+            files = list(ledger.files(origin))
+            ledger.begin(files)
             store.delete(origin)
-            removed = ledger.drop(origin)
+            ledger.done(files)
             store.publish(ledger.summary())
-            return removed
+            return len(files)
         finally:
             ledger.close()
+
+
+def recover(store: ChromaStore, ledger: Ledger) -> int:
+    """Undo the store writes of a run that was killed, so its files are simply redone;
+    a store that disagrees with the ledger in any other way is reconciled file by file."""
+    pending = ledger.pending()
+    for origin, source in pending:
+        store.delete(origin, source)
+    if pending:
+        ledger.done(pending)
+    files = ledger.files()
+    if store.count() == sum(r.chunks for r in files.values()):
+        return len(pending)
+    stored: Counter[tuple[str, str]] = Counter()
+    for _, _, metas, _ in store.scan():
+        stored.update((str(m.get("origin")), str(m.get("source"))) for m in metas)
+    wrong = [key for key in stored.keys() | files.keys() if stored[key] != _chunks_of(files, key)]
+    for origin, source in wrong:
+        if stored[(origin, source)]:
+            store.delete(origin, source)
+    ledger.done(wrong)
+    return len(pending) + len(wrong)
+
+
+def _chunks_of(files: dict[tuple[str, str], FileRecord], key: tuple[str, str]) -> int:
+    """How many chunks the ledger says a file has (0 when it does not know the file)."""
+    record = files.get(key)
+    return record.chunks if record else 0

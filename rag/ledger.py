@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,11 @@ CREATE TABLE IF NOT EXISTS files (
     PRIMARY KEY (origin, source)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pending (
+    origin TEXT NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (origin, source)
+);
 """
 
 
@@ -89,6 +94,26 @@ class Ledger:
                 record.ingested_at,
             ),
         )
+
+    def begin(self, files: Iterable[tuple[str, str]]) -> None:
+        """Note files whose chunks are about to change in the store, before touching it."""
+        with self.transaction():
+            self._db.executemany("INSERT OR IGNORE INTO pending VALUES (?, ?)", files)
+
+    def done(self, files: Iterable[tuple[str, str]], records: Iterable[FileRecord] = ()) -> None:
+        """Forget files and their pending marks, then record their new state, all at once."""
+        with self.transaction():
+            for origin, source in files:
+                self.drop(origin, source)
+                self._db.execute(
+                    "DELETE FROM pending WHERE origin = ? AND source = ?", (origin, source)
+                )
+            for record in records:
+                self.put(record)
+
+    def pending(self) -> list[tuple[str, str]]:
+        """Files whose store writes began but were never recorded: a run was killed."""
+        return [(r[0], r[1]) for r in self._db.execute("SELECT origin, source FROM pending")]
 
     def drop(self, origin: str, source: str | None = None) -> int:
         """Forget one file, or every file of an origin; returns how many."""
