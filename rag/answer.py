@@ -22,6 +22,7 @@ CITATION = re.compile(r"(?<!\\)\[(\d+)\]")
 # Anything an LLM could read as the start or end of a passage fence, in any case or spacing.
 FENCE_TAG = re.compile(r"<(\s*/?\s*passage\b)", re.IGNORECASE)
 FENCED = re.compile(r"^[ \t]*```[^\n]*\n.*?^[ \t]*```[ \t]*$", re.DOTALL | re.MULTILINE)
+INLINE_CODE = re.compile(r"`[^`\n]+`")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(\[*])")
 MARKUP = re.compile(r"^\s*(?:[-*+](?=\s)|\d+\.(?=\s)|#+|>|\|)\s*")
 PARAGRAPH = re.compile(r"\n\s*\n")
@@ -49,10 +50,21 @@ def refusal_text(persona: Persona) -> str:
     )
 
 
+def citation_matches(text: str) -> list[re.Match[str]]:
+    """The [n] markers of a text that are citations: code's own indexing (rows[0][1]) is not."""
+    code = [m.span() for m in FENCED.finditer(text)]
+    code += [m.span() for m in INLINE_CODE.finditer(text)]
+    return [
+        match
+        for match in CITATION.finditer(text)
+        if not any(start <= match.start() < end for start, end in code)
+    ]
+
+
 def cited_numbers(text: str, n_hits: int) -> list[int]:
     """The distinct [n] citations of a text that point at a passage, in order."""
     seen: dict[int, None] = {}
-    for match in CITATION.finditer(text):
+    for match in citation_matches(text):
         n = int(match.group(1))
         if 0 < n <= n_hits:
             seen.setdefault(n)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.answer import CITATION
+from rag.answer import citation_matches
 from rag.errors import LakesageError
 from rag.keywords import tokenize
 from rag.models import Answer, Hit
@@ -122,14 +122,17 @@ def citation_check(answer: Answer) -> tuple[int, int]:
     """(citations, valid ones): a valid [n] names a returned passage that contains the cited text."""
     total = valid = 0
     position = 0
-    for match in CITATION.finditer(answer.text):
+    for match in citation_matches(answer.text):
         segment = answer.text[position : match.start()]
         position = match.end()
         total += 1
         n = int(match.group(1))
         if not 0 < n <= len(answer.hits):
             continue
-        cited = _normal(segment.splitlines()[-1] if "```" not in segment else segment)
+        # A code block is cited whole, from its opening fence (not the lines before it).
+        cited = _normal(
+            segment.splitlines()[-1] if "```" not in segment else segment[segment.find("```") :]
+        )
         if not cited:
             cited = _normal(segment)
         passage = _normal(answer.hits[n - 1].text)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rag.answer import CITATION
+from rag.answer import citation_matches
 from rag.errors import LakesageError
 from rag.keywords import tokenize
 from rag.models import Answer, Hit
@@ -45,7 +45,7 @@ def cited_claims(answer: Answer) -> dict[int, list[str]]:
     claims: dict[int, list[str]] = {}
     position = 0
     previous = ""
-    for match in CITATION.finditer(answer.text):
+    for match in citation_matches(answer.text):
         claim = _claim(answer.text[position : match.start()]) or previous
         position = match.end()
         previous = claim

@@ -305,6 +305,17 @@ def test_cited_numbers() -> None:
     assert cited_numbers("[ 1 ] [x] [-1] [2]", 5) == [2]
 
 
+def test_code_indexing_is_no_citation(persona: Persona) -> None:
+    code = "```python\nyesterday = spark.sql(q).collect()[0][1]\n```"
+    hit = Hit("c", f"Read yesterday's snapshot with collect:\n\n{code}", 0.1, {})
+    text = extract("How do I read yesterday's snapshot with collect?", [hit, JDBC], persona)
+    assert code in text
+    assert cited_numbers(text, 2) == [1]
+    assert cited_numbers("Use `rows[2]` here [1].", 3) == [1]
+    total, valid = citation_check(Answer("q", text, [hit, JDBC]))
+    assert total == valid > 0
+
+
 def test_refusal_text(persona: Persona) -> None:
     text = refusal_text(persona)
     assert text.startswith(f"{persona.framing()}{REFUSAL} (Spark, Delta Lake, MLflow")
@@ -412,3 +423,6 @@ def test_citation_check_flags_misattributed_quotes() -> None:
     assert citation_check(good) == (1, 1)
     assert citation_check(wrong) == (1, 0)
     assert citation_check(outside) == (1, 0)
+    # A code block quoted first is cited from its fence, not with the framing line before it.
+    first = Answer("q", f"As a developer: the indexed docs say:\n\n{CODE}\n[1]\n", [CONSTRAINT])
+    assert citation_check(first) == (1, 1)
