@@ -73,7 +73,7 @@ def show_answer_extras(turn: ChatTurn) -> None:
     st.feedback("thumbs", key=f"feedback-{turn.id}", on_change=save_feedback, args=(turn,))
     if st.session_state.get(f"feedback-{turn.id}") is not None:
         with st.form(f"comment-form-{turn.id}", border=False):
-            st.text_input("Comment (optional)", key=f"comment-{turn.id}")
+            st.text_input("Comment (optional)", key=f"comment-{turn.id}", max_chars=2000)
             st.form_submit_button("Send comment", on_click=save_feedback, args=(turn,))
 
 

@@ -139,7 +139,7 @@ def test_an_ingest_during_the_load_is_picked_up_without_errors(
 
     writer = threading.Thread(target=late_ingest)
     writer.start()
-    report = run_load(kb, (*QUESTIONS, question), askers=10, seconds=5.0, products=("team",))
+    report = run_load(kb, (*QUESTIONS, question), askers=10, seconds=4.0, products=("team",))
     writer.join(timeout=60)
     assert report.errors == []
     answer = kb.ask(question)
