@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,19 +134,28 @@ class Retriever:
         self.per_source = per_source
         self.window = window
         self._snapshot: Snapshot | None = None
+        self._stale = False
         self._lock = threading.Lock()
 
     def snapshot(self) -> Snapshot:
-        """The in-memory copy of the index, loaded on first use."""
+        """The in-memory copy of the index, loaded on first use and reloaded once stale;
+        while a reload fails (an ingest is writing), the previous copy keeps answering."""
         with self._lock:
-            if self._snapshot is None:
-                self._snapshot = Snapshot.load(self.store)
+            if self._snapshot is None or self._stale:
+                try:
+                    if self._stale:
+                        self.store = _reopened(self.store)
+                    self._snapshot = Snapshot.load(self.store)
+                    self._stale = False
+                except Exception:
+                    if self._snapshot is None:
+                        raise
             return self._snapshot
 
     def refresh(self) -> None:
-        """Drop the in-memory copy so the next search sees the latest ingest."""
+        """Have the next search load the latest ingest (through a fresh Chroma client)."""
         with self._lock:
-            self._snapshot = None
+            self._stale = True
 
     def search(self, question: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
         """The k best chunks for a question, dense and keyword ranks fused."""
@@ -255,6 +265,24 @@ class _Picker:
         for j in self.snap.window(i, self.window):
             self._shown.add(j)
             self._hashes.add(str(self.snap.metas[j].get("hash", "")))
+
+
+def _reopened(store: ChromaStore) -> ChromaStore:
+    """The store through a new embedded Chroma client: one opened before another process
+    wrote keeps that process's new ids but not their vectors ("Error finding id")."""
+    settings = store.client.get_settings()
+    if not settings.is_persistent or not settings.persist_directory:
+        return store
+    import chromadb
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    # Chroma shares one system per path in a process; dropping ours makes the next client
+    # load the segments from disk (clients still holding the old system keep working).
+    SharedSystemClient._identifier_to_system.pop(settings.persist_directory, None)
+    fresh = copy.copy(store)
+    fresh.client = chromadb.PersistentClient(path=settings.persist_directory, settings=settings)
+    fresh._collection = None
+    return fresh
 
 
 def _top(scores: np.ndarray, n: int) -> np.ndarray:
