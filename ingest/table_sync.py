@@ -9,6 +9,7 @@ from typing import Any
 from ingest.chunking import file_id
 from ingest.delta_table import ChunkTable, chunks_and_vectors
 from ingest.lock import ingest_lock
+from ingest.pipeline import recover
 from rag.errors import ModelMismatchError, SourceError
 from rag.ledger import FileRecord, Ledger
 from rag.settings import Settings
@@ -49,13 +50,14 @@ def sync_from_table(settings: Settings, uri: str, *, rebuild: bool = False) -> S
         ledger = Ledger(settings.ledger_path)
         store = ChromaStore(settings)
         try:
+            recover(store, ledger)
             if rebuild:
+                everything = list(ledger.files())
+                ledger.begin(everything)
                 store.drop()
-                with ledger.transaction():
-                    for origin in ledger.origins():
-                        ledger.drop(origin)
-                    ledger.set_meta("model", None)
-                    ledger.set_meta("table", None)
+                ledger.done(everything)
+                ledger.set_meta("model", None)
+                ledger.set_meta("table", None)
             _check_model(ledger, model)
             state = ledger.get_meta("table") or {}
             changed = None
@@ -76,6 +78,7 @@ def sync_from_table(settings: Settings, uri: str, *, rebuild: bool = False) -> S
                 group = ordered[start : start + FILES_PER_BATCH]
                 _apply(snapshot, group, indexed, store, ledger, report)
             ledger.set_meta("table", {"uri": uri, "version": report.version})
+            store.publish(ledger.summary())  # what readers of a shared server go by
         finally:
             ledger.close()
     report.seconds = round(time.perf_counter() - started, 3)
@@ -114,25 +117,28 @@ def _apply(
     for key in file_ids:
         if key not in by_file:
             if key in indexed:
+                ledger.begin([indexed[key]])
                 store.delete(*indexed[key])
-                ledger.drop(*indexed[key])
+                ledger.done([indexed[key]])
                 report.files_removed += 1
             continue
         picked = by_file[key]
         first = chunks[picked[0]]
+        name = (first.origin, first.source)
+        # Marked before the store changes: a sync killed in between is undone on restart.
+        ledger.begin([name])
         # Old chunks go first: a file that shrank must not keep its tail.
-        store.delete(first.origin, first.source)
+        store.delete(*name)
         store.upsert([chunks[n] for n in picked], vectors[picked])
-        ledger.put(
-            FileRecord(
-                origin=first.origin,
-                source=first.source,
-                fingerprint=fingerprints[key],
-                product=first.product,
-                version=first.version,
-                chunks=len(picked),
-                ingested_at=time.time(),
-            )
+        record = FileRecord(
+            origin=first.origin,
+            source=first.source,
+            fingerprint=fingerprints[key],
+            product=first.product,
+            version=first.version,
+            chunks=len(picked),
+            ingested_at=time.time(),
         )
+        ledger.done([name], [record])
         report.files_updated += 1
         report.chunks_stored += len(picked)
