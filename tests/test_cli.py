@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,22 +13,12 @@ from ingest.cli import build_parser
 from rag.ledger import Ledger
 from rag.settings import load_settings
 from rag.store import ChromaStore
-
-BIN = Path(sys.executable).parent
+from tests.commands import run
 
 
 def run_ingest(*args: str, home: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the installed console script with the network pointed at a dead proxy."""
-    env = {
-        **os.environ,
-        "LAKESAGE_HOME": str(home),
-        "HTTP_PROXY": "http://127.0.0.1:9",
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "NO_PROXY": "127.0.0.1,localhost",
-    }
-    return subprocess.run(
-        [str(BIN / "ingest"), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
-    )
+    return run("ingest", *args, home=home, cwd=cwd)
 
 
 @pytest.fixture

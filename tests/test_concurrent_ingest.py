@@ -3,10 +3,8 @@ working while a real `ingest` process writes to the index they read."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,8 +16,8 @@ from ingest.pipeline import Pipeline
 from ingest.sources import SourceSpec
 from rag.kb import KnowledgeBase
 from rag.settings import load_settings
+from tests.commands import BIN, command_env
 
-BIN = Path(sys.executable).parent
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 BASE = ("delta/docs/delta-constraints.mdx", "spark/docs/sql-performance-tuning.md")
 MORE = (
@@ -46,16 +44,9 @@ def copy_files(shared: Path, root: Path, names: tuple[str, ...]) -> Path:
 
 def start_ingest(*args: str, home: Path, cwd: Path) -> subprocess.Popen[str]:
     """The real `ingest` console script, running, with no way out to the network."""
-    env = {
-        **os.environ,
-        "LAKESAGE_HOME": str(home),
-        "HTTP_PROXY": "http://127.0.0.1:9",
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "NO_PROXY": "127.0.0.1,localhost",
-    }
     return subprocess.Popen(
         [str(BIN / "ingest"), *args],
-        env=env,
+        env=command_env(home),
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -4,7 +4,6 @@ to exactly what a clean build stores."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import signal
@@ -23,8 +22,8 @@ from rag.embedding import make_embedder
 from rag.ledger import Ledger
 from rag.settings import load_settings
 from rag.store import ChromaStore
+from tests.commands import BIN, command_env
 
-BIN = Path(sys.executable).parent
 SEED = 6
 MIN_KILLS = 10
 MAX_ROUNDS = 30
@@ -66,14 +65,7 @@ print(json.dumps({"files": files, "chunks": count, "hits": len(hits), "near": le
 
 def env_for(home: Path) -> dict[str, str]:
     """The environment of a child: its home, the ONNX backend, no way out to the network."""
-    return {
-        **os.environ,
-        "LAKESAGE_HOME": str(home),
-        "LAKESAGE_EMBED_BACKEND": "onnx-int8",
-        "HTTP_PROXY": "http://127.0.0.1:9",
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "NO_PROXY": "127.0.0.1,localhost",
-    }
+    return command_env(home, LAKESAGE_EMBED_BACKEND="onnx-int8")
 
 
 def start_ingest(corpus: Path, home: Path, cwd: Path) -> subprocess.Popen[str]:

@@ -19,8 +19,8 @@ import pytest
 from rag.ledger import Ledger
 from rag.settings import load_settings
 from rag.store import ChromaStore
+from tests.commands import run
 from tests.httpd import State, add_tar_file, serving
-from tests.test_cli import BIN
 from tests.test_loaders import make_pdf
 
 # Small limits so every hostile download or expansion trips quickly.
@@ -212,17 +212,7 @@ def hostile_server() -> Iterator[str]:
 
 def run_ingest(*args: str, home: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """The installed console script with small limits and no way off loopback."""
-    env = {
-        **os.environ,
-        **LIMITS,
-        "LAKESAGE_HOME": str(home),
-        "HTTP_PROXY": "http://127.0.0.1:9",
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "NO_PROXY": "127.0.0.1,localhost",
-    }
-    return subprocess.run(
-        [str(BIN / "ingest"), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
-    )
+    return run("ingest", *args, home=home, cwd=cwd, timeout=300, **LIMITS)
 
 
 def stored(home: Path) -> tuple[set[str], str]:

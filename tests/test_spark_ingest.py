@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +21,8 @@ from rag.kb import KnowledgeBase
 from rag.ledger import Ledger
 from rag.settings import Settings
 from rag.store import ChromaStore
+from tests.commands import run
 
-BIN = Path(sys.executable).parent
 FILES = (
     "delta/docs/delta-column-mapping.mdx",
     "delta/docs/delta-spark-connect.mdx",
@@ -186,24 +183,19 @@ def test_model_mismatch_and_missing_table_are_clear_errors(
     assert synced.files_updated == 1 and len(stored(served)) == synced.chunks_stored
 
 
-def run(*cmd: str, home: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """A real command with the test's home and no way out to the network."""
-    env = {
-        **os.environ,
-        "LAKESAGE_HOME": str(home),
-        "HTTP_PROXY": "http://127.0.0.1:9",
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "NO_PROXY": "127.0.0.1,localhost",
-    }
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=900)
-
-
 def test_ingest_cli_engine_spark_then_sync_from_another_home(corpus: Path, tmp_path: Path) -> None:
     table = tmp_path / "chunks"
     home = tmp_path / "writer"
     done = run(
-        str(BIN / "ingest"), "--engine", "spark", "--table", str(table), str(corpus), "--json",
-        home=home, cwd=tmp_path,
+        "ingest",
+        "--engine",
+        "spark",
+        "--table",
+        str(table),
+        str(corpus),
+        "--json",
+        home=home,
+        cwd=tmp_path,
     )
     assert done.returncode == 1, done.stderr  # the broken file
     report = json.loads(done.stdout)
@@ -213,19 +205,23 @@ def test_ingest_cli_engine_spark_then_sync_from_another_home(corpus: Path, tmp_p
     assert ChromaStore(Settings(home=home)).count() == chunks, "the writer's index is synced"
 
     reader = tmp_path / "reader"
-    synced = run(str(BIN / "ingest"), "--sync", str(table), "--json", home=reader, cwd=tmp_path)
+    synced = run("ingest", "--sync", str(table), "--json", home=reader, cwd=tmp_path)
     assert synced.returncode == 0, synced.stderr
     assert json.loads(synced.stdout)["chunks_stored"] == chunks
-    status = run(str(BIN / "ingest"), "--status", "--json", home=reader, cwd=tmp_path)
+    status = run("ingest", "--status", "--json", home=reader, cwd=tmp_path)
     assert json.loads(status.stdout)["chunks"] == chunks
     asked = run(
-        str(BIN / "rag"), "search", "checkpoint location for the streaming job", "--json",
-        home=reader, cwd=tmp_path,
+        "rag",
+        "search",
+        "checkpoint location for the streaming job",
+        "--json",
+        home=reader,
+        cwd=tmp_path,
     )
     assert asked.returncode == 0, asked.stderr
     assert json.loads(asked.stdout)[0]["source"] == "team/oncall.md"
 
-    usage = run(str(BIN / "ingest"), "--engine", "spark", str(corpus), home=home, cwd=tmp_path)
+    usage = run("ingest", "--engine", "spark", str(corpus), home=home, cwd=tmp_path)
     assert usage.returncode == 2 and "--table" in usage.stderr
 
 
@@ -234,10 +230,19 @@ def test_the_job_runs_under_spark_submit(corpus: Path, tmp_path: Path) -> None:
 
     table = tmp_path / "chunks"
     done = run(
-        str(BIN / "spark-submit"), "--master", "local[2]", "--conf", "spark.ui.enabled=false",
-        "--conf", "spark.driver.host=127.0.0.1",
-        ingest.spark_job.__file__, "--table", str(table), str(corpus / "team"),
-        home=tmp_path / "home", cwd=tmp_path,
+        "spark-submit",
+        "--master",
+        "local[2]",
+        "--conf",
+        "spark.ui.enabled=false",
+        "--conf",
+        "spark.driver.host=127.0.0.1",
+        ingest.spark_job.__file__,
+        "--table",
+        str(table),
+        str(corpus / "team"),
+        home=tmp_path / "home",
+        cwd=tmp_path,
     )
     assert done.returncode == 1, done.stderr  # the broken file
     report = json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,0 +1,37 @@
+"""Real console scripts run by tests: a home of their own and the network behind a dead proxy."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+DEAD_PROXY = "http://127.0.0.1:9"
+
+
+def command_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a child command: this home, extra settings, no way off loopback."""
+    return {
+        **os.environ,
+        "LAKESAGE_HOME": str(home),
+        "HTTP_PROXY": DEAD_PROXY,
+        "HTTPS_PROXY": DEAD_PROXY,
+        "NO_PROXY": "127.0.0.1,localhost",
+        **extra,
+    }
+
+
+def run(
+    command: str, *args: str, home: Path, cwd: Path, timeout: float = 600, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    """Run an installed console script (ingest, rag, spark-submit) to its end."""
+    return subprocess.run(
+        [str(BIN / command), *args],
+        capture_output=True,
+        text=True,
+        env=command_env(home, **extra),
+        cwd=cwd,
+        timeout=timeout,
+    )
