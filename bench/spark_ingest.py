@@ -48,7 +48,7 @@ def main() -> None:
         }
         homes = {name: work / name for name in ("single", "spark")}
         if args.backend != "torch":  # export the ONNX model once, outside the timings
-            warm = "from rag.embedding import make_embedder; from rag.settings import load_settings; make_embedder(load_settings())"
+            warm = "from rag.embedding import make_embedder; from rag.settings import load_settings; make_embedder(load_settings()).embed(['warm up'])"
             timed([sys.executable, "-c", warm], {**env, "LAKESAGE_HOME": str(work / "warm")})
             for home in homes.values():
                 shutil.copytree(work / "warm" / "cache", home / "cache")

@@ -135,7 +135,7 @@ def _process(
 
     conf = settings.model_dump(include=set(WORKER_FIELDS))
     if settings.embed_backend != "torch":
-        make_embedder(settings)  # exports the ONNX model once here, before executors race to
+        make_embedder(settings).embed(["warm up"])  # exports the ONNX model once, here
     payloads = [(i, dumps(task)) for i, task in enumerate(tasks)]
     partitions = max(1, min(len(payloads), spark.sparkContext.defaultParallelism * 4,
                             -(-len(payloads) // FILES_PER_PARTITION)))
