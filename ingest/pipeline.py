@@ -141,11 +141,7 @@ class Pipeline:
             try:
                 report.files_recovered = recover(store, ledger)
                 if rebuild:
-                    everything = list(ledger.files())
-                    ledger.begin(everything)
-                    store.drop()
-                    ledger.done(everything)
-                    ledger.set_meta("model", None)
+                    clear(store, ledger)
                 self._check_model(ledger, store)
                 sources = resolve_all(specs, self.settings, report)
                 report.files_total = sum(len(s.items) for s in sources)
@@ -313,6 +309,15 @@ def remove(
             return len(files)
         finally:
             ledger.close()
+
+
+def clear(store: ChromaStore, ledger: Ledger) -> None:
+    """Empty the index for a rebuild: files marked first, so a kill midway is finished later."""
+    everything = list(ledger.files())
+    ledger.begin(everything)
+    store.drop()
+    ledger.done(everything)
+    ledger.set_meta("model", None)
 
 
 def recover(store: ChromaStore, ledger: Ledger) -> int:

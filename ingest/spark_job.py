@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 # Settings an executor needs to rebuild the embedder; secrets never leave the driver.
 WORKER_FIELDS = ("home", "embed_model", "embed_backend", "embed_batch_size", "chunk_tokens")
+# Texts per embedding task, about: enough tasks that every core embeds until the end.
+TEXTS_PER_TASK = 256
 CHUNK_DDL = (
     "id string, file_id string, origin string, source string, fingerprint string, ordinal int, "
     "title string, headings array<string>, product string, version string, url string, "
@@ -134,11 +136,19 @@ def _process(
     from pyspark.sql import functions as F
 
     conf = settings.model_dump(include=set(WORKER_FIELDS))
+    # A task owns spark.task.cpus cores: an embedder on every core per task would oversubscribe.
+    conf["embed_threads"] = int(spark.conf.get("spark.task.cpus", "1") or 1)
     if settings.embed_backend != "torch":
         make_embedder(settings).embed(["warm up"])  # exports the ONNX model once, here
     payloads = [(i, dumps(task)) for i, task in enumerate(tasks)]
-    partitions = max(1, min(len(payloads), spark.sparkContext.defaultParallelism * 4,
-                            -(-len(payloads) // FILES_PER_PARTITION)))
+    partitions = max(
+        1,
+        min(
+            len(payloads),
+            spark.sparkContext.defaultParallelism * 4,
+            -(-len(payloads) // FILES_PER_PARTITION),
+        ),
+    )
     listed = spark.createDataFrame(payloads, "n int, task binary").repartition(partitions, "n")
     parsed = listed.mapInPandas(_chunker(conf), CHUNK_DDL).persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -148,11 +158,19 @@ def _process(
         hashes = chunks.select("content_hash", "embed_text").dropDuplicates(["content_hash"])
         stored = _stored_vectors(spark, table) if table.exists() else None
         fresh = hashes if stored is None else hashes.join(stored, "content_hash", "left_anti")
-        embedded = fresh.withColumn("embedding", _embed_udf(conf)("embed_text")).drop("embed_text")
+        # An explicit split: adaptive execution would coalesce a few MB of text into one task.
+        splits = max(spark.sparkContext.defaultParallelism, -(-fresh.count() // TEXTS_PER_TASK))
+        embedded = (
+            fresh.repartition(splits)
+            .withColumn("embedding", _embed_udf(conf)("embed_text"))
+            .drop("embed_text")
+        )
         embedded = embedded.persist(StorageLevel.MEMORY_AND_DISK)
         report.chunks_embedded = embedded.count()
-        vectors = embedded if stored is None else embedded.unionByName(
-            stored.join(hashes.select("content_hash"), "content_hash")
+        vectors = (
+            embedded
+            if stored is None
+            else embedded.unionByName(stored.join(hashes.select("content_hash"), "content_hash"))
         )
         rows = chunks.join(vectors, "content_hash").select(*SCHEMA.names)
         staging = _staging_path(table)

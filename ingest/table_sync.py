@@ -9,7 +9,7 @@ from typing import Any
 from ingest.chunking import file_id
 from ingest.delta_table import ChunkTable, chunks_and_vectors
 from ingest.lock import ingest_lock
-from ingest.pipeline import recover
+from ingest.pipeline import clear, recover
 from rag.errors import ModelMismatchError, SourceError
 from rag.ledger import FileRecord, Ledger
 from rag.settings import Settings
@@ -52,11 +52,7 @@ def sync_from_table(settings: Settings, uri: str, *, rebuild: bool = False) -> S
         try:
             recover(store, ledger)
             if rebuild:
-                everything = list(ledger.files())
-                ledger.begin(everything)
-                store.drop()
-                ledger.done(everything)
-                ledger.set_meta("model", None)
+                clear(store, ledger)
                 ledger.set_meta("table", None)
             _check_model(ledger, model)
             state = ledger.get_meta("table") or {}

@@ -152,12 +152,20 @@ def make_embedder(settings: Settings) -> Embedder:
     """The embedder named by the settings."""
     path = resolve_model_path(settings.embed_model)
     if settings.embed_backend == "torch":
+        if settings.embed_threads:
+            import torch
+
+            torch.set_num_threads(settings.embed_threads)
         return SentenceTransformerEmbedder(settings.embed_model, path, settings.embed_batch_size)
     if settings.embed_backend == "onnx-int8":
         from rag.onnx_embedding import OnnxEmbedder
 
         return OnnxEmbedder(
-            settings.embed_model, path, settings.cache_dir, settings.embed_batch_size
+            settings.embed_model,
+            path,
+            settings.cache_dir,
+            settings.embed_batch_size,
+            threads=settings.embed_threads,
         )
     raise UnknownNameError(
         f"unknown embed_backend {settings.embed_backend!r}; use one of: torch, onnx-int8"

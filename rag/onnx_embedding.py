@@ -159,8 +159,10 @@ class OnnxEmbedder:
         cache_dir: Path,
         batch_size: int = 32,
         quantize: bool = True,
+        threads: int = 0,
     ) -> None:
         self.name = name
+        self.threads = threads
         self.model_path = model_path
         self.cache_dir = cache_dir
         self.batch_size = batch_size
@@ -193,11 +195,11 @@ class OnnxEmbedder:
 
     @cached_property
     def session(self) -> Any:
-        """The ONNX Runtime session, all cores, full graph optimisation."""
+        """The ONNX Runtime session: its threads (all cores by default), full graph optimisation."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = os.cpu_count() or 1
+        options.intra_op_num_threads = self.threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3

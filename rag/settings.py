@@ -31,6 +31,9 @@ class Settings(BaseSettings):
         "torch", description="How the embedder runs: torch fp32 or ONNX Runtime int8."
     )
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch.")
+    embed_threads: int = Field(
+        0, ge=0, description="Threads one embedder uses (0: every core; Spark tasks use 1 each)."
+    )
     chunk_tokens: int = Field(
         230, ge=32, description="Most word pieces in a chunk's embedded text (capped by the model)."
     )
