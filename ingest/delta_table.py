@@ -89,7 +89,7 @@ def chunks_and_vectors(table: pa.Table) -> tuple[list[Chunk], np.ndarray]:
 
 
 class ChunkTable:
-    """A Delta table of chunks at a path (local or any URI delta-rs knows)."""
+    """A Delta table of chunks in a folder (local, or a shared mount every Spark node sees)."""
 
     def __init__(self, uri: str | Path, version: int | None = None) -> None:
         self.uri = str(uri)

@@ -264,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="spark_job", description="lakesage ingest as a Spark job writing a Delta table."
     )
     parser.add_argument("sources", nargs="*", metavar="SOURCE")
-    parser.add_argument("--table", required=True, help="path or URI of the Delta table")
+    parser.add_argument("--table", required=True, help="folder of the Delta table, reachable from every node")
     parser.add_argument("--config", type=Path, help="settings file (default ./lakesage.toml)")
     parser.add_argument("--home", type=Path, help="data folder for caches")
     parser.add_argument("--prune", action="store_true")
