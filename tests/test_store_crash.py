@@ -1,0 +1,150 @@
+"""SIGKILL a real embedded Chroma writer while it saves its HNSW files (every ~1000 entries):
+the store still opens, every completed batch keeps its ids and vectors, and queries answer."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rag.store import ChromaStore, torn_segment
+
+SEED = 11
+KILLS = 10
+SIZE = 500  # chunks per batch: Chroma saves the HNSW files every 1000 writes
+PER_RUN = 6
+# One process per run: opens the store (as a user would after the kill), checks what the
+# previous runs completed, then upserts its plan, printing a line after each batch returns.
+CHILD = """
+import json, sys
+import numpy as np
+from rag.models import Chunk
+from rag.settings import Settings
+from rag.store import ChromaStore
+from tests.test_store_crash import SIZE, check, vectors
+home, done, plan = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+store = ChromaStore(Settings(home=home))
+print("checked", json.dumps(check(store, done)), flush=True)
+for b in plan:
+    chunks = [
+        Chunk(id=f"b{b}-{i}", text=f"chunk {i} of batch {b}", embed_text="",
+              source=f"s{b}.md", origin="o", title="t", headings=(), product="docs",
+              ordinal=i, content_hash=f"h{b}-{i}")
+        for i in range(SIZE)
+    ]
+    store.upsert(chunks, vectors(b))
+    print("done", b, flush=True)
+"""
+
+
+def vectors(batch: int) -> np.ndarray:
+    """The unit vectors of one batch, the same in every process."""
+    v = np.random.default_rng(batch).standard_normal((SIZE, 384))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def check(store: ChromaStore, done: list[int]) -> dict[str, int]:
+    """Count, wrong or missing vectors of the completed batches, and self-queries that miss."""
+    got = store.collection.get(include=["embeddings"])  # type: ignore[list-item]
+    stored = dict(
+        zip(got["ids"], got["embeddings"] if got["embeddings"] is not None else [], strict=True)
+    )
+    wrong = misses = 0
+    for batch in done:
+        expected = vectors(batch)
+        for i in range(SIZE):
+            vector = stored.get(f"b{batch}-{i}")
+            wrong += vector is None or not np.allclose(vector, expected[i], atol=1e-6)
+        for i in (0, SIZE // 2, SIZE - 1):
+            hits = store.query(expected[i], 3)
+            misses += not hits or hits[0].id != f"b{batch}-{i}" or hits[0].score < 0.99
+    return {"count": store.count(), "wrong": wrong, "misses": misses}
+
+
+def hnsw_files(home: Path) -> list[tuple[str, int, int]]:
+    """Name, size and mtime of every file in the store's segment folders."""
+    found = []
+    for path in sorted((home / "chroma").glob("*-*/*")):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        found.append((path.name, stat.st_size, stat.st_mtime_ns))
+    return found
+
+
+def run_and_kill(
+    home: Path, done: list[int], plan: list[int], rng: random.Random
+) -> tuple[dict[str, int], list[int]]:
+    """Start a writer, SIGKILL it right after it starts saving HNSW files (past its first
+    batch); its check of the store and the batches it completed."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    errors = home / "child.err"  # a file, not a pipe: nobody reads it while the child runs
+    with errors.open("w") as err:
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(home), json.dumps(done), json.dumps(plan)],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env=env,
+        )
+    lines: list[list[str]] = []
+    out = child.stdout
+    assert out is not None
+    reader = threading.Thread(target=lambda: lines.extend(ln.split(" ", 1) for ln in out))
+    reader.start()
+    # Let it complete a batch or more first, so that every run adds entries.
+    after = rng.randint(1, 2)
+    while sum(ln[0] == "done" for ln in lines) < after and child.poll() is None:
+        time.sleep(0.001)
+    before = hnsw_files(home)
+    deadline = time.monotonic() + 5
+    while child.poll() is None and time.monotonic() < deadline and hnsw_files(home) == before:
+        time.sleep(0.002)
+    # Mostly at once (mid-save), sometimes a little later (between or after the files).
+    time.sleep(rng.choice([0.0, 0.0, 0.001, 0.005]))
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    reader.join()
+    assert lines and lines[0][0] == "checked", (
+        f"store did not open: {child.returncode} {errors.read_text()[-2000:]}"
+    )
+    completed = [int(ln[1]) for ln in lines if ln[0] == "done"]
+    return json.loads(lines[0][1]), completed
+
+
+def test_sigkill_while_saving_hnsw_keeps_completed_batches(tmp_path: Path) -> None:
+    """Killed mid-save again and again, the store opens with every completed batch intact."""
+    rng = random.Random(SEED)
+    done: list[int] = []
+    written = torn = 0
+    for kill in range(KILLS):
+        plan = [written + k for k in range(PER_RUN)]
+        report, completed = run_and_kill(tmp_path, done, plan, rng)
+        torn += torn_segment(tmp_path / "chroma", "lakesage")
+        assert report["wrong"] == 0 and report["misses"] == 0, (kill, report)
+        assert report["count"] >= SIZE * len(done), (kill, report)
+        done += completed
+        written += len(completed)
+    final = subprocess.run(
+        [sys.executable, "-c", CHILD, str(tmp_path), json.dumps(done), "[]"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+    )
+    assert final.returncode == 0, final.stderr
+    report = json.loads(final.stdout.split(" ", 1)[1])
+    assert report["wrong"] == 0 and report["misses"] == 0, report
+    assert written * SIZE > 1000 and len(done) >= 2, (written, done)
+    print(
+        f"store kills survived: {KILLS} ({written * SIZE} entries written, "
+        f"{torn} kills left torn HNSW files, {len(done)} batches checked)"
+    )
