@@ -43,3 +43,7 @@ class LLMError(LakesageError):
 
 class StoreUnavailableError(LakesageError):
     """The Chroma server named by LAKESAGE_CHROMA_URL does not answer."""
+
+
+class StoreCorruptError(LakesageError):
+    """The embedded index cannot be opened and cannot be rebuilt from Chroma's log."""

@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from rag.errors import LakesageError, SettingsError, StoreUnavailableError
+from rag.errors import SettingsError, StoreCorruptError, StoreUnavailableError
 from rag.models import Chunk, Hit
 from rag.offline import go_offline
 
@@ -101,10 +101,6 @@ def make_client(settings: Settings) -> ClientAPI:
             raise unreachable(url, _reason(exc)) from exc
         _clients[url] = client
         return client
-
-
-class StoreCorruptError(LakesageError):
-    """The embedded index cannot be opened and cannot be rebuilt from Chroma's log."""
 
 
 def keep_log(path: Path) -> None:
