@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 BIN = Path(sys.executable).parent
 DEAD_PROXY = "http://127.0.0.1:9"
@@ -21,6 +22,16 @@ def command_env(home: Path, **extra: str) -> dict[str, str]:
         "NO_PROXY": "127.0.0.1,localhost",
         **extra,
     }
+
+
+def stop(process: subprocess.Popen[Any], timeout: float = 10) -> None:
+    """End a server a test started: politely, then for good."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def run(

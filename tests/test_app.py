@@ -97,6 +97,16 @@ def last_answer(at: AppTest) -> Any:
     return at.session_state["turns"][-1].answer
 
 
+def wait_for_ingest(at: AppTest) -> None:
+    """Rerun the Ingest page until its background run reports, failing on any error."""
+    deadline = time.monotonic() + TIMEOUT
+    while not at.success and time.monotonic() < deadline:
+        time.sleep(0.5)
+        at.run()
+        assert not at.exception and not at.error
+    assert at.success, "the ingest did not finish in time"
+
+
 def test_chat_answers_with_citations_and_sources(home: Path) -> None:
     at = ask(started(), CHECK_QUESTION)
     assert len(at.chat_message) == 2
@@ -263,12 +273,8 @@ def test_ingest_uploads_in_the_background_then_chat_sees_them(
     at.selectbox(key="ingest-product").set_value("team")
     at.button(key="ingest-start").click().run()
     assert not at.exception
-    deadline = time.monotonic() + TIMEOUT
-    while not at.success and time.monotonic() < deadline:
-        time.sleep(0.5)
-        at.run()
-        assert not at.exception and not at.error
-    assert at.success and "1 files indexed" in at.success[0].value
+    wait_for_ingest(at)
+    assert "1 files indexed" in at.success[0].value
     assert "broken.ipynb" in at.code[0].value  # the per-file failure report
     assert (home / "uploads" / "cluster-tags.md").read_bytes() == note
 

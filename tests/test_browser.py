@@ -19,6 +19,7 @@ import pytest
 from ingest.pipeline import Pipeline
 from ingest.sources import SourceSpec
 from rag.settings import load_settings
+from tests.commands import stop
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -144,12 +145,7 @@ def server(chromium: Path, home: Path, tmp_path_factory: pytest.TempPathFactory)
         wait_for_http(f"{url}/_stcore/health", proc)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=15)
         log.close()
 
 

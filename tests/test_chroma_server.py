@@ -25,6 +25,7 @@ from rag.errors import StoreUnavailableError
 from rag.kb import KnowledgeBase
 from rag.settings import load_settings
 from rag.store import ChromaStore
+from tests.commands import stop
 
 BIN = Path(sys.executable).parent
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -87,16 +88,6 @@ def start_server(path: Path) -> tuple[subprocess.Popen[bytes], str]:
                 stop(process)
                 pytest.fail(f"chroma run did not start; see {log.name}")
             time.sleep(0.1)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """End the server this module started."""
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def run(tool: str, *args: str, home: Path, url: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from rag.cli import main as rag_main
 from rag.feedback import ChatTurn, Feedback, FeedbackLog, transcript_markdown
 from rag.kb import KnowledgeBase
 from rag.settings import load_settings
+from tests.test_app import wait_for_ingest
 from tests.test_llm import MODEL, Server, closed_port, openai_route
 
 REPO = Path(__file__).resolve().parent.parent
@@ -207,12 +207,8 @@ def test_ingest_needs_the_admin_password(
     at.text_input(key="ingest-source").set_value(str(notes))
     at.selectbox(key="ingest-product").set_value("team")
     at.button(key="ingest-start").click().run()
-    deadline = time.monotonic() + TIMEOUT
-    while not at.success and time.monotonic() < deadline:
-        time.sleep(0.5)
-        at.run()
-        assert not at.exception and not at.error
-    assert at.success and "1 files indexed" in at.success[0].value
+    wait_for_ingest(at)
+    assert "1 files indexed" in at.success[0].value
     assert (home / "ledger.sqlite").exists()
 
 
