@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,14 @@ go_offline()
 def corpus_path() -> Path:
     """The shared corpus: $LAKESAGE_TEST_CORPUS, else ../shared/corpus beside the repo."""
     return Path(os.environ.get("LAKESAGE_TEST_CORPUS", REPO.parent / "shared" / "corpus"))
+
+
+def copy_corpus(shared: Path, root: Path, names: Iterable[str]) -> Path:
+    """Copy some files of the shared corpus into root, keeping their relative paths."""
+    for rel in names:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shared / rel, root / rel)
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from rag.ledger import Ledger
 from rag.settings import load_settings
 from rag.store import ChromaStore
 from tests.commands import run
+from tests.conftest import copy_corpus
 
 
 def run_ingest(*args: str, home: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -24,12 +25,14 @@ def run_ingest(*args: str, home: Path, cwd: Path) -> subprocess.CompletedProcess
 @pytest.fixture
 def corpus(tmp_path: Path, shared_corpus: Path) -> Path:
     root = tmp_path / "corpus"
-    for rel in (
-        "delta/docs/delta-constraints.mdx",
-        "mlflow/docs/docs/classic-ml/model-registry/workflow.mdx",
-    ):
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shared_corpus / rel, root / rel)
+    copy_corpus(
+        shared_corpus,
+        root,
+        (
+            "delta/docs/delta-constraints.mdx",
+            "mlflow/docs/docs/classic-ml/model-registry/workflow.mdx",
+        ),
+    )
     return root
 
 

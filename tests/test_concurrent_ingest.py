@@ -3,7 +3,6 @@ working while a real `ingest` process writes to the index they read."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from ingest.sources import SourceSpec
 from rag.kb import KnowledgeBase
 from rag.settings import load_settings
 from tests.commands import BIN, command_env
+from tests.conftest import copy_corpus
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 BASE = ("delta/docs/delta-constraints.mdx", "spark/docs/sql-performance-tuning.md")
@@ -32,14 +32,6 @@ MORE = (
 OLD_QUESTION = "Which exception does Delta raise when a CHECK constraint is violated?"
 NEW_QUESTION = "How do I read the change data feed of a Delta table in batch queries?"
 NEW_SOURCE = "delta/docs/delta-change-data-feed.mdx"
-
-
-def copy_files(shared: Path, root: Path, names: tuple[str, ...]) -> Path:
-    """A folder holding some files of the shared corpus."""
-    for rel in names:
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shared / rel, root / rel)
-    return root
 
 
 def start_ingest(*args: str, home: Path, cwd: Path) -> subprocess.Popen[str]:
@@ -69,7 +61,7 @@ def wait_for_lock(proc: subprocess.Popen[str], home: Path) -> None:
 @pytest.fixture
 def home(tmp_path: Path, shared_corpus: Path, embedder: Any) -> Path:
     """A home already holding an index of two files."""
-    base = copy_files(shared_corpus, tmp_path / "base", BASE)
+    base = copy_corpus(shared_corpus, tmp_path / "base", BASE)
     home = tmp_path / "home"
     report = Pipeline(load_settings(home=home), embedder).run([SourceSpec(str(base))])
     assert report.files_indexed == 2 and not report.failures
@@ -79,7 +71,7 @@ def home(tmp_path: Path, shared_corpus: Path, embedder: Any) -> Path:
 @pytest.fixture
 def more(tmp_path: Path, shared_corpus: Path) -> Path:
     """Files for an ingest that takes several seconds."""
-    return copy_files(shared_corpus, tmp_path / "more", MORE)
+    return copy_corpus(shared_corpus, tmp_path / "more", MORE)
 
 
 def test_second_ingest_refuses_at_once_or_waits(home: Path, more: Path, tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -23,6 +22,7 @@ from rag.ledger import Ledger
 from rag.settings import load_settings
 from rag.store import ChromaStore
 from tests.commands import BIN, command_env
+from tests.conftest import copy_corpus
 
 SEED = 6
 MIN_KILLS = 10
@@ -179,9 +179,7 @@ def assert_consistent(home: Path) -> None:
 @pytest.fixture
 def corpus(tmp_path: Path, shared_corpus: Path) -> Path:
     root = tmp_path / "corpus"
-    for rel in CORPUS_FILES:
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shared_corpus / rel, root / rel)
+    copy_corpus(shared_corpus, root, CORPUS_FILES)
     return root
 
 

@@ -15,6 +15,7 @@ from rag.errors import LockedError, ModelMismatchError
 from rag.ledger import Ledger
 from rag.settings import Settings, load_settings
 from rag.store import ChromaStore
+from tests.conftest import copy_corpus
 
 SUBSET = [
     "delta/docs/delta-constraints.mdx",
@@ -28,9 +29,7 @@ SUBSET = [
 def docs(tmp_path: Path, shared_corpus: Path) -> Path:
     """A small copy of the real corpus, laid out the same way."""
     root = tmp_path / "docs"
-    for rel in SUBSET:
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shared_corpus / rel, root / rel)
+    copy_corpus(shared_corpus, root, SUBSET)
     shutil.copy(shared_corpus / "MANIFEST.tsv", root / "MANIFEST.tsv")
     return root
 

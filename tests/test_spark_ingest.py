@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from rag.ledger import Ledger
 from rag.settings import Settings
 from rag.store import ChromaStore
 from tests.commands import run
+from tests.conftest import copy_corpus
 
 FILES = (
     "delta/docs/delta-column-mapping.mdx",
@@ -43,9 +43,7 @@ def spark() -> Iterator[Any]:
 def corpus(tmp_path: Path, shared_corpus: Path) -> Path:
     """Real upstream files of each format, a team note and a file that cannot be read."""
     root = tmp_path / "corpus"
-    for rel in FILES:
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shared_corpus / rel, root / rel)
+    copy_corpus(shared_corpus, root, FILES)
     (root / "team").mkdir()
     (root / "team" / "oncall.md").write_text(
         "# On-call notes\n\nRestart the streaming job with the same checkpoint location.\n"
