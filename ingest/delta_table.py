@@ -77,7 +77,9 @@ def chunk_row(chunk: Chunk, fingerprint: str) -> dict[str, Any]:
 
 def row_chunk(row: dict[str, Any]) -> Chunk:
     """A table row back as a chunk."""
-    return Chunk(**{name: row[name] for name in CHUNK_COLUMNS} | {"headings": tuple(row["headings"])})
+    return Chunk(
+        **{name: row[name] for name in CHUNK_COLUMNS} | {"headings": tuple(row["headings"])}
+    )
 
 
 def chunks_and_vectors(table: pa.Table) -> tuple[list[Chunk], np.ndarray]:
@@ -202,14 +204,18 @@ class ChunkTable:
         from deltalake import DeltaTable, write_deltalake
 
         if overwrite or not self.exists():
+            described = json.dumps({"lakesage": {"model": model}})
+            existed = self.exists()
             write_deltalake(
                 self.uri,
                 rows,
                 mode="overwrite",
                 schema_mode="overwrite" if overwrite else None,
                 configuration=PROPERTIES,
-                description=json.dumps({"lakesage": {"model": model}}),
+                description=described,
             )
+            if existed:  # an overwrite keeps the old description: the old model's name
+                DeltaTable(self.uri).alter.set_table_description(described)
             return
         if not replaced:
             return

@@ -114,7 +114,7 @@ def run_spark(
         removed = [key for key in known if key[0] in origins and key not in present]
     if tasks or removed or rebuild:
         session = spark or spark_session(settings)
-        written, staging = _process(settings, tasks, table, session, report)
+        written, staging = _process(settings, tasks, table, session, report, rebuild=rebuild)
         replaced = written + [file_id(*key) for key in removed]
         report.files_removed = len(removed)
         _commit(table, staging, replaced, identity, rebuild=rebuild)
@@ -129,6 +129,8 @@ def _process(
     table: ChunkTable,
     spark: SparkSession,
     report: Report,
+    *,
+    rebuild: bool,
 ) -> tuple[list[str], str]:
     """Chunk and embed the tasks on the cluster into a staging folder: (files written, folder)."""
     from pyspark import StorageLevel
@@ -156,7 +158,8 @@ def _process(
         report.failures.extend(row.failure for row in failures)
         chunks = parsed.where(F.col("failure").isNull()).drop("failure")
         hashes = chunks.select("content_hash", "embed_text").dropDuplicates(["content_hash"])
-        stored = _stored_vectors(spark, table) if table.exists() else None
+        # A rebuild embeds everything anew: the table's vectors may be another model's.
+        stored = _stored_vectors(spark, table) if table.exists() and not rebuild else None
         fresh = hashes if stored is None else hashes.join(stored, "content_hash", "left_anti")
         # An explicit split: adaptive execution would coalesce a few MB of text into one task.
         splits = max(spark.sparkContext.defaultParallelism, -(-fresh.count() // TEXTS_PER_TASK))
@@ -264,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="spark_job", description="lakesage ingest as a Spark job writing a Delta table."
     )
     parser.add_argument("sources", nargs="*", metavar="SOURCE")
-    parser.add_argument("--table", required=True, help="folder of the Delta table, reachable from every node")
+    parser.add_argument(
+        "--table", required=True, help="folder of the Delta table, reachable from every node"
+    )
     parser.add_argument("--config", type=Path, help="settings file (default ./lakesage.toml)")
     parser.add_argument("--home", type=Path, help="data folder for caches")
     parser.add_argument("--prune", action="store_true")

