@@ -74,10 +74,21 @@ def sync_from_table(settings: Settings, uri: str, *, rebuild: bool = False) -> S
                 group = ordered[start : start + FILES_PER_BATCH]
                 _apply(snapshot, group, indexed, store, ledger, report)
             ledger.set_meta("table", {"uri": uri, "version": report.version})
+            report.seconds = round(time.perf_counter() - started, 3)
+            # Open readers reload when the last run changes: a sync is a run for them.
+            ledger.set_meta(
+                "last_run",
+                {
+                    "finished_at": time.time(),
+                    "seconds": report.seconds,
+                    "files_indexed": report.files_updated,
+                    "chunks_embedded": 0,
+                    "failures": 0,
+                },
+            )
             store.publish(ledger.summary())  # what readers of a shared server go by
         finally:
             ledger.close()
-    report.seconds = round(time.perf_counter() - started, 3)
     return report
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,7 +143,7 @@ class Retriever:
             if self._snapshot is None or self._stale:
                 try:
                     if self._stale:
-                        self.store = _reopened(self.store)
+                        self.store = self.store.reopened()
                     self._snapshot = Snapshot.load(self.store)
                     self._stale = False
                 except Exception:
@@ -265,24 +264,6 @@ class _Picker:
         for j in self.snap.window(i, self.window):
             self._shown.add(j)
             self._hashes.add(str(self.snap.metas[j].get("hash", "")))
-
-
-def _reopened(store: ChromaStore) -> ChromaStore:
-    """The store through a new embedded Chroma client: one opened before another process
-    wrote keeps that process's new ids but not their vectors ("Error finding id")."""
-    settings = store.client.get_settings()
-    if not settings.is_persistent or not settings.persist_directory:
-        return store
-    import chromadb
-    from chromadb.api.shared_system_client import SharedSystemClient
-
-    # Chroma shares one system per path in a process; dropping ours makes the next client
-    # load the segments from disk (clients still holding the old system keep working).
-    SharedSystemClient._identifier_to_system.pop(settings.persist_directory, None)
-    fresh = copy.copy(store)
-    fresh.client = chromadb.PersistentClient(path=settings.persist_directory, settings=settings)
-    fresh._collection = None
-    return fresh
 
 
 def _top(scores: np.ndarray, n: int) -> np.ndarray:

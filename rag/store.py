@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import pickle
@@ -195,7 +196,7 @@ def _fresh_client(client: ClientAPI) -> ClientAPI:
     from chromadb.api.shared_system_client import SharedSystemClient
 
     settings = client.get_settings()
-    # Chroma shares one system per path in a process; the old one holds the torn index.
+    # Chroma shares one system per path in a process; the old one keeps what it loaded.
     SharedSystemClient._identifier_to_system.pop(str(settings.persist_directory), None)
     return chromadb.PersistentClient(path=str(settings.persist_directory), settings=settings)
 
@@ -219,6 +220,17 @@ class ChromaStore:
         self.url = settings.chroma_url
         self.client = client or make_client(settings)
         self._collection: Collection | None = None
+
+    def reopened(self) -> ChromaStore:
+        """The same store through a new embedded client, which reads the segments from disk:
+        a client opened before another process wrote sees its new ids but not their vectors
+        ("Error finding id"). A server store is returned as it is."""
+        if self.url:
+            return self
+        fresh = copy.copy(self)
+        fresh.client = _fresh_client(self.client)
+        fresh._collection = None
+        return fresh
 
     @contextlib.contextmanager
     def _reachable(self) -> Iterator[None]:

@@ -112,6 +112,8 @@ def test_changes_merge_by_content_and_sync_through_the_change_feed(
     run_spark(settings, [SourceSpec(str(corpus))], table_path, spark=spark)
     served = Settings(home=tmp_path / "serving")
     sync_from_table(served, table_path)
+    reader = KnowledgeBase(served)
+    assert not any("data-platform channel" in h.text for h in reader.search("Who do I page?"))
     version = ChunkTable(table_path).version()
 
     note = corpus / "team" / "oncall.md"
@@ -129,6 +131,8 @@ def test_changes_merge_by_content_and_sync_through_the_change_feed(
 
     synced = sync_from_table(served, table_path)
     assert (synced.mode, synced.files_updated, synced.files_removed) == ("incremental", 2, 1)
+    paging = reader.search("Who do I page?")
+    assert any("data-platform channel" in h.text for h in paging), "an open reader sees the sync"
     assert_same_index(stored(served), stored(single_process(tmp_path, corpus, embedder, "fresh")))
     again = sync_from_table(served, table_path)
     assert (again.files_updated, again.files_removed) == (0, 0)
