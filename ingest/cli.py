@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         "then this index syncs from it",
     )
     parser.add_argument(
-        "--table", metavar="PATH", help="the chunks Delta table for --engine spark: a folder every Spark node can reach"
+        "--table",
+        metavar="PATH",
+        help="the chunks Delta table for --engine spark: a folder every Spark node can reach",
     )
     parser.add_argument(
         "--sync",
