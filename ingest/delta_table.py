@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,19 +38,6 @@ SCHEMA = pa.schema(
 CHUNK_COLUMNS = [f.name for f in SCHEMA if f.name not in ("file_id", "fingerprint", "embedding")]
 # Readers (the serving index) follow the table through Delta's change data feed.
 PROPERTIES = {"delta.enableChangeDataFeed": "true"}
-
-
-@dataclass(frozen=True)
-class TableFile:
-    """One file as the table holds it."""
-
-    file_id: str
-    origin: str
-    source: str
-    fingerprint: str
-    product: str
-    version: str | None
-    chunks: int
 
 
 def chunk_row(chunk: Chunk, fingerprint: str) -> dict[str, Any]:
@@ -144,19 +130,14 @@ class ChunkTable:
         """The data files of the current version (for engines that read Parquet directly)."""
         return list(self._open().file_uris()) if self.exists() else []
 
-    def files(self) -> dict[tuple[str, str], TableFile]:
-        """Every file the table holds, by (origin, source)."""
+    def files(self) -> dict[tuple[str, str], str]:
+        """The fingerprint of every file the table holds, by (origin, source)."""
         if not self.exists():
             return {}
-        keys = ["file_id", "origin", "source", "fingerprint", "product", "version"]
-        table = pa.table(self._open().to_pyarrow_dataset().to_table(columns=[*keys, "ordinal"]))
-        counts = table.group_by(keys).aggregate([("ordinal", "count")]).to_pylist()
-        return {
-            (r["origin"], r["source"]): TableFile(
-                **{k: r[k] for k in keys}, chunks=int(r["ordinal_count"])
-            )
-            for r in counts
-        }
+        columns = ["origin", "source", "fingerprint"]
+        table = pa.table(self._open().to_pyarrow_dataset().to_table(columns=columns))
+        distinct = table.group_by(columns).aggregate([]).to_pylist()  # one row per file
+        return {(r["origin"], r["source"]): r["fingerprint"] for r in distinct}
 
     def rows_of(self, file_ids: Iterable[str] | None = None) -> pa.Table:
         """The current rows of some files (all when None), sorted by id."""

@@ -102,8 +102,7 @@ def run_spark(
     tasks = []
     for source in sources:
         for item in source.items:
-            record = known.get((source.origin, item.source))
-            if record is not None and record.fingerprint == item.fingerprint:
+            if known.get((source.origin, item.source)) == item.fingerprint:
                 report.files_unchanged += 1
             else:
                 tasks.append(FileTask.of(source, item))

@@ -64,7 +64,7 @@ def sync_from_table(settings: Settings, uri: str, *, rebuild: bool = False) -> S
                 report.mode = "full"
                 report.version = table.version()
                 snapshot = table.at(report.version)
-                current = {f.file_id for f in snapshot.files().values()}
+                current = {file_id(*key) for key in snapshot.files()}
                 touched = current | set(indexed)
             else:
                 report.version, touched = changed
