@@ -160,15 +160,17 @@ def _process(
         # A rebuild embeds everything anew: the table's vectors may be another model's.
         stored = _stored_vectors(spark, table) if table.exists() and not rebuild else None
         fresh = hashes if stored is None else hashes.join(stored, "content_hash", "left_anti")
+        report.chunks_embedded = fresh.count()
         # An explicit split: adaptive execution would coalesce a few MB of text into one task.
-        splits = max(spark.sparkContext.defaultParallelism, -(-fresh.count() // TEXTS_PER_TASK))
+        splits = max(
+            spark.sparkContext.defaultParallelism, -(-report.chunks_embedded // TEXTS_PER_TASK)
+        )
+        # Embedded once, while the rows are written: the vectors are read by that write only.
         embedded = (
             fresh.repartition(splits)
             .withColumn("embedding", _embed_udf(conf)("embed_text"))
             .drop("embed_text")
         )
-        embedded = embedded.persist(StorageLevel.MEMORY_AND_DISK)
-        report.chunks_embedded = embedded.count()
         vectors = (
             embedded
             if stored is None
@@ -181,7 +183,6 @@ def _process(
         report.chunks_stored = chunks.count()
         report.chunks_reused = report.chunks_stored - report.chunks_embedded
         report.files_indexed = len(written)
-        embedded.unpersist()
     finally:
         parsed.unpersist()
     return [row.file_id for row in written], staging
