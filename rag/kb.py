@@ -176,6 +176,7 @@ class KnowledgeBase:
 
         def finish(text: str) -> Answer:
             declined = refused or REFUSAL.lower() in text.lower()
+            first = text.partition("\n")[0]
             return Answer(
                 question=question,
                 text=text,
@@ -185,6 +186,7 @@ class KnowledgeBase:
                 engine=answerer.name,
                 persona=card.name,
                 search_query=search_query,
+                framing=first if first.startswith(card.framing()) else "",
             )
 
         return AnswerStream(pieces, finish)

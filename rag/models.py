@@ -123,6 +123,12 @@ class Answer:
     engine: str = "extractive"
     persona: str = ""
     search_query: str = ""
+    framing: str = ""  # the leading persona line of text ("" when the engine wrote none)
+
+    @property
+    def body(self) -> str:
+        """The answer without its persona framing line."""
+        return self.text[len(self.framing) :].strip()
 
     def cited_hits(self) -> list[tuple[int, Hit]]:
         """The cited passages with their [n] numbers."""
