@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from rag.errors import UnknownNameError
-from rag.keywords import tokenize
 from rag.llm import ChatClient
 from rag.models import Hit
+from rag.names import Unknown
 from rag.personas import Persona
+from rag.selection import Piece, Selection
+from rag.units import Unit
 
 REFUSAL = "Not found in the indexed docs"
 # A backslash before the bracket marks an [n] quoted from a passage: Markdown shows it as [n],
@@ -23,20 +22,21 @@ CITATION = re.compile(r"(?<!\\)\[(\d+)\]")
 FENCE_TAG = re.compile(r"<(\s*/?\s*passage\b)", re.IGNORECASE)
 FENCED = re.compile(r"^[ \t]*```[^\n]*\n.*?^[ \t]*```[ \t]*$", re.DOTALL | re.MULTILINE)
 INLINE_CODE = re.compile(r"`[^`\n]+`")
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(\[*])")
-MARKUP = re.compile(r"^\s*(?:[-*+](?=\s)|\d+\.(?=\s)|#+|>|\|)\s*")
-PARAGRAPH = re.compile(r"\n\s*\n")
 
 Turn = tuple[str, str]  # (role, text): role is "user" or "assistant"
 
 
 class AnswerEngine(Protocol):
-    """Writes an answer from numbered passages, streamed as text pieces."""
+    """Writes an answer from the selected passages, streamed as text pieces."""
 
     name: str
 
+    def passages(self, selection: Selection) -> list[Hit]:
+        """The passages the answer's [n] numbers refer to."""
+        ...
+
     def stream(
-        self, question: str, hits: Sequence[Hit], persona: Persona, history: Sequence[Turn]
+        self, question: str, selection: Selection, persona: Persona, history: Sequence[Turn]
     ) -> Iterator[str]:
         """Yield the answer text as it is produced."""
         ...
@@ -45,9 +45,27 @@ class AnswerEngine(Protocol):
 def refusal_text(persona: Persona) -> str:
     """The plain answer when retrieval found nothing close enough."""
     return (
-        f"{persona.framing()}{REFUSAL} (Spark, Delta Lake, MLflow and team notes). "
+        f"{framing_line(persona)}{REFUSAL} (Spark, Delta Lake, MLflow and team notes). "
         "Try the exact config key, function or error message, or add a note and re-run `ingest`."
     )
+
+
+def unknown_text(persona: Persona, unknown: Sequence[Unknown]) -> str:
+    """The answer when the question names API or config names the index does not know."""
+    lines = []
+    for name in unknown:
+        where = f" ({name.release})" if name.release else ""
+        closest = ", ".join(f"`{c}`" for c in name.closest)
+        lines.append(
+            f"`{name.name}` is not in the indexed docs{where}"
+            + (f"; closest: {closest}." if closest else ".")
+        )
+    return framing_line(persona) + "\n".join(lines)
+
+
+def framing_line(persona: Persona) -> str:
+    """The persona's line that opens an answer, and the blank line after it."""
+    return f"{persona.framing().rstrip()}\n\n"
 
 
 def citation_matches(text: str) -> list[re.Match[str]]:
@@ -71,146 +89,61 @@ def cited_numbers(text: str, n_hits: int) -> list[int]:
     return list(seen)
 
 
-@dataclass(frozen=True)
-class _Unit:
-    """A quotable piece of a passage: one sentence, list item, table row or code block."""
-
-    text: str
-    hit: int
-    code: bool
-
-
 class ExtractiveEngine:
-    """Quotes the sentences and code of the passages that answer the question, with [n] after each."""
+    """Answers by quoting: the lead that answers each part of the question first, then a few
+    supporting pieces, each with its [n]."""
 
     name = "extractive"
 
-    def __init__(
-        self, max_spans: int = 5, span_units: int = 4, span_chars: int = 800, min_share: float = 0.2
-    ) -> None:
-        self.max_spans = max_spans
-        self.span_units = span_units
-        self.span_chars = span_chars
-        self.min_share = min_share
+    def passages(self, selection: Selection) -> list[Hit]:
+        """Every retrieved passage, the cited ones first in the order they are cited."""
+        return selection.hits
 
     def stream(
-        self, question: str, hits: Sequence[Hit], persona: Persona, history: Sequence[Turn]
+        self, question: str, selection: Selection, persona: Persona, history: Sequence[Turn]
     ) -> Iterator[str]:
-        """Yield the framing line, then each quoted piece with its citation."""
-        chosen = self.select(question, hits)
-        yield f"{persona.framing()}the indexed docs say:\n\n"
-        for unit in chosen:
-            if unit.code:
-                yield f"{unit.text}\n[{unit.hit + 1}]\n\n"
-            else:
-                # A passage's own "[2]" must not turn into a citation of passage 2.
-                quoted = CITATION.sub(r"\\[\1]", unit.text)
-                yield f"- {quoted} [{unit.hit + 1}]\n"
-
-    def select(self, question: str, hits: Sequence[Hit]) -> list[_Unit]:
-        """The best contiguous span of each passage, for the passages whose span scores well."""
-        units = [u for i, hit in enumerate(hits) for u in _units(hit.text, i)]
-        if not units:
-            return []
-        query = set(tokenize(question))
-        unit_tokens = [set(tokenize(u.text)) for u in units]
-        df = Counter(t for tokens in unit_tokens for t in tokens)
-        scores = [
-            _score(u, tokens, query, df, len(units))
-            for u, tokens in zip(units, unit_tokens, strict=True)
-        ]
-        spans = sorted(
-            (span for i in range(len(hits)) if (span := self._best_span(units, scores, i))),
-            reverse=True,
-        )
-        if not spans:
-            return []
-        floor = self.min_share * spans[0][0]
-        chosen = [span for span in spans[: self.max_spans] if span[0] >= floor]
-        return [units[k] for _, _, ks in sorted(chosen, key=lambda s: s[1]) for k in ks]
-
-    def _best_span(
-        self, units: Sequence[_Unit], scores: Sequence[float], hit: int
-    ) -> tuple[float, int, list[int]] | None:
-        """The run of consecutive units of one passage with the highest total score."""
-        ks = [k for k, u in enumerate(units) if u.hit == hit]
-        best: tuple[float, int, list[int]] | None = None
-        for a, start in enumerate(ks):
-            if scores[start] <= 0:
-                continue
-            total = 0.0
-            chars = 0
-            for b in range(a, min(a + self.span_units, len(ks))):
-                chars += len(units[ks[b]].text)
-                if chars > self.span_chars and b > a:
-                    break
-                total += scores[ks[b]]
-                if scores[ks[b]] > 0 and (best is None or total > best[0]):
-                    best = (total, hit, ks[a : b + 1])
-        return best
+        """Yield the framing line, the lead, then the supporting pieces."""
+        yield framing_line(persona)
+        for piece in selection.lead:
+            yield _render(piece, bullet=False)
+        for piece in selection.support:
+            yield _render(piece, bullet=True)
 
 
-IDENTIFIER = re.compile(
-    r"`[^`]+`|\b\w+[._]\w+[\w._]*\b|\b[a-z]+[A-Z]\w*\b|\b\d+(?:\.\d+)?\s?(?:%|[KMGT]i?B|ms|s|seconds|minutes|hours|days)?\b"
-)
+def _render(piece: Piece, *, bullet: bool) -> str:
+    """One quoted piece with its citation: prose and rows on a line, code fenced."""
+    unit, n = piece.unit, piece.n
+    if unit.code:
+        intro = unit.lead_in if unit.lead_in.endswith(":") and len(unit.lead_in.split()) > 2 else ""
+        intro = f"{_prose(intro)}\n" if intro else ""
+        return f"{intro}{unit.text}\n[{n}]\n\n"
+    text = render_row(unit) if unit.kind == "row" else unit.text
+    mark = "- " if bullet else ""
+    if piece.items:
+        lines = [_prose(unit.lead_in), *(f"- {_prose(item.text)}" for item in piece.items)]
+        return "\n".join(lines) + f" [{n}]\n\n"
+    if piece.code is not None:
+        return f"{mark}{_prose(text)}\n{piece.code.text}\n[{n}]\n\n"
+    return f"{mark}{_prose(text)} [{n}]\n" + ("" if bullet else "\n")
 
 
-def _score(unit: _Unit, tokens: set[str], query: set[str], df: Counter[str], n: int) -> float:
-    """Query words matched (rare ones count more), then concrete detail, discounted by rank."""
-    matched = query & tokens
-    if not matched:
-        return 0.0
-    overlap = sum(math.log(1 + n / df[t]) for t in matched)
-    exact = sum(2.0 for t in matched if "." in t or "_" in t)
-    # Concrete details (keys, code, numbers) are what a developer came for.
-    detail = 0.4 * min(4, len(IDENTIFIER.findall(unit.text))) + (1.0 if unit.code else 0.0)
-    prior = 1.0 / (1 + 0.25 * unit.hit)
-    return (overlap + exact + detail) * prior
+def _prose(text: str) -> str:
+    """Quoted prose whose own "[2]" cannot pass for a citation of passage 2."""
+    return CITATION.sub(r"\\[\1]", text)
 
 
-def _units(text: str, hit: int) -> list[_Unit]:
-    """Split a passage into quotable units; each is a verbatim substring of the passage."""
-    units: list[_Unit] = []
-    position = 0
-    for match in FENCED.finditer(text):
-        units += _prose_units(text[position : match.start()], hit)
-        block = match.group(0)
-        if block.count("\n") <= 25:
-            units.append(_Unit(block, hit, code=True))
-        position = match.end()
-    units += _prose_units(text[position:], hit)
-    return units
-
-
-def _prose_units(text: str, hit: int) -> list[_Unit]:
-    """Sentences of paragraphs (hard-wrapped lines joined) and list items or table rows."""
-    units = []
-    for paragraph in PARAGRAPH.split(text):
-        lines = [line.strip() for line in paragraph.splitlines() if line.strip()]
-        if not lines:
-            continue
-        # List items and table rows stand alone; wrapped prose lines belong together.
-        if any(MARKUP.match(line) for line in lines):
-            pieces = _join_items(lines)
-        else:
-            pieces = [" ".join(lines)]
-        for piece in pieces:
-            for sentence in SENTENCE_END.split(MARKUP.sub("", piece)):
-                sentence = sentence.strip()
-                if len(sentence.split()) >= 3:
-                    units.append(_Unit(sentence, hit, code=False))
-    return units
-
-
-def _join_items(lines: list[str]) -> list[str]:
-    """Continuation lines are appended to the list item or row they continue."""
-    items: list[str] = []
-    for line in lines:
-        if MARKUP.match(line) or not items:
-            items.append(line)
-        else:
-            items[-1] += " " + line
-    return items
+def render_row(unit: Unit) -> str:
+    """A table row read with its header: `name` (Default: 200; Since Version: 1.1.0): meaning."""
+    cells, header = unit.cells, unit.header
+    if len(header) != len(cells) or len(cells) < 2:
+        return " | ".join(cells)
+    rest = [(h, c) for h, c in zip(header[1:], cells[1:], strict=True) if c]
+    meaning = max(rest, key=lambda hc: len(hc[1].split()), default=("", ""))
+    if len(meaning[1].split()) < 4:
+        meaning = ("", "")
+    details = "; ".join(f"{h}: {c}" for h, c in rest if (h, c) != meaning)
+    text = cells[0] + (f" ({details})" if details else "")
+    return f"{text}: {meaning[1]}" if meaning[1] else text
 
 
 RULES = """Rules:
@@ -260,10 +193,15 @@ class LLMEngine:
         self.name = name
         self.client = client
 
+    def passages(self, selection: Selection) -> list[Hit]:
+        """Only the passages the selection uses, so the prompt carries no unrelated text."""
+        return selection.used or selection.hits
+
     def stream(
-        self, question: str, hits: Sequence[Hit], persona: Persona, history: Sequence[Turn]
+        self, question: str, selection: Selection, persona: Persona, history: Sequence[Turn]
     ) -> Iterator[str]:
         """Yield the model's text deltas."""
+        hits = self.passages(selection)
         yield from self.client.stream(build_messages(question, hits, persona, history))
 
     def rewrite(self, question: str, history: Sequence[Turn]) -> str:

@@ -116,7 +116,7 @@ def _ask(kb: KnowledgeBase, args: argparse.Namespace) -> int:
         print(piece, end="", flush=True)
     answer = stream.answer
     assert answer is not None
-    print()
+    print() if answer.text.endswith("\n") else print("\n")
     if answer.citations:
         print("Sources:")
         for n, hit in answer.cited_hits():
@@ -125,10 +125,11 @@ def _ask(kb: KnowledgeBase, args: argparse.Namespace) -> int:
 
 
 def _cite(hit: Hit) -> str:
-    """One citation line: heading path, source, page and link."""
+    """One citation line: product and version, heading path, source, page and link."""
     where = hit.source + (f" p.{hit.page}" if hit.page else "")
     link = f" <{hit.url}>" if hit.url else ""
-    return f"{hit.heading_path} ({where}){link}"
+    release = f"{hit.release} · " if hit.release else ""
+    return f"{release}{hit.heading_path} ({where}){link}"
 
 
 def _hits_text(hits: list[Hit]) -> str:
@@ -140,7 +141,13 @@ def _hits_text(hits: list[Hit]) -> str:
 
 
 def _hit_json(hit: Hit) -> dict[str, Any]:
-    return {"id": hit.id, "score": hit.score, "text": hit.text, **hit.metadata}
+    return {
+        "id": hit.id,
+        "score": hit.score,
+        "text": hit.text,
+        "release": hit.release,
+        **hit.metadata,
+    }
 
 
 def _answer_json(answer: Answer) -> dict[str, Any]:
@@ -148,6 +155,8 @@ def _answer_json(answer: Answer) -> dict[str, Any]:
         "question": answer.question,
         "answer": answer.text,
         "refused": answer.refused,
+        "unknown_names": answer.unknown,
+        "unverified_names": answer.unverified,
         "engine": answer.engine,
         "persona": answer.persona,
         "citations": [{"n": n, **_hit_json(h)} for n, h in answer.cited_hits()],

@@ -16,6 +16,7 @@ from rag.answer import (
     heuristic_rewrite,
     make_engine,
     refusal_text,
+    unknown_text,
 )
 from rag.embedding import Embedder, make_embedder, parse_identity
 from rag.errors import IndexNotFoundError, ModelMismatchError
@@ -23,7 +24,9 @@ from rag.keywords import STOPWORDS, KeywordIndex, tokenize
 from rag.ledger import Ledger
 from rag.models import Answer, Hit
 from rag.personas import Persona, get_persona, list_personas
+from rag.question import Question
 from rag.retrieval import Filters, Retriever
+from rag.selection import Selection, select
 from rag.settings import Settings, load_settings
 from rag.store import STAMP, ChromaStore
 
@@ -166,17 +169,23 @@ class KnowledgeBase:
             if isinstance(answerer, LLMEngine)
             else heuristic_rewrite(question, history)
         )
-        hits = self.search(search_query, k or self.settings.top_k, filters)
-        refused = not self.confident(search_query, hits)
-        pieces = (
-            iter([refusal_text(card)])
-            if refused
-            else answerer.stream(question, hits, card, history)
-        )
+        found = self.search(search_query, k or self.settings.top_k, filters)
+        names = self.retriever.snapshot().names
+        unknown = names.unknown(Question(search_query)) if found else []
+        refused = bool(unknown) or not self.confident(search_query, found)
+        selection = self.select(search_query, found)
+        hits = answerer.passages(selection)
+        if unknown:
+            pieces: Iterator[str] = iter([unknown_text(card, unknown)])
+        elif refused:
+            pieces = iter([refusal_text(card)])
+        else:
+            pieces = answerer.stream(question, selection, card, history)
 
         def finish(text: str) -> Answer:
             declined = refused or REFUSAL.lower() in text.lower()
             first = text.partition("\n")[0]
+            checked = isinstance(answerer, LLMEngine) and not declined
             return Answer(
                 question=question,
                 text=text,
@@ -186,10 +195,21 @@ class KnowledgeBase:
                 engine=answerer.name,
                 persona=card.name,
                 search_query=search_query,
-                framing=first if first.startswith(card.framing()) else "",
+                framing=first if first.startswith(card.framing().rstrip()) else "",
+                unknown=[u.name for u in unknown],
+                unverified=names.unverified(text, " ".join(h.text for h in hits))
+                if checked
+                else [],
             )
 
         return AnswerStream(pieces, finish)
+
+    def select(self, question: str, hits: Sequence[Hit]) -> Selection:
+        """The lead and supporting units of the passages, scored with the loaded model."""
+        if not hits:
+            return Selection(hits=[])
+        keywords = self.retriever.snapshot().keywords
+        return select(question, hits, embed=self.embedder.embed, idf=keywords.idf)
 
     def engine(self, name: str | None = None) -> AnswerEngine:
         """The answer engine by name (default: the settings' engine)."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# How products are named to readers.
+PRODUCT_NAMES = {"spark": "Spark", "delta": "Delta Lake", "mlflow": "MLflow", "team": "team notes"}
+
 
 @dataclass(frozen=True)
 class Block:
@@ -110,6 +113,13 @@ class Hit:
         value = self.metadata.get("page")
         return int(value) if value is not None else None
 
+    @property
+    def release(self) -> str:
+        """The product and version the passage documents, like "Delta Lake 4.0.0"."""
+        label = PRODUCT_NAMES.get(self.product, self.product)
+        version = self.metadata.get("version")
+        return f"{label} {version}" if version else label
+
 
 @dataclass
 class Answer:
@@ -124,6 +134,8 @@ class Answer:
     persona: str = ""
     search_query: str = ""
     framing: str = ""  # the leading persona line of text ("" when the engine wrote none)
+    unknown: list[str] = field(default_factory=list)  # names asked about that the index lacks
+    unverified: list[str] = field(default_factory=list)  # names answered that nothing backs
 
     @property
     def body(self) -> str:

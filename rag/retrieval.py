@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,11 +12,23 @@ import numpy as np
 from rag.embedding import Embedder
 from rag.keywords import KeywordIndex
 from rag.models import Hit
+from rag.names import Names
+from rag.question import Question
 from rag.store import ChromaStore
 
 RRF_K = 60
 CANDIDATES = 100
 NEAR_DUPLICATE = 0.98
+# A question that names no API symbol is a how-to or concept question: the guides answer it,
+# and reference entries only come after them unless they match far better.
+API_WEIGHT = 0.5
+# A chunk with the table row that defines a name the question quotes scores as if it came first
+# in one more ranking.
+DEFINED_BONUS = 1.0 / (RRF_K + 1)
+# A chunk with every SQL keyword phrase of the question counts this much more.
+PHRASE_BOOST = 0.5
+# A bare name (`persist()`) names an entry only when few entries end with it.
+AMBIGUOUS = 3
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,9 @@ class Snapshot:
     vectors: np.ndarray
     keywords: KeywordIndex
     _by_position: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    _symbols: dict[str, list[int]] | None = None
+    _api: np.ndarray | None = None
+    _names: Names | None = None
 
     @classmethod
     def load(cls, store: ChromaStore) -> Snapshot:
@@ -84,6 +100,44 @@ class Snapshot:
             )
         return keep
 
+    @property
+    def api(self) -> np.ndarray:
+        """Which chunks are API-reference entries rather than guides or notes."""
+        if self._api is None:
+            self._api = np.array([is_api(meta) for meta in self.metas], dtype=bool)
+        return self._api
+
+    @property
+    def names(self) -> Names:
+        """The dotted names the docs write, to tell known names from unknown ones."""
+        if self._names is None:
+            self._names = Names(self)
+        return self._names
+
+    @property
+    def pools(self) -> tuple[np.ndarray, np.ndarray]:
+        """Guides and API entries, ranked apart before they are fused."""
+        return ~self.api, self.api
+
+    def named(self, names: Sequence[str]) -> list[int]:
+        """The API entries of the symbols a question names: `DeltaTable.vacuum` names
+        `delta.tables.DeltaTable.vacuum`; a bare word only counts when written as code."""
+        if self._symbols is None:
+            self._symbols = {}
+            for i, meta in enumerate(self.metas):
+                symbol = symbol_of(meta)
+                if not symbol:
+                    continue
+                parts = symbol.lower().split(".")
+                for k in range(1, len(parts) + 1):
+                    self._symbols.setdefault(".".join(parts[-k:]), []).append(i)
+        found: list[int] = []
+        for name in names:
+            entries = self._symbols.get(name.lower(), [])
+            if "." in name or len({symbol_of(self.metas[i]) for i in entries}) <= AMBIGUOUS:
+                found += entries
+        return found
+
     def position(self, index: int) -> tuple[str, str, int]:
         """Where a chunk sits: origin, source and ordinal."""
         meta = self.metas[index]
@@ -104,12 +158,21 @@ class Snapshot:
         """A Hit for chunk number index, its text widened to the neighbouring chunks."""
         meta = dict(self.metas[index])
         meta.update(extra)
-        parts = []
+        parts: list[str] = []
+        focus = 0
+        labelled = False  # a neighbour before the chunk was labelled with its own heading
         for i in self.window(index, radius) if radius else [index]:
             heading = self.metas[i].get("heading_path")
             if i != index and heading != meta.get("heading_path"):
                 parts.append(f"{str(heading).rsplit(' > ', 1)[-1]}:")
+                labelled = labelled or i < index
+            elif i == index and labelled:
+                parts.append(f"{str(heading).rsplit(' > ', 1)[-1]}:")
+            if i == index:
+                focus = sum(len(part) + 2 for part in parts)
             parts.append(self.texts[i])
+        # Where the chunk that matched sits in the widened text (its neighbours are context).
+        meta["focus"] = [focus, focus + len(self.texts[index])]
         return Hit(id=self.ids[index], text="\n\n".join(parts), score=score, metadata=meta)
 
 
@@ -168,18 +231,38 @@ class Retriever:
         keyword = snap.keywords.scores(question)
         if mask is not None:
             keyword = np.where(mask, keyword, 0.0)
-        fused = self._fuse(dense, keyword)
+        fused = self._fuse(snap, dense, keyword)
+        self._weigh(snap, fused, Question(question))
         return self._select(snap, fused, dense, keyword, k)
+
+    def _weigh(self, snap: Snapshot, fused: dict[int, float], question: Question) -> None:
+        """Guides before reference entries, unless the question names a symbol: then that
+        symbol's entry keeps its place beside the guides; the row that defines a quoted name
+        and chunks with the question's SQL keyword phrases (SORT BY) as written come first."""
+        named = set(snap.named(question.code_names))
+        for name in question.names:
+            for i in snap.names.defining(name):
+                fused[i] = fused.get(i, 0.0) + DEFINED_BONUS
+        phrases = question.phrases
+        for i in fused:
+            if snap.api[i] and i not in named:
+                fused[i] *= API_WEIGHT
+            if phrases:
+                text = snap.texts[i]
+                fused[i] *= 1.0 + PHRASE_BOOST * sum(p in text for p in phrases) / len(phrases)
 
     def _dense(
         self, snap: Snapshot, query: np.ndarray, mask: np.ndarray | None, filters: Filters
     ) -> dict[int, float]:
-        """Cosine scores of the best candidates: exact while the index is small, else Chroma's HNSW."""
+        """Cosine scores of the best candidates among guides and among API entries: exact while
+        the index is small, else Chroma's HNSW."""
         if len(snap) <= self.exact_limit:
             sims = snap.vectors @ query
             if mask is not None:
                 sims = np.where(mask, sims, -np.inf)
-            top = _top(sims, CANDIDATES)
+            top = np.concatenate(
+                [_top(np.where(pool, sims, -np.inf), CANDIDATES) for pool in snap.pools]
+            )
             return {int(i): float(sims[i]) for i in top if np.isfinite(sims[i])}
         positions = {chunk_id: i for i, chunk_id in enumerate(snap.ids)}
         hits = self.store.query(query, CANDIDATES, filters.where())
@@ -187,15 +270,21 @@ class Retriever:
         # Chroma cannot filter by path prefix: apply the full mask to what it returns.
         return {i: score for i, score in found.items() if mask is None or mask[i]}
 
-    def _fuse(self, dense: dict[int, float], keyword: np.ndarray) -> dict[int, float]:
-        """Reciprocal rank fusion of the two rankings."""
+    def _fuse(
+        self, snap: Snapshot, dense: dict[int, float], keyword: np.ndarray
+    ) -> dict[int, float]:
+        """Reciprocal rank fusion of the two rankings, ranked within guides and within API
+        entries, so that thousands of reference entries cannot push every guide down."""
         fused: dict[int, float] = {}
-        for rank, i in enumerate(sorted(dense, key=dense.__getitem__, reverse=True)):
-            fused[i] = 1.0 / (RRF_K + rank + 1)
-        for rank, i in enumerate(_top(keyword, CANDIDATES)):
-            if keyword[i] <= 0:
-                break
-            fused[int(i)] = fused.get(int(i), 0.0) + self.keyword_weight / (RRF_K + rank + 1)
+        for pool in snap.pools:
+            ranked = sorted((i for i in dense if pool[i]), key=dense.__getitem__, reverse=True)
+            for rank, i in enumerate(ranked):
+                fused[i] = 1.0 / (RRF_K + rank + 1)
+            pooled = np.where(pool, keyword, 0.0)
+            for rank, i in enumerate(_top(pooled, CANDIDATES)):
+                if pooled[i] <= 0:
+                    break
+                fused[int(i)] = fused.get(int(i), 0.0) + self.keyword_weight / (RRF_K + rank + 1)
         return fused
 
     def _select(
@@ -273,3 +362,18 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
         return np.zeros(0, dtype=int)
     part = np.argpartition(-scores, n - 1)[:n]
     return part[np.argsort(-scores[part])]
+
+
+def is_api(meta: dict[str, Any]) -> bool:
+    """Whether a chunk's metadata is an API-reference entry's (read from a Python package)."""
+    return bool(meta.get("symbol")) or str(meta.get("origin", "")).startswith(("pypi:", "pkg:"))
+
+
+def symbol_of(meta: dict[str, Any]) -> str:
+    """The dotted name an API entry documents ("" for guides); indexes built before entries
+    carried a symbol spell it as their heading path."""
+    if symbol := meta.get("symbol"):
+        return str(symbol)
+    if str(meta.get("origin", "")).startswith(("pypi:", "pkg:")):
+        return str(meta.get("heading_path", "")).replace(" > ", ".")
+    return ""

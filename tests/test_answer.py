@@ -17,12 +17,17 @@ from rag.answer import (
     heuristic_rewrite,
     make_engine,
     refusal_text,
+    render_row,
+    unknown_text,
 )
 from rag.errors import UnknownNameError
 from rag.evaluate import citation_check
 from rag.models import Answer, Hit
+from rag.names import Unknown
 from rag.personas import Persona, get_persona
+from rag.selection import Selection, select
 from rag.settings import Settings
+from rag.units import Unit
 
 MAPPING = Hit(
     "cm-1",
@@ -74,124 +79,94 @@ def persona() -> Persona:
 
 
 def extract(question: str, hits: Sequence[Hit], persona: Persona) -> str:
-    return "".join(ExtractiveEngine().stream(question, hits, persona, []))
+    selection = select(question, hits)
+    return "".join(ExtractiveEngine().stream(question, selection, persona, []))
 
 
 def _normal(text: str) -> str:
     return " ".join(text.split())
 
 
-def quotes(text: str, hits: Sequence[Hit], framing: str) -> list[tuple[str, int]]:
-    """Split an extractive answer into (quoted text, n); check its framing and layout."""
-    lead = f"{framing}the indexed docs say:\n\n"
+def pieces_of(text: str, persona: Persona) -> list[tuple[str, int]]:
+    """Split an extractive answer into (quoted text, n) after checking its framing line."""
+    lead = f"{persona.framing().rstrip()}\n\n"
     assert text.startswith(lead)
     parts = CITATION_OR_REST.split(text[len(lead) :])
     pieces, tail = parts[:-1], parts[-1]
     assert tail.strip() == ""
-    out = []
-    for segment, number in zip(pieces[::2], pieces[1::2], strict=True):
-        segment = segment.strip()
-        if not segment.startswith("```"):
-            assert segment.startswith("- "), segment
-            segment = segment[2:]
-        out.append((segment, int(number)))
-    return out
+    return [(segment.strip(), int(n)) for segment, n in zip(pieces[::2], pieces[1::2], strict=True)]
 
 
 def assert_only_verbatim_quotes(text: str, hits: Sequence[Hit], persona: Persona) -> None:
-    """Every quoted piece is in the passage it cites; citation_check agrees."""
-    found = quotes(text, hits, persona.framing())
+    """Every line of every quoted piece is in the passage it cites; citation_check agrees."""
+    found = pieces_of(text, persona)
     assert found
     for segment, n in found:
         assert 1 <= n <= len(hits)
-        assert _normal(segment) in _normal(hits[n - 1].text), (segment, n)
+        for line in segment.splitlines():
+            line = line.removeprefix("- ").strip()
+            assert _normal(line) in _normal(hits[n - 1].text), (line, n)
     total, valid = citation_check(Answer("q", text, list(hits)))
     assert total == valid == len(found)
 
 
-def test_extractive_quotes_the_sentence_with_the_config_key(persona: Persona) -> None:
+def test_the_lead_is_the_sentence_with_the_config_key(persona: Persona) -> None:
+    hits = select("How do I set delta.columnMapping.mode?", [MAPPING, JDBC]).hits
     text = extract("How do I set delta.columnMapping.mode?", [MAPPING, JDBC], persona)
-    assert_only_verbatim_quotes(text, [MAPPING, JDBC], persona)
-    assert "- To enable it, set `delta.columnMapping.mode` to `name` on the table. [1]\n" in text
-    assert "[2]" not in text  # the JDBC passage says nothing about it
-    assert "fetchsize" not in text
+    assert_only_verbatim_quotes(text, hits, persona)
+    first = pieces_of(text, persona)[0]
+    assert first == ("To enable it, set `delta.columnMapping.mode` to `name` on the table.", 1)
+    assert "fetchsize" not in text  # the JDBC passage says nothing about it
 
 
-def test_extractive_picks_the_passage_that_answers(persona: Persona) -> None:
-    text = extract("What does the fetchsize option do for JDBC reads?", [MAPPING, JDBC], persona)
-    assert_only_verbatim_quotes(text, [MAPPING, JDBC], persona)
-    assert "- Use the fetchsize option for large reads. [2]\n" in text
-    assert "[1]" not in text
+def test_the_passage_that_answers_is_cited_first(persona: Persona) -> None:
+    question = "What does the fetchsize option do for JDBC reads?"
+    selection = select(question, [MAPPING, JDBC])
+    assert selection.hits == [JDBC, MAPPING]  # renumbered: the cited passage is [1]
+    text = "".join(ExtractiveEngine().stream(question, selection, persona, []))
+    assert_only_verbatim_quotes(text, selection.hits, persona)
+    assert pieces_of(text, persona)[0] == ("Use the fetchsize option for large reads.", 1)
+    assert "[2]" not in text
 
 
-def test_extractive_keeps_code_blocks_whole(persona: Persona) -> None:
-    text = extract("How do I add a CHECK constraint?", [JDBC, CONSTRAINT], persona)
-    assert_only_verbatim_quotes(text, [JDBC, CONSTRAINT], persona)
-    assert f"\n{CODE}\n[2]\n\n" in text
-    assert "- Add a CHECK constraint with ALTER TABLE: [2]\n" in text
+def test_code_comes_with_the_sentence_that_leads_into_it(persona: Persona) -> None:
+    question = "How do I add a CHECK constraint?"
+    selection = select(question, [JDBC, CONSTRAINT])
+    text = "".join(ExtractiveEngine().stream(question, selection, persona, []))
+    assert_only_verbatim_quotes(text, selection.hits, persona)
+    assert f"Add a CHECK constraint with ALTER TABLE:\n{CODE}\n[1]" in text
+    assert text.count("```sql") == 1
 
 
-def test_extractive_drops_overlong_code_blocks(persona: Persona) -> None:
+def test_overlong_code_blocks_are_not_quoted(persona: Persona) -> None:
     long_code = "```python\n" + "".join(f"step_{i} = run({i})\n" for i in range(30)) + "```"
     hit = Hit("x", f"Run the steps with run() as below:\n\n{long_code}", 1.0, {})
     text = extract("How do I run the steps with run()?", [hit], persona)
     assert "```" not in text
-    assert "- Run the steps with run() as below: [1]\n" in text
 
 
 def test_instructions_in_passages_are_only_quoted(persona: Persona) -> None:
-    hits = [INJECTION, JDBC]
-    text = extract("What does VACUUM remove?", hits, persona)
+    hits = select("What does VACUUM remove?", [INJECTION, JDBC]).hits
+    text = extract("What does VACUUM remove?", [INJECTION, JDBC], persona)
     assert_only_verbatim_quotes(text, hits, persona)
-    assert "- VACUUM removes files older than the retention threshold of 7 days. [1]\n" in text
+    assert pieces_of(text, persona)[0] == (
+        "VACUUM removes files older than the retention threshold of 7 days.",
+        1,
+    )
     # Nothing beyond the framing line and the quotes: no obeying, no system prompt.
     assert persona.system_prompt() not in text
     assert RULES not in text
     assert text.strip() != "HACKED"
-    lines = [line for line in text.splitlines() if line.strip()]
-    assert lines[0] == f"{persona.framing()}the indexed docs say:"
-    assert all(line.startswith("- ") and line.endswith("]") for line in lines[1:])
+    assert text.splitlines()[0] == persona.framing().rstrip()
 
 
-def test_extractive_cites_in_passage_order_and_at_most_max_spans(persona: Persona) -> None:
-    hits = [
-        Hit(
-            str(i),
-            f"Delta tables support OPTIMIZE number {i} for compaction of small files.",
-            1,
-            {},
-        )
-        for i in range(6)
-    ]
-    question = "How does OPTIMIZE compact small files?"
-    text = extract(question, hits, persona)
-    assert_only_verbatim_quotes(text, hits, persona)
-    numbers = cited_numbers(text, len(hits))
-    assert numbers == sorted(numbers)
-    assert len(numbers) == min(ExtractiveEngine().max_spans, len(hits))
-    three = "".join(ExtractiveEngine(max_spans=3).stream(question, hits, persona, []))
-    # The three best spans; equal passages rank by position (earlier passages first).
-    assert cited_numbers(three, len(hits)) == [1, 2, 3]
+def test_nothing_matching_quotes_nothing(persona: Persona) -> None:
+    assert select("zzqx", [MAPPING]).lead == []
+    assert select("column mapping", []).lead == []
+    assert extract("zzqx", [MAPPING], persona) == f"{persona.framing().rstrip()}\n\n"
 
 
-def test_extractive_span_limits() -> None:
-    hit = Hit("x", " ".join(f"Sentence number {i} mentions VACUUM." for i in range(10)), 1, {})
-    units = ExtractiveEngine(span_units=2).select("VACUUM", [hit])
-    assert len(units) == 2
-    assert [u.text for u in units] == [
-        "Sentence number 0 mentions VACUUM.",
-        "Sentence number 1 mentions VACUUM.",
-    ]
-
-
-def test_extractive_without_matching_words_quotes_nothing(persona: Persona) -> None:
-    engine = ExtractiveEngine()
-    assert engine.select("zzqx", [MAPPING]) == []
-    assert engine.select("column mapping", []) == []
-    assert extract("zzqx", [MAPPING], persona) == f"{persona.framing()}the indexed docs say:\n\n"
-
-
-def test_list_items_and_wrapped_lines_are_quoted_as_units(persona: Persona) -> None:
+def test_a_list_is_quoted_with_the_sentence_that_introduces_it(persona: Persona) -> None:
     hit = Hit(
         "x",
         "Column mapping requires the following Delta protocols:\n\n"
@@ -203,32 +178,91 @@ def test_list_items_and_wrapped_lines_are_quoted_as_units(persona: Persona) -> N
     )
     text = extract("Which protocol versions does column mapping require?", [hit], persona)
     assert_only_verbatim_quotes(text, [hit], persona)
-    assert "- Reader version 2 or above. [1]\n" in text
-    assert "- Writer version 5 or above for column mapping. [1]\n" in text
+    assert (
+        "Column mapping requires the following Delta protocols:\n"
+        "- Reader version 2 or above.\n"
+        "- Writer version 5 or above for column mapping. [1]"
+    ) in text
 
 
-def test_a_sentence_starting_with_a_version_number_is_quoted_whole(persona: Persona) -> None:
+def test_a_table_row_is_quoted_with_its_header(persona: Persona) -> None:
+    table = Hit(
+        "t",
+        "Property Name | Default | Meaning | Since Version\n"
+        "`spark.sql.broadcastTimeout` | 300 | Timeout in seconds for the broadcast wait time. | 1.3.0\n"
+        "`spark.sql.shuffle.partitions` | 200 | Configures the number of partitions to use when "
+        "shuffling data for joins or aggregations. | 1.1.0",
+        1,
+        {"source": "spark/docs/sql-performance-tuning.md"},
+    )
+    text = extract("What does spark.sql.shuffle.partitions do?", [table], persona)
+    assert pieces_of(text, persona)[0] == (
+        "`spark.sql.shuffle.partitions` (Default: 200; Since Version: 1.1.0): Configures the "
+        "number of partitions to use when shuffling data for joins or aggregations.",
+        1,
+    )
+    assert "broadcastTimeout" not in text
+    total, valid = citation_check(Answer("q", text, [table]))
+    assert total == valid == 1
+
+
+def test_each_part_of_a_question_gets_its_answer(persona: Persona) -> None:
     hit = Hit(
-        "x",
-        "Release notes for the 3.x line.\n\n"
-        "3.0.0 drops support for Spark 3.3 and requires Spark 3.5 or later.",
+        "v",
+        "You can remove files no longer referenced by a Delta table by running the `vacuum` "
+        "command on the table. `vacuum` is not triggered automatically. The default retention "
+        "threshold for the files is 7 days.",
         1,
         {},
     )
-    text = extract("Which Spark version does Delta 3.0.0 require?", [hit], persona)
-    assert "- 3.0.0 drops support for Spark 3.3 and requires Spark 3.5 or later. [1]" in text
-
-
-def test_stream_yields_framing_then_one_piece_per_unit(persona: Persona) -> None:
-    pieces = list(
-        ExtractiveEngine().stream("How do I add a CHECK constraint?", [CONSTRAINT], persona, [])
+    text = extract(
+        "How do I remove old files from a Delta table, and how long are they kept by default?",
+        [hit, JDBC],
+        persona,
     )
-    assert pieces[0] == f"{persona.framing()}the indexed docs say:\n\n"
-    assert pieces[1:] == [
-        "- Add a CHECK constraint with ALTER TABLE: [1]\n",
-        f"{CODE}\n[1]\n\n",
-        "- The constraint is verified against existing rows. [1]\n",
-    ]
+    body = text.split("\n", 2)[2]
+    assert body.startswith("You can remove files no longer referenced")
+    assert "The default retention threshold for the files is 7 days. [1]" in body[:400]
+
+
+def test_code_in_the_question_s_language(persona: Persona) -> None:
+    tabs = Hit(
+        "tabs",
+        "Vacuum the table:\n\n```python\ndeltaTable.vacuum()\n```\n\n"
+        "```scala\ndeltaTable.vacuum()\n```\n\n```sql\nVACUUM events\n```",
+        1,
+        {},
+    )
+    python = extract("How do I vacuum a delta table?", [tabs], persona)
+    assert "```python" in python and "```scala" not in python
+    sql = extract("What is the SQL to vacuum a delta table?", [tabs], persona)
+    assert "```sql" in sql and "```scala" not in sql and "```python" not in sql
+    scala = extract("How do I vacuum a delta table in Scala?", [tabs], persona)
+    assert "```scala" in scala
+
+
+def test_citation_numbers_are_continuous(persona: Persona) -> None:
+    hits = [JDBC, MAPPING, INJECTION, CONSTRAINT]
+    question = "How do I enable delta.columnMapping.mode and add a CHECK constraint?"
+    selection = select(question, hits)
+    text = "".join(ExtractiveEngine().stream(question, selection, persona, []))
+    numbers = cited_numbers(text, len(selection.hits))
+    assert sorted(numbers) == list(range(1, len(numbers) + 1))
+    assert selection.used == selection.hits[: len(numbers)]
+
+
+def test_the_stream_yields_the_framing_line_then_pieces(persona: Persona) -> None:
+    selection = select("How do I add a CHECK constraint?", [CONSTRAINT])
+    pieces = list(
+        ExtractiveEngine().stream("How do I add a CHECK constraint?", selection, persona, [])
+    )
+    assert pieces[0] == f"{persona.framing().rstrip()}\n\n"
+    assert pieces[1] == f"Add a CHECK constraint with ALTER TABLE:\n{CODE}\n[1]\n\n"
+
+
+def test_render_row_without_a_matching_header_keeps_the_row() -> None:
+    unit = Unit("a | b | c", 0, 0, "row", header=("x", "y"))
+    assert render_row(unit) == "a | b | c"
 
 
 # Prompts for LLM engines
@@ -318,9 +352,19 @@ def test_code_indexing_is_no_citation(persona: Persona) -> None:
 
 def test_refusal_text(persona: Persona) -> None:
     text = refusal_text(persona)
-    assert text.startswith(f"{persona.framing()}{REFUSAL} (Spark, Delta Lake, MLflow")
+    assert text.startswith(f"{persona.framing().rstrip()}\n\n{REFUSAL} (Spark, Delta Lake, MLflow")
     assert "re-run `ingest`" in text
     assert CITATION_OR_REST.search(text) is None
+
+
+def test_unknown_text_says_so_first_and_names_the_closest(persona: Persona) -> None:
+    unknown = Unknown("spark.sql.foo.bar", ("spark.sql.files.maxPartitionBytes",), "Spark 4.0.1")
+    text = unknown_text(persona, [unknown, Unknown("spark.x.y", (), "")])
+    assert text.splitlines()[2:] == [
+        "`spark.sql.foo.bar` is not in the indexed docs (Spark 4.0.1); "
+        "closest: `spark.sql.files.maxPartitionBytes`.",
+        "`spark.x.y` is not in the indexed docs.",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -376,9 +420,22 @@ class ScriptedClient:
 def test_llm_engine_streams_the_model_reply_for_built_messages(persona: Persona) -> None:
     client = ScriptedClient(["Set it to ", "`name` [1]."])
     engine = LLMEngine("openai", client)
-    pieces = list(engine.stream("How?", [MAPPING], persona, []))
+    pieces = list(engine.stream("How?", Selection(hits=[MAPPING]), persona, []))
     assert pieces == ["Set it to ", "`name` [1]."]
     assert client.sent == [build_messages("How?", [MAPPING], persona, [])]
+
+
+def test_llm_engine_gets_only_the_passages_the_selection_uses(persona: Persona) -> None:
+    question = "What does the fetchsize option do for JDBC reads?"
+    selection = select(question, [MAPPING, JDBC, INJECTION])
+    assert selection.used == [JDBC]
+    client = ScriptedClient(["Use fetchsize [1]."])
+    engine = LLMEngine("openai", client)
+    assert engine.passages(selection) == [JDBC]
+    list(engine.stream(question, selection, persona, []))
+    assert client.sent == [build_messages(question, [JDBC], persona, [])]
+    # With nothing selected, the model still sees every retrieved passage.
+    assert engine.passages(select("zzqx", [MAPPING, JDBC])) == [MAPPING, JDBC]
 
 
 def test_llm_rewrite_uses_history_and_keeps_the_first_line() -> None:

@@ -63,7 +63,10 @@ def test_ask_answers_on_corpus_with_valid_citations(kb: KnowledgeBase) -> None:
     assert answer.hits[0].source == "delta/docs/delta-column-mapping.mdx"
     assert 1 in answer.citations
     assert "`delta.columnMapping.mode`" in answer.text
-    assert answer.text.startswith(kb.persona().framing())
+    assert answer.text.startswith(kb.persona().framing().rstrip() + "\n\n")
+    assert answer.framing == kb.persona().framing().rstrip()
+    assert answer.body == answer.text[len(answer.framing) :].strip()
+    assert "`delta.columnMapping.mode`" in answer.body[:300]
     cited = {hit.source for _, hit in answer.cited_hits()}
     assert "delta/docs/delta-column-mapping.mdx" in cited
     total, valid = citation_check(answer)
@@ -175,10 +178,28 @@ def test_a_new_ingest_is_seen_without_reopening(
     ingest(settings, [SourceSpec(str(notes), product="team")], embedder)
     answer = kb.ask(question)
     assert answer.hits[0].source == NOTE_SOURCE
-    assert (
-        "- Our team runs VACUUM on bronze tables every night with a retention of 168 hours. [1]"
-        in (answer.text)
+    assert answer.body.startswith(
+        "Our team runs VACUUM on bronze tables every night with a retention of 168 hours. [1]"
     )
+
+
+def test_an_unknown_config_key_is_named_first_with_the_closest(kb: KnowledgeBase) -> None:
+    answer = kb.ask("How do I set delta.columnMapping.modez on a table?")
+    assert answer.refused and answer.unknown == ["delta.columnMapping.modez"]
+    assert answer.citations == []
+    assert answer.body.startswith(
+        "`delta.columnMapping.modez` is not in the indexed docs (Delta Lake"
+    )
+    assert "closest: `delta.columnMapping.mode`" in answer.body
+
+
+def test_method_chains_of_known_names_are_never_unknown(kb: KnowledgeBase) -> None:
+    for question in (
+        'How do I read a table with spark.read.format("jdbc").load()?',
+        "Which writer version does delta.columnMapping.mode need?",
+    ):
+        answer = kb.ask(question)
+        assert answer.unknown == [], question
 
 
 # LLM engines against real loopback servers
@@ -215,6 +236,15 @@ def ollama_chat(h: Handler, body: dict[str, Any]) -> None:
     h.finish_chunks()
 
 
+def inventive(h: Handler, body: dict[str, Any]) -> None:
+    """An OpenAI-compatible server whose model makes up a config key."""
+    h.start("text/event-stream")
+    for word in ["Set `delta.columnMapping.mode` to `name` [1] ", "and `delta.magic.speedup` [1]."]:
+        h.chunk(delta(word))
+    h.chunk(b"data: [DONE]\n\n")
+    h.finish_chunks()
+
+
 def decline(h: Handler, body: dict[str, Any]) -> None:
     """A whole (non-streamed) OpenAI reply that declines."""
     message = {"role": "assistant", "content": "Not found in the indexed docs."}
@@ -228,6 +258,7 @@ def servers() -> Iterator[dict[str, Server]]:
         "openai": Server(openai_chat),
         "ollama": Server(ollama_chat),
         "decline": Server(decline),
+        "inventive": Server(inventive),
     }
     for server in started.values():
         threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
@@ -261,6 +292,7 @@ def llms(kb: KnowledgeBase, servers: dict[str, Server]) -> dict[str, KnowledgeBa
         "openai": llm_kb(kb, "openai", base_url("openai", servers["openai"])),
         "ollama": llm_kb(kb, "ollama", base_url("ollama", servers["ollama"])),
         "decline": llm_kb(kb, "openai", base_url("openai", servers["decline"])),
+        "inventive": llm_kb(kb, "openai", base_url("openai", servers["inventive"])),
     }
 
 
@@ -295,10 +327,17 @@ def test_llm_engine_end_to_end(
     assert answer.text == "".join(ANSWER_WORDS)
     assert answer.citations == [1]
     assert answer.cited_hits()[0][1].source == "delta/docs/delta-column-mapping.mdx"
+    assert answer.unverified == []
     [seen] = server.seen  # no history: no rewrite request
     assert seen.path == PATHS[engine]
     assert seen.body["model"] == MODEL and seen.body["stream"] is True
     assert_grounded_request(seen.body, llms[engine], ON_CORPUS, len(answer.hits))
+
+
+def test_names_an_llm_makes_up_are_flagged(llms: dict[str, KnowledgeBase]) -> None:
+    answer = llms["inventive"].ask(ON_CORPUS)
+    assert not answer.refused
+    assert answer.unverified == ["delta.magic.speedup"]
 
 
 @pytest.mark.parametrize("engine", ["openai", "ollama"])

@@ -512,3 +512,111 @@ def test_empty_index_returns_no_hits(tmp_path: Path, embedder: Any) -> None:
     retriever = Retriever(ChromaStore(settings), embedder)
     assert len(retriever.snapshot()) == 0
     assert retriever.search("anything", k=5) == []
+
+
+# Guides and API reference ranked together, on an index held in memory
+
+
+class MemoryStore:
+    """A store that hands the retriever chunks embedded in the test."""
+
+    def __init__(self, chunks: Sequence[tuple[str, dict[str, Any]]], embedder: Any) -> None:
+        self.chunks = chunks
+        self.vectors = embedder.embed([text for text, _ in chunks])
+
+    def scan(self, *, with_vectors: bool) -> Any:
+        ids = [f"m{i}" for i in range(len(self.chunks))]
+        yield ids, [t for t, _ in self.chunks], [dict(m) for _, m in self.chunks], self.vectors
+
+
+def guide(source: str, ordinal: int = 0) -> dict[str, Any]:
+    return {
+        "source": source,
+        "origin": "guides",
+        "product": "delta",
+        "ordinal": ordinal,
+        "hash": source,
+    }
+
+
+def entry(symbol: str) -> dict[str, Any]:
+    module = symbol.rsplit(".", 2)[0]
+    return {
+        "source": module.replace(".", "/") + ".py",
+        "origin": "pypi:delta-spark==4.0.0",
+        "product": "delta",
+        "ordinal": hash(symbol) % 1000,
+        "symbol": symbol,
+        "heading_path": symbol,
+        "hash": symbol,
+    }
+
+
+MIXED = [
+    (
+        "Remove files no longer referenced by a Delta table with the vacuum command. "
+        "The default retention threshold is 7 days.",
+        guide("delta/docs/delta-utility.mdx"),
+    ),
+    (
+        "vacuum(retentionHours=None): Recursively delete files and directories in the table "
+        "that are not needed by the table for maintaining older versions up to the given "
+        "retention threshold.",
+        entry("delta.tables.DeltaTable.vacuum"),
+    ),
+    (
+        "optimize(): Optimize the data layout of the table and remove small files.",
+        entry("delta.tables.DeltaTable.optimize"),
+    ),
+    (
+        "Property Name | Default | Meaning\n"
+        "`spark.databricks.delta.retentionDurationCheck.enabled` | true | Refuse a retention "
+        "shorter than the default.",
+        guide("delta/docs/configuration.mdx"),
+    ),
+    (
+        "Retention checks protect readers. Disable spark.databricks.delta.retentionDurationCheck.enabled "
+        "only if no reader runs longer than the retention.",
+        guide("delta/docs/best-practices.mdx"),
+    ),
+    (
+        "The SELECT clause supports SORT BY and CLUSTER BY to sort within each partition.",
+        guide("spark/docs/sql-ref-syntax-qry-select.md"),
+    ),
+    ("Clusters run applications; a cluster manager sorts out resources.", guide("spark/x.md")),
+]
+
+
+@pytest.fixture(scope="module")
+def mixed(embedder: Any) -> Retriever:
+    return Retriever(MemoryStore(MIXED, embedder), embedder, window=0)  # type: ignore[arg-type]
+
+
+def test_a_how_to_question_gets_the_guide_before_the_api_entry(mixed: Retriever) -> None:
+    hits = mixed.search("How do I remove old files from a delta table?", 3)
+    assert hits[0].source == "delta/docs/delta-utility.mdx"
+    assert not hits[0].metadata.get("symbol")
+
+
+def test_a_question_naming_a_symbol_gets_its_entry_near_the_top(mixed: Retriever) -> None:
+    hits = mixed.search("What does DeltaTable.vacuum() do with retentionHours?", 3)
+    symbols = [h.metadata.get("symbol") for h in hits[:2]]
+    assert "delta.tables.DeltaTable.vacuum" in symbols
+    assert "delta.tables.DeltaTable.optimize" not in symbols
+
+
+def test_the_row_that_defines_a_quoted_name_comes_first(mixed: Retriever) -> None:
+    hits = mixed.search("What does spark.databricks.delta.retentionDurationCheck.enabled do?", 2)
+    assert hits[0].source == "delta/docs/configuration.mdx"
+
+
+def test_sql_keyword_phrases_in_capitals_find_their_page(mixed: Retriever) -> None:
+    hits = mixed.search("In a Spark SQL SELECT, what does CLUSTER BY do?", 1)
+    assert hits[0].source == "spark/docs/sql-ref-syntax-qry-select.md"
+
+
+def test_hits_say_where_their_chunk_sits_in_the_widened_text(retriever: Retriever) -> None:
+    for hit in retriever.search("How do I enable column mapping?", 4):
+        start, end = hit.metadata["focus"]
+        assert 0 <= start < end <= len(hit.text)
+        assert hit.text[start:end].strip()

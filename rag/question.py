@@ -1,0 +1,216 @@
+"""What a question asks: its parts, the names it quotes, the kind of answer and code it wants."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+from rag.keywords import STOPWORDS, tokenize
+
+# Code-like names as developers write them in prose: `quoted`, dotted.names, calls(),
+# snake_case, CamelCase, UPPER_SNAKE and --flags.
+_QUOTED = re.compile(r"`([^`\n]+)`")
+_NAME = re.compile(
+    r"(?<![\w.-])(?:--[a-z][\w-]*"
+    r"|[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+(?:\(\))?"
+    r"|[A-Za-z_]\w*\(\)"
+    r"|[a-z][a-z0-9]*(?:_[a-z0-9]+)+"
+    r"|[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+"
+    r"|[a-z]+(?:[A-Z][a-z0-9]*)+"
+    r"|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)(?![\w-])"
+)
+_CAPITALS = re.compile(r"\b[A-Z]{2,}(?:[ \t]+[A-Z]{2,})+\b")
+_SENTENCE = re.compile(r"(?<=[?.!])\s+(?=\S)")
+_ASKING = re.compile(
+    r"^(?:how|what|what's|whats|which|where|when|why|who|is|are|can|could|does|do|did|should|"
+    r"will|would|was|were|has|have|any|anything)\b",
+    re.IGNORECASE,
+)
+# "In a delta MERGE, ..." or "When searching runs, ...": a clause that sets the scene.
+_SCENE = re.compile(
+    r"^(?!.*\b(?:do|does|did|is|are|was|were|can|could|should|must|will|would|has|have)\b)"
+    r"(?:in|on|at|for|with|using|when|while|if|after|before|once|during)\b",
+    re.IGNORECASE,
+)
+# "X, and how long ...?": a conjunction that starts a second question.
+_SECOND_PART = re.compile(
+    r",?\s+(?:and|or|but)\s+(?=(?:how|what|what's|which|where|when|why|is|are|can|could|does|do|"
+    r"should|will|would)\b)|,\s*(?=(?:how|what|which|where|when|why)\b)",
+    re.IGNORECASE,
+)
+_KINDS = {
+    "value": re.compile(
+        r"\bdefaults?\b|\bhow (?:long|much|many|big|large|often|fast|soon)\b|\bsize\b|\blimits?\b|"
+        r"\bthreshold\b|\bmaximum\b|\bminimum\b|\bcutoff\b|\btimeout\b|\binterval\b|\blatency\b|"
+        r"\bquorum\b|\bvote\b|\bseconds?\b|\bcredentials?\b",
+        re.IGNORECASE,
+    ),
+    "config": re.compile(
+        r"\bconfig\w*|\bsettings?\b|\bpropert(?:y|ies)\b|\boptions?\b|\bparameters?\b|\bflags?\b|"
+        r"\benvironment variables?\b|\benv vars?\b|\btable features?\b|\bfeature\b|\bturn (?:on|off)\b|"
+        r"\bswitch(?:ed)? (?:on|off)\b|\benabl\w+|\bdisabl\w+",
+        re.IGNORECASE,
+    ),
+    "error": re.compile(r"\bexceptions?\b|\berrors?\b|\braises?\b|\bthrows?\b", re.IGNORECASE),
+    "code": re.compile(
+        r"\bhow (?:do|can|should|would) (?:i|we|you)\b|\bhow to\b|\bsyntax\b|\bcommands?\b|\bcli\b|"
+        r"\bwhat do i run\b|\bfunctions?\b|\bmethods?\b|\bapi\b|\bcode\b|\bexample\b|\bshorthand\b|"
+        r"\bclause\b|\bstatement\b|\bquery\b|\bpath\b",
+        re.IGNORECASE,
+    ),
+    "reason": re.compile(r"\bwhy\b|\bwhat happens\b|\bis (?:it|that) (?:safe|a good idea)\b", re.I),
+}
+_LANGUAGES = {
+    "sql": re.compile(r"\bsql\b", re.IGNORECASE),
+    "python": re.compile(r"\b(?:python|pyspark|pandas|pip)\b|\bdataframe\b", re.IGNORECASE),
+    "scala": re.compile(r"\bscala\b", re.IGNORECASE),
+    "java": re.compile(r"\bjava\b", re.IGNORECASE),
+    "r": re.compile(r"\b(?:sparkr|sparklyr)\b|\bin r\b", re.IGNORECASE),
+}
+_PRODUCTS = {
+    "delta": re.compile(r"\bdelta\b|\bdeltalake\b|\bdelta-spark\b", re.IGNORECASE),
+    "mlflow": re.compile(r"\bmlflow\b", re.IGNORECASE),
+    "spark": re.compile(r"\b(?:py)?spark\b", re.IGNORECASE),
+}
+DEFAULT_LANGUAGES = ("python", "sql")
+# Docs say "enable" where people say "turn on".
+_PHRASES = (
+    (re.compile(r"\b(?:turn|switch)(?:ed|ing|s)? (?:\w+ ){0,2}on\b", re.IGNORECASE), "enable"),
+    (re.compile(r"\b(?:turn|switch)(?:ed|ing|s)? (?:\w+ ){0,2}off\b", re.IGNORECASE), "disable"),
+)
+
+
+def content_words(text: str) -> frozenset[str]:
+    """The content words of question text (stemmed, identifiers whole), with the docs' word for
+    phrases like "turn on"."""
+    extra = [word for pattern, word in _PHRASES if pattern.search(text)]
+    return frozenset(tokenize(" ".join([text, *extra])))
+
+
+@dataclass(frozen=True)
+class Part:
+    """One thing a question asks: its text, content words and the kinds of answer it wants."""
+
+    text: str
+    kinds: frozenset[str]
+
+    @cached_property
+    def words(self) -> frozenset[str]:
+        """The part's content words (stemmed, identifiers whole)."""
+        return content_words(self.text)
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question taken apart for retrieval and answering."""
+
+    text: str
+
+    @cached_property
+    def words(self) -> frozenset[str]:
+        """Every content word of the question (stemmed, identifiers whole)."""
+        return content_words(self.text)
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        """Code-like names the question quotes, as written (without backticks or `()`)."""
+        found: dict[str, None] = {}
+        for match in _QUOTED.finditer(self.text):
+            name = match.group(1).strip().removesuffix("()")
+            if name and len(name) <= 120:
+                found.setdefault(name)
+        for match in _NAME.finditer(_QUOTED.sub(" ", self.text)):
+            name = match.group().removesuffix("()").rstrip(".")
+            if name.lower() not in STOPWORDS and not _is_prose_abbreviation(name):
+                found.setdefault(name)
+        return tuple(found)
+
+    @cached_property
+    def code_names(self) -> tuple[str, ...]:
+        """The names written as code: quoted, dotted, called() or snake_case; a bare CamelCase
+        word (Delta, PySpark) may be prose."""
+        quoted = {m.group(1).strip().removesuffix("()") for m in _QUOTED.finditer(self.text)}
+        called = {m.group()[:-2] for m in re.finditer(r"\b\w+\(\)", self.text)}
+        return tuple(
+            name
+            for name in self.names
+            if name in quoted or name in called or "." in name or "_" in name
+        )
+
+    @cached_property
+    def phrases(self) -> tuple[str, ...]:
+        """Keyword phrases written in capitals, as SQL is (ORDER BY, WHEN NOT MATCHED BY SOURCE)."""
+        found = (m.group().removeprefix("SQL").strip() for m in _CAPITALS.finditer(self.text))
+        return tuple(dict.fromkeys(p for p in found if " " in p))
+
+    @cached_property
+    def parts(self) -> tuple[Part, ...]:
+        """The questions asked, in order; context sentences are kept out of them."""
+        pieces: list[str] = []
+        context = ""
+        for sentence in _SENTENCE.split(self.text.strip()):
+            if not (sentence.endswith("?") or _ASKING.match(sentence)):
+                context += f"{sentence} "  # a statement sets the scene for the next question
+                continue
+            for piece in _SECOND_PART.split(sentence):
+                piece = piece.strip(" ,;")
+                if not piece:
+                    continue
+                if not piece.endswith("?") and _SCENE.match(piece):
+                    context += f"{piece}, "  # "In a delta MERGE, how do I ...?"
+                elif pieces and not tokenize(piece):
+                    pieces[-1] = f"{pieces[-1]} {piece}"  # a bare "or why?" joins the last part
+                else:
+                    pieces.append(f"{context}{piece}")
+                    context = ""
+        if not pieces:
+            return (Part(self.text.strip(), _kinds(self.text)),)
+        if len(pieces) == 1:
+            # One question after statements that set the scene: the question is what is asked.
+            asked = pieces[0].removeprefix(scene).strip() if (scene := _scene(self.text)) else ""
+            return (Part(asked or pieces[0], _kinds(pieces[0])),)
+        return tuple(Part(p, _kinds(p)) for p in pieces)
+
+    @cached_property
+    def kinds(self) -> frozenset[str]:
+        """Every kind of answer the parts want."""
+        return frozenset(kind for part in self.parts for kind in part.kinds)
+
+    @cached_property
+    def languages(self) -> tuple[str, ...]:
+        """Code languages to quote, preferred first (Python, then SQL, unless asked otherwise)."""
+        asked = tuple(lang for lang, pattern in _LANGUAGES.items() if pattern.search(self.text))
+        if not asked:
+            return DEFAULT_LANGUAGES
+        return asked + tuple(lang for lang in DEFAULT_LANGUAGES if lang not in asked)
+
+    @cached_property
+    def asked_languages(self) -> frozenset[str]:
+        """The languages the question names itself."""
+        return frozenset(lang for lang, pattern in _LANGUAGES.items() if pattern.search(self.text))
+
+    @cached_property
+    def products(self) -> frozenset[str]:
+        """The products the question names (spark, delta, mlflow)."""
+        return frozenset(name for name, pattern in _PRODUCTS.items() if pattern.search(self.text))
+
+
+def _scene(text: str) -> str:
+    """The statements before the first question sentence ("I deleted runs. How do I ...?")."""
+    scene = ""
+    for sentence in _SENTENCE.split(text.strip()):
+        if sentence.endswith("?") or _ASKING.match(sentence):
+            break
+        scene += f"{sentence} "
+    return scene
+
+
+def _kinds(text: str) -> frozenset[str]:
+    """The kinds of answer a question part wants: value, config, error, code, reason."""
+    return frozenset(kind for kind, pattern in _KINDS.items() if pattern.search(text))
+
+
+def _is_prose_abbreviation(name: str) -> bool:
+    """'e.g', 'i.e' and version numbers are no names."""
+    return bool(re.fullmatch(r"(?:[a-zA-Z]\.)+[a-zA-Z]?|[\d.]+", name))

@@ -1,0 +1,466 @@
+"""Passage selection: score every quotable unit of the retrieved passages against the question
+(the embedding model and the lexical signal together), pick the lead that answers each part of
+the question and a few supporting units, and keep only the passages they come from."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag.keywords import tokenize
+from rag.models import Hit
+from rag.question import Question
+from rag.units import Unit, passage_units
+
+Embed = Callable[[Sequence[str]], np.ndarray]
+Idf = Callable[[str], float]
+
+NUMBER = re.compile(r"\d")
+INLINE_CODE = re.compile(r"`[^`\n]+`")
+CONFIG_NAME = re.compile(
+    r"`[^`\s]+`|\b[a-z][\w-]*(?:\.[a-zA-Z][\w-]*){2,}\b|\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b"
+)
+ERROR_NAME = re.compile(r"\b\w+(?:Exception|Error)\b")
+REASON = re.compile(r"\b(?:because|so that|since|to avoid|otherwise|which means|as a result)\b")
+# "Use ...", "To do X, set ...", "... by setting ...": a sentence that says what to do.
+INSTRUCTION = re.compile(
+    r"^(?:to [^,]{3,80}, )?(?:you (?:can|must|should|need to) )?(?:use|set|run|call|add|enable|"
+    r"disable|specify|pass|configure|install|start|create|alter|launch|register|include|import|"
+    r"point|replace|upgrade|define|apply|read|write|load)\b|\bby (?:setting|using|running|"
+    r"calling|adding|passing|specifying|enabling)\b",
+    re.IGNORECASE,
+)
+OUTPUT_LINE = re.compile(r"^\s*(?:\d{4}[-/]\d\d[-/]\d\d|Traceback|File \"|[+|][-+=]{3}|[|├└─])")
+SPACE = re.compile(r"\s+")
+# A unit's score is a weighted sum of these signals. The weights were fitted by logistic
+# regression on which units of the retrieved passages hold the dev set's answers, checked by
+# cross-validation over questions, then rounded.
+WEIGHTS = {
+    "dense": 1.2,  # cosine of question (part) and unit, with the loaded embedding model
+    "lexical": 1.4,  # rarity-weighted share of the question's words the unit contains
+    "part": 0.2,  # ... of the words of the part being answered
+    "defines": 1.0,  # a row whose first cell is a name the question quotes
+    "quotes": 0.2,  # the unit quotes a name the question quotes
+    "value": 0.6,  # a number or default, for a question after a value
+    "config": 0.2,  # a config key, for a question after a setting
+    "error": 0.9,  # an exception name, for a question after an error
+    "code_asked": 0.35,  # code, for a question after code
+    "inline_asked": 0.45,  # inline code, for a question after code
+    "reason": 0.6,  # a reason, for a why question
+    "focus": 0.4,  # from the chunk that matched, not its neighbours
+    "rank": 2.4,  # 1/(1 + passage rank)
+    "api": -0.55,  # from an API reference entry
+    "row": -0.4,  # a table row
+    "code": 0.9,  # a code block
+    "instruction": 0.65,  # says what to do
+    "concrete": 0.45,  # holds inline code or code
+    "length": 0.35,  # its length, up to 600 characters
+    "output": -1.0,  # a code block of output (logs, tracebacks, tables)
+    "language": 0.3,  # code in the language the question prefers
+    "intro": 0.0,  # ends with a colon: it introduces what follows
+}
+MAX_EMBEDDED = 48
+# A unit may be quoted when it holds this share of the question's (rarity-weighted) words, or
+# its meaning is this close to the question's.
+MIN_COVERAGE = 0.2
+MIN_DENSE = 0.45
+# The lead takes the best unit for each part of the question (that is about it), then
+# runners-up of the same passage within LEAD_MARGIN, up to LEAD_UNITS units and LEAD_CHARS
+# characters; support must score within SUPPORT_MARGIN of the lead.
+LEAD_MARGIN = 0.35
+LEAD_UNITS = 3
+LEAD_CHARS = 320
+SUPPORT_MARGIN = 1.2
+MAX_SUPPORT = 6
+ANSWER_CHARS = 850
+MAX_LIST_ITEMS = 5
+COHERENCE = 0.15
+MAX_CODE_LINES = 15
+EXCLUDED_LANGUAGES = frozenset({"scala", "java", "r"})
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A unit chosen for the answer, with the passage number it cites (1-based) and, for a
+    sentence that leads into code, that code."""
+
+    unit: Unit
+    n: int
+    code: Unit | None = None
+    items: tuple[Unit, ...] = ()  # of a list item quoted with its list: the list's items
+
+
+@dataclass
+class Selection:
+    """The passages an answer is built from, numbered [1..] in order of first use, and the
+    units chosen: the lead (one per part of the question) and the support."""
+
+    hits: list[Hit]
+    lead: list[Piece] = field(default_factory=list)
+    support: list[Piece] = field(default_factory=list)
+    score: float = 0.0  # the lead's score: how well the best unit answers the question
+
+    @property
+    def pieces(self) -> list[Piece]:
+        """Lead then support."""
+        return self.lead + self.support
+
+    @property
+    def used(self) -> list[Hit]:
+        """The passages the lead and support come from, in citation order."""
+        return self.hits[: max((p.n for p in self.pieces), default=0)]
+
+
+@dataclass
+class _Scored:
+    unit: Unit
+    parts: list[float]  # score against each part of the question
+    answers: list[bool]  # whether it is about each part of the question
+
+    @property
+    def best(self) -> float:
+        return max(self.parts)
+
+
+def select(
+    question: str,
+    hits: Sequence[Hit],
+    *,
+    embed: Embed | None = None,
+    idf: Idf | None = None,
+) -> Selection:
+    """Choose the lead and support units of the passages, and the passages they come from."""
+    asked = Question(question)
+    units = _candidates(asked, hits)
+    if not units:
+        return Selection(hits=list(hits))
+    scored = _score(asked, hits, units, embed, idf or (lambda _word: 1.0))
+    if not scored:
+        return Selection(hits=list(hits))
+    lead = _lead(asked, scored)
+    if not lead:
+        return Selection(hits=list(hits))
+    top = max(s.best for s in lead)
+    support = _support(asked, scored, lead, top)
+    return _number(hits, lead, support, top, _code_after(asked, units), _lists(units))
+
+
+def _candidates(asked: Question, hits: Sequence[Hit]) -> list[Unit]:
+    """The units worth quoting: code only in the question's languages, no repeats."""
+    excluded = EXCLUDED_LANGUAGES - asked.asked_languages
+    seen: set[str] = set()
+    out: list[Unit] = []
+    for i, hit in enumerate(hits):
+        for unit in passage_units(hit.text, i, hit.heading_path.rsplit(" > ", 1)[-1]):
+            key = _normal(unit.text)
+            if key in seen or (unit.code and unit.language in excluded):
+                continue
+            seen.add(key)
+            out.append(unit)
+    return out
+
+
+def _score(
+    asked: Question, hits: Sequence[Hit], units: list[Unit], embed: Embed | None, idf: Idf
+) -> list[_Scored]:
+    """The relevant units, each with its score against each part of the question: its
+    weighted signals. A unit is relevant when it shares enough of the question's words or
+    meaning, or quotes a name the question quotes; the passage's rank alone is not enough."""
+    scored = []
+    for unit, parts in zip(units, signals(asked, hits, units, embed, idf), strict=True):
+        answers = [_relevant(part) for part in parts]
+        if any(answers):
+            values = [sum(WEIGHTS[name] * v for name, v in part.items()) for part in parts]
+            scored.append(_Scored(unit, values, answers))
+    return scored
+
+
+def _relevant(signals: dict[str, float]) -> bool:
+    """Whether a unit's signals show it is about the question."""
+    return signals["part"] >= MIN_COVERAGE or signals["dense"] >= MIN_DENSE or signals["quotes"] > 0
+
+
+def signals(
+    asked: Question, hits: Sequence[Hit], units: list[Unit], embed: Embed | None, idf: Idf
+) -> list[list[dict[str, float]]]:
+    """For each unit and each part of the question, the signals its score weighs."""
+    unit_words = [frozenset(tokenize(_scored_text(u))) for u in units]
+    whole = _coverage(asked.words, unit_words, idf)
+    per_part = [_coverage(p.words, unit_words, idf) for p in asked.parts]
+    common = [_common(asked, u, hits[u.hit]) for u in units]
+    cheap = [
+        max(col) + whole[k] + sum(WEIGHTS[n] * v for n, v in common[k].items())
+        for k, col in enumerate(zip(*per_part, strict=True))
+    ]
+    dense = _dense(asked, units, cheap, embed)
+    return [
+        [
+            {
+                **common[k],
+                **_kind_signals(part.kinds, unit),
+                "dense": dense[j][k],
+                "lexical": whole[k],
+                "part": per_part[j][k],
+            }
+            for j, part in enumerate(asked.parts)
+        ]
+        for k, unit in enumerate(units)
+    ]
+
+
+def _common(asked: Question, unit: Unit, hit: Hit) -> dict[str, float]:
+    """The signals of a unit that are the same for every part of the question."""
+    text = unit.text
+    return {
+        "focus": _in_focus(unit, hit),
+        "rank": 1.0 / (1.0 + unit.hit),
+        "api": 1.0 if hit.metadata.get("symbol") or _from_package(hit) else 0.0,
+        "row": 1.0 if unit.kind == "row" else 0.0,
+        "code": 1.0 if unit.code else 0.0,
+        "language": _language_fit(asked, unit),
+        "output": 1.0 if unit.code and _looks_like_output(unit) else 0.0,
+        "instruction": 1.0 if not unit.code and INSTRUCTION.search(text) else 0.0,
+        "concrete": 1.0 if unit.code or INLINE_CODE.search(text) else 0.0,
+        "length": min(len(text), 600) / 600,
+        "intro": 1.0 if text.rstrip().endswith(":") else 0.0,
+        **_name_signals(asked, unit),
+    }
+
+
+def _language_fit(asked: Question, unit: Unit) -> float:
+    """1 for code in the language the question prefers, 0.5 in another it accepts, else 0."""
+    if not unit.code or unit.language not in asked.languages:
+        return 0.0
+    return 1.0 if unit.language == asked.languages[0] else 0.5
+
+
+def _looks_like_output(unit: Unit) -> bool:
+    """Whether a code block shows output (logs, tracebacks, tables, trees) rather than code."""
+    body = unit.text.split("\n")[1:-1]
+    return unit.language in ("", "text", "console", "log", "output") and (
+        any(OUTPUT_LINE.match(line) for line in body) or not body
+    )
+
+
+def _dense(
+    asked: Question, units: list[Unit], cheap: list[float], embed: Embed | None
+) -> list[list[float]]:
+    """Cosine of each part with each unit, for the units the cheap signals rank highest (the
+    rest get 0: embedding every sentence of six passages costs more than it changes)."""
+    parts = asked.parts
+    out = [[0.0] * len(units) for _ in parts]
+    if embed is None:
+        return out
+    chosen = sorted(range(len(units)), key=lambda k: -cheap[k])[:MAX_EMBEDDED]
+    texts = [asked.text if len(parts) == 1 else p.text for p in parts]
+    vectors = embed(texts + [_embedded_text(units[k]) for k in chosen])
+    sims = vectors[: len(texts)] @ vectors[len(texts) :].T
+    for j in range(len(parts)):
+        for col, k in enumerate(chosen):
+            out[j][k] = float(sims[j, col])
+    return out
+
+
+def _lead(asked: Question, scored: list[_Scored]) -> list[_Scored]:
+    """The best unit for each part of the question (a part already answered adds nothing;
+    later parts lean to the passage that answered the first, as a document answers in one
+    place), then close runners-up of that passage, up to LEAD_UNITS short units."""
+    lead: list[_Scored] = []
+    for j in range(len(asked.parts)):
+        home = lead[0].unit.hit if lead else None
+        ranked = sorted(
+            scored, key=lambda s: -(s.parts[j] + (COHERENCE if s.unit.hit == home else 0.0))
+        )
+        best = next((s for s in ranked if s not in lead and not _attached(s.unit, lead)), None)
+        if best is not None and (not lead or best.answers[j]):
+            lead.append(best)
+    top = max(s.best for s in lead)
+    size = sum(_size(s.unit) for s in lead)
+    for s in sorted(scored, key=lambda s: -s.best):
+        if len(lead) >= LEAD_UNITS or s.best < top - LEAD_MARGIN:
+            break
+        unit = s.unit
+        if s in lead or unit.code or unit.hit != lead[0].unit.hit or _attached(unit, lead):
+            continue
+        if size + _size(unit) > LEAD_CHARS:
+            continue
+        lead.append(s)
+        size += _size(unit)
+    return lead
+
+
+def _support(
+    asked: Question, scored: list[_Scored], lead: list[_Scored], top: float
+) -> list[_Scored]:
+    """More units that score close to the lead, best first, while the answer stays within
+    ANSWER_CHARS; one code block at most, and only for a question that wants code."""
+    chosen: list[_Scored] = []
+    size = sum(_size(s.unit) for s in lead)
+    for s in sorted(scored, key=lambda s: -s.best):
+        if len(chosen) >= MAX_SUPPORT or s.best < top - SUPPORT_MARGIN:
+            break
+        unit = s.unit
+        shown = [*lead, *chosen]
+        if s in shown or _attached(unit, shown) or size + _size(unit) > ANSWER_CHARS:
+            continue
+        if unit.code and (
+            "code" not in asked.kinds
+            or unit.text.count("\n") > MAX_CODE_LINES
+            or any(c.unit.code for c in shown)
+        ):
+            continue
+        chosen.append(s)
+        size += _size(unit)
+    return chosen
+
+
+def _size(unit: Unit) -> int:
+    """Characters a unit takes in the answer."""
+    return len(unit.text) + (len(unit.lead_in) if unit.kind == "item" else 0)
+
+
+def _number(
+    hits: Sequence[Hit],
+    lead: list[_Scored],
+    support: list[_Scored],
+    top: float,
+    code_after: dict[tuple[int, str], Unit],
+    lists: dict[tuple[int, str], list[Unit]],
+) -> Selection:
+    """Number the passages in the order the answer first cites them; uncited ones follow."""
+    order: list[int] = []
+    for s in [*lead, *support]:
+        if s.unit.hit not in order:
+            order.append(s.unit.hit)
+    number = {hit: n for n, hit in enumerate(order, 1)}
+    rest = [i for i in range(len(hits)) if i not in number]
+
+    def piece(unit: Unit, *, lead: bool = False) -> Piece:
+        code = None if unit.code else code_after.get((unit.hit, unit.text))
+        items: tuple[Unit, ...] = ()
+        if lead and unit.kind == "item" and unit.lead_in:
+            siblings = lists.get((unit.hit, unit.lead_in), [unit])
+            short = len(siblings) <= MAX_LIST_ITEMS and sum(len(u.text) for u in siblings) <= 450
+            items = tuple(siblings) if short else (unit,)
+        return Piece(unit, number[unit.hit], code, items)
+
+    return Selection(
+        hits=[hits[i] for i in order + rest],
+        lead=[piece(s.unit, lead=True) for s in lead],
+        support=sorted((piece(s.unit) for s in support), key=lambda p: (p.n, p.unit.position)),
+        score=top,
+    )
+
+
+def _lists(units: list[Unit]) -> dict[tuple[int, str], list[Unit]]:
+    """The items of each introduced list, by passage and introducing sentence."""
+    lists: dict[tuple[int, str], list[Unit]] = {}
+    for unit in units:
+        if unit.kind == "item" and unit.lead_in:
+            lists.setdefault((unit.hit, unit.lead_in), []).append(unit)
+    return lists
+
+
+def _code_after(asked: Question, units: list[Unit]) -> dict[tuple[int, str], Unit]:
+    """For each sentence that leads into code, the code block in the question's language."""
+    runs: dict[tuple[int, str], list[Unit]] = {}
+    for unit in units:
+        if unit.code and unit.lead_in:
+            runs.setdefault((unit.hit, unit.lead_in), []).append(unit)
+    rank = {lang: k for k, lang in enumerate(asked.languages)}
+    return {
+        key: min(run, key=lambda u: (rank.get(u.language, len(rank)), u.position))
+        for key, run in runs.items()
+    }
+
+
+def _coverage(words: frozenset[str], unit_words: list[frozenset[str]], idf: Idf) -> list[float]:
+    """The rarity-weighted share of words each unit contains."""
+    if not words:
+        return [0.0] * len(unit_words)
+    weights = {w: idf(w) for w in words}
+    total = sum(weights.values()) or 1.0
+    return [sum(weights[w] for w in words & found) / total for found in unit_words]
+
+
+def _name_signals(asked: Question, unit: Unit) -> dict[str, float]:
+    """Whether the unit quotes the code-like names of the question, and whether it is the row
+    that defines one (its first cell)."""
+    quotes = defines = 0.0
+    text = unit.text.lower()
+    for name in asked.names:
+        lowered = name.lower()
+        if lowered in text:
+            quotes += 1.0 / len(asked.names)
+            if unit.kind == "row" and unit.cells and unit.cells[0].strip("` ").lower() == lowered:
+                defines = 1.0
+    return {"quotes": quotes, "defines": defines}
+
+
+def _kind_signals(kinds: frozenset[str], unit: Unit) -> dict[str, float]:
+    """Whether the unit holds the kind of content the part asks for (a value, a config name,
+    an exception, code, a reason)."""
+    text = unit.text
+    wants_code = "code" in kinds
+    return {
+        "value": float("value" in kinds and bool(NUMBER.search(text) or "default" in text.lower())),
+        "config": float("config" in kinds and bool(CONFIG_NAME.search(text))),
+        "error": float("error" in kinds and bool(ERROR_NAME.search(text))),
+        "code_asked": float(wants_code and unit.code),
+        "inline_asked": float(wants_code and not unit.code and bool(INLINE_CODE.search(text))),
+        "reason": float("reason" in kinds and bool(REASON.search(text.lower()))),
+    }
+
+
+def _from_package(hit: Hit) -> bool:
+    """Whether a passage comes from a package's API reference (indexes without a symbol field)."""
+    return str(hit.metadata.get("origin", "")).startswith(("pypi:", "pkg:"))
+
+
+def _in_focus(unit: Unit, hit: Hit) -> float:
+    """1 when the unit comes from the chunk that matched, not its neighbours."""
+    span = hit.metadata.get("focus")
+    if not span:
+        return 1.0
+    start, end = int(span[0]), int(span[1])
+    probe = unit.text[:60] if unit.kind != "code" else unit.text.split("\n", 2)[1][:60]
+    return 1.0 if probe and probe in hit.text[start:end] else 0.0
+
+
+def _scored_text(unit: Unit) -> str:
+    """The text a unit is matched on: a row with its header, code with its lead-in."""
+    if unit.kind == "row":
+        return f"{' '.join(unit.header)} {unit.text}"
+    if unit.code or unit.kind == "item":
+        return f"{unit.lead_in} {unit.text}"
+    return unit.text
+
+
+def _embedded_text(unit: Unit) -> str:
+    """The text a unit is embedded as: under its section heading, which gives a bare sentence
+    ("The default is 7 days.") its topic; code cut to what the model reads first."""
+    text = _scored_text(unit)
+    return (f"{unit.section}: {text}" if unit.section else text)[:600]
+
+
+def _attached(unit: Unit, shown: list[_Scored]) -> bool:
+    """Whether the unit is already shown with one of the shown units: as its code, its
+    lead-in or a sibling in its list."""
+    for s in shown:
+        other = s.unit
+        if other.hit != unit.hit:
+            continue
+        if unit.kind == other.kind == "item" and unit.lead_in == other.lead_in != "":
+            return True
+        if unit.lead_in and unit.lead_in == other.text:
+            return True  # its lead-in is shown, and the lead-in brings its code or list
+        if other.lead_in and other.lead_in == unit.text:
+            return True  # it is the lead-in of shown code or of a shown list item
+    return False
+
+
+def _normal(text: str) -> str:
+    return SPACE.sub(" ", text).strip().lower()

@@ -1,0 +1,144 @@
+"""Question analysis: parts, quoted names, SQL phrases, kinds of answer, code languages."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.question import Question
+
+
+def texts(question: str) -> list[str]:
+    return [part.text for part in Question(question).parts]
+
+
+def test_a_plain_question_is_one_part() -> None:
+    assert texts("What does spark.sql.shuffle.partitions do?") == [
+        "What does spark.sql.shuffle.partitions do?"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        (
+            "How do I turn on optimized writes for delta, and what is the default target bin size?",
+            ["How do I turn on optimized writes for delta", "what is the default target bin size?"],
+        ),
+        (
+            "How do I remove old files from a Delta table and how long are they kept by default?",
+            ["How do I remove old files from a Delta table", "how long are they kept by default?"],
+        ),
+        (
+            "Which setting is that, and what's its default?",
+            ["Which setting is that", "what's its default?"],
+        ),
+        (
+            "Is it safe to copy a delta table? Anything to watch out for with time travel?",
+            ["Is it safe to copy a delta table?", "Anything to watch out for with time travel?"],
+        ),
+    ],
+)
+def test_each_question_asked_is_a_part(question: str, parts: list[str]) -> None:
+    assert texts(question) == parts
+
+
+def test_a_statement_before_the_question_sets_the_scene() -> None:
+    question = Question("I deleted runs in the UI. How do I purge them for good?")
+    assert texts(question.text) == ["How do I purge them for good?"]
+    assert {"delet", "run", "purg"} <= question.words  # the whole question still counts
+
+
+def test_a_leading_clause_is_no_part_of_its_own() -> None:
+    assert texts("In a delta MERGE, how do I delete target rows with no match?") == [
+        "In a delta MERGE, how do I delete target rows with no match?"
+    ]
+    assert texts("When searching logged models, how do I filter by dataset?") == [
+        "When searching logged models, how do I filter by dataset?"
+    ]
+
+
+def test_an_and_without_a_question_word_does_not_split() -> None:
+    assert texts("How do I turn on authentication and AES encryption for RPC traffic?") == [
+        "How do I turn on authentication and AES encryption for RPC traffic?"
+    ]
+
+
+def test_a_bare_why_joins_the_context() -> None:
+    parts = texts("Prompts look stale after I move the alias. Why, and can I change that?")
+    assert parts == ["Prompts look stale after I move the alias. Why", "can I change that?"]
+
+
+def test_names_as_developers_write_them() -> None:
+    question = Question(
+        "Does `DeltaTable.vacuum` or spark.read.json() take PYSPARK_PIN_THREAD, batch_size, "
+        "maxFilesPerTrigger or --keytab, e.g. in MLflow?"
+    )
+    assert question.names == (
+        "DeltaTable.vacuum",
+        "spark.read.json",
+        "PYSPARK_PIN_THREAD",
+        "batch_size",
+        "maxFilesPerTrigger",
+        "--keytab",
+    )
+    assert question.code_names == (
+        "DeltaTable.vacuum",
+        "spark.read.json",
+        "PYSPARK_PIN_THREAD",
+        "batch_size",
+    )
+
+
+def test_a_called_name_is_code_but_a_capitalised_word_is_not() -> None:
+    assert Question("I called persist() on a DataFrame").code_names == ("persist",)
+    assert Question("Does PySpark support Delta?").code_names == ()
+
+
+def test_sql_keyword_phrases_in_capitals() -> None:
+    assert Question("Spark SQL: ORDER BY vs SORT BY?").phrases == ("ORDER BY", "SORT BY")
+    assert Question("In a Spark SQL SELECT, what does CLUSTER BY do?").phrases == ("CLUSTER BY",)
+    assert Question("How do I use VACUUM?").phrases == ()
+
+
+@pytest.mark.parametrize(
+    ("question", "kinds"),
+    [
+        ("What's the default maxFilesPerTrigger?", {"value"}),
+        ("Which exception does Delta raise?", {"error"}),
+        ("Which config registers a plugin?", {"config"}),
+        ("How do I read a table?", {"code"}),
+        ("Why is my counter still 0?", {"reason"}),
+        ("What table feature has to be switched on?", {"config"}),
+    ],
+)
+def test_kinds_of_answer(question: str, kinds: set[str]) -> None:
+    assert Question(question).kinds == kinds
+
+
+def test_turn_on_counts_as_enable() -> None:
+    assert "enabl" in Question("How do I turn optimized writes on?").words
+    assert "disabl" in Question("How do I switch broadcasting off?").words
+
+
+@pytest.mark.parametrize(
+    ("question", "first"),
+    [
+        ("How do I vacuum a table?", "python"),
+        ("What is the SQL to vacuum a table?", "sql"),
+        ("How do I vacuum a table in Scala?", "scala"),
+        ("How do I vacuum a table from PySpark?", "python"),
+    ],
+)
+def test_code_languages_prefer_python_unless_asked(question: str, first: str) -> None:
+    languages = Question(question).languages
+    assert languages[0] == first
+    assert "python" in languages and "sql" in languages
+
+
+def test_products_named() -> None:
+    assert Question("Can MLflow log a Delta table read with PySpark?").products == {
+        "mlflow",
+        "delta",
+        "spark",
+    }
+    assert Question("What is a DBU?").products == frozenset()

@@ -1,0 +1,80 @@
+"""Passage selection: the lead, the support, the passages kept, the embedding signal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from rag.models import Hit
+from rag.selection import ANSWER_CHARS, MAX_SUPPORT, select
+
+
+def hit(text: str, source: str = "doc.md", **meta: Any) -> Hit:
+    return Hit(source, text, 1.0, {"source": source, **meta})
+
+
+RETENTION = hit(
+    "VACUUM removes files older than the retention threshold. "
+    "The default retention threshold is 7 days. "
+    "Set delta.deletedFileRetentionDuration to change the retention of deleted files.",
+    "delta/utility.mdx",
+)
+UNRELATED = hit("Kryo serialization is faster than Java serialization for shuffles.", "spark.md")
+
+
+def test_a_passage_only_near_the_top_is_not_quoted() -> None:
+    selection = select(
+        "How long does VACUUM keep deleted files by default?", [UNRELATED, RETENTION]
+    )
+    assert selection.used == [RETENTION]
+    assert selection.hits == [RETENTION, UNRELATED]
+    assert all(piece.n == 1 for piece in selection.pieces)
+
+
+def test_support_stays_within_the_answer_budget() -> None:
+    sentences = " ".join(
+        f"VACUUM rule number {i} applies to retention files here." for i in range(40)
+    )
+    selection = select("What are the VACUUM retention rules?", [hit(sentences)])
+    assert 0 < len(selection.support) <= MAX_SUPPORT
+    assert sum(len(p.unit.text) for p in selection.pieces) <= ANSWER_CHARS
+
+
+def test_one_code_block_at_most_and_only_when_code_is_asked() -> None:
+    text = (
+        "Vacuum the table with the vacuum command.\n\n```python\ndt.vacuum()\n```\n\n"
+        "Vacuum again later with vacuum.\n\n```python\ndt.vacuum(100)\n```"
+    )
+    asked = select("How do I vacuum the table?", [hit(text)])
+    assert sum(1 for p in asked.pieces if p.unit.code or p.code) == 1
+    told = select("Does vacuum vacuum the table?", [hit(text)])
+    assert not any(p.unit.code for p in told.support)
+
+
+def test_the_embedding_signal_picks_among_equal_words() -> None:
+    text = (
+        "Checkpoints store streaming state in the checkpoint folder.\n\n"
+        "Checkpoints store streaming progress in the checkpoint folder."
+    )
+    favourite = "Checkpoints store streaming state in the checkpoint folder."
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        # The question and the favourite sentence point one way, everything else another.
+        return np.array(
+            [[1.0, 0.0] if i == 0 or favourite in t else [0.0, 1.0] for i, t in enumerate(texts)]
+        )
+
+    question = "Where do checkpoints store streaming things?"
+    assert select(question, [hit(text)], embed=embed).lead[0].unit.text == favourite
+    assert select(question, [hit(text)]).lead[0].unit.text != favourite
+
+
+def test_rare_words_weigh_more_with_the_index_idf() -> None:
+    text = "The table stores data. The table stores zorder statistics for files."
+    idf = {"zorder": 5.0}.get
+    selection = select(
+        "Which table stores zorder statistics?", [hit(text)], idf=lambda w: idf(w, 1.0)
+    )
+    assert selection.lead[0].unit.text == "The table stores zorder statistics for files."

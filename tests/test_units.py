@@ -1,0 +1,96 @@
+"""Passages cut into quotable units: sentences, items, rows with headers, code with lead-ins."""
+
+from __future__ import annotations
+
+from rag.units import passage_units, split_row
+
+
+def kinds(text: str) -> list[tuple[str, str]]:
+    return [(u.kind, u.text) for u in passage_units(text, 0)]
+
+
+def test_sentences_of_wrapped_paragraphs() -> None:
+    text = "Delta keeps a log.\nIt is written as JSON. Checkpoints\nare Parquet files."
+    assert kinds(text) == [
+        ("sentence", "Delta keeps a log."),
+        ("sentence", "It is written as JSON."),
+        ("sentence", "Checkpoints are Parquet files."),
+    ]
+
+
+def test_list_items_carry_the_sentence_that_introduces_them() -> None:
+    intro = "The optimized write feature can be enabled using any of the following settings:"
+    units = passage_units(
+        f"{intro}\n\n"
+        "- The `delta.autoOptimize.optimizeWrite` table property;\n"
+        "- The DataFrameWriter option `optimizeWrite`.",
+        3,
+    )
+    first, *items = units
+    assert (first.kind, first.text, first.hit) == ("sentence", intro, 3)
+    assert [(u.kind, u.lead_in) for u in items] == [("item", intro)] * 2
+    assert items[1].text == "The DataFrameWriter option `optimizeWrite`."
+    # A short "Label:" line is no unit of its own, but still introduces its list.
+    short = passage_units("Use one of:\n\n- option a\n- option b", 0)
+    assert [(u.kind, u.lead_in) for u in short] == [("item", "Use one of:")] * 2
+
+
+def test_rows_keep_their_table_header() -> None:
+    text = (
+        "Property Name | Default | Meaning\n"
+        "`spark.sql.shuffle.partitions` | 200 | Partitions to use when shuffling.\n"
+        "`spark.sql.broadcastTimeout` | 300 | Timeout in seconds."
+    )
+    rows = passage_units(text, 0)
+    assert [u.kind for u in rows] == ["row", "row"]
+    assert rows[0].header == ("Property Name", "Default", "Meaning")
+    assert rows[0].cells == (
+        "`spark.sql.shuffle.partitions`",
+        "200",
+        "Partitions to use when shuffling.",
+    )
+
+
+def test_a_table_cut_in_two_keeps_its_header() -> None:
+    text = (
+        "Name | Default | Meaning\n`a.b` | 1 | First.\n\n"
+        "Next chunk:\n\n`c.d` | 2 | Second one, continued from the same table."
+    )
+    rows = [u for u in passage_units(text, 0) if u.kind == "row"]
+    assert [u.cells[0] for u in rows] == ["`a.b`", "`c.d`"]
+    assert rows[1].header == ("Name", "Default", "Meaning")
+
+
+def test_a_markdown_table_skips_its_rule_line() -> None:
+    text = "| Field | Type |\n|---|---|\n| path | String |\n| size | Long |"
+    rows = passage_units(text, 0)
+    assert [u.cells for u in rows] == [("path", "String"), ("size", "Long")]
+    assert split_row("| a | b |") == ("a", "b")
+
+
+def test_code_blocks_whole_with_their_lead_in_and_language() -> None:
+    text = (
+        "Enable the feature by setting the table property:\n\n"
+        "```sql\nALTER TABLE t SET TBLPROPERTIES ('x' = 'y')\n```\n\n"
+        "```python\nspark.sql('...')\n```\n\nDone."
+    )
+    units = passage_units(text, 0)
+    sql, python = (u for u in units if u.code)
+    assert sql.language == "sql" and python.language == "python"
+    # A run of code blocks (tabs of one example) shares its lead-in.
+    assert sql.lead_in == python.lead_in == "Enable the feature by setting the table property:"
+    assert sql.text == "```sql\nALTER TABLE t SET TBLPROPERTIES ('x' = 'y')\n```"
+
+
+def test_a_short_label_line_names_the_section_and_leads_into_code() -> None:
+    text = "Vacuum a table:\n\n```bash\nvacuum it\n```\n\nIt removes old files."
+    units = passage_units(text, 0, "Utilities")
+    assert [u.kind for u in units] == ["code", "sentence"]
+    assert units[0].lead_in == "Vacuum a table:" and units[0].language == "shell"
+    assert units[1].section == "Vacuum a table"
+    assert passage_units("One two three.", 0, "Utilities")[0].section == "Utilities"
+
+
+def test_overlong_code_is_no_unit() -> None:
+    code = "```python\n" + "x = 1\n" * 40 + "```"
+    assert [u.kind for u in passage_units(f"Some prose here.\n\n{code}", 0)] == ["sentence"]
