@@ -22,7 +22,7 @@ KS = (1, 3, 5, 10)
 LEAD_CHARS = 300
 # What each figure of `rag eval` measures, for its --help and the Evaluate page.
 FIGURE_HELP = {
-    "hit@k": "share of answerable questions with a gold passage (see below) in the top k",
+    "hit@k": "share of answerable questions with a gold passage in the top k",
     "mrr@10": "mean of 1/rank of the first gold passage in the top 10 (0 when none)",
     "passage_hit@5": "share of answerable questions whose top 5 hold a gold-doc passage "
     "containing a keyword",
