@@ -37,6 +37,8 @@ FIGURE_HELP = {
     "gold_piece_share": "share of the quoted pieces (each [n] naming a returned passage) "
     "whose passage is gold, pooled over answerable questions not refused",
     "latency_p50_ms": "median time to answer a question (retrieval and answer)",
+    "latency_p95_ms": "95th percentile of the same",
+    "hit@5_by_product": "hit@5 of the answerable questions of each product",
 }
 BULLET = re.compile(r"^\s*(?:[-*+]|\d+\.)\s+", re.MULTILINE)
 SPACE = re.compile(r"\s+")
@@ -189,7 +191,7 @@ def keyword_recall(text: str, keywords: Sequence[str]) -> float:
 
 
 def lead_recall(answer: Answer, keywords: Sequence[str]) -> float:
-    """Keyword recall of the answer's first LEAD_CHARS characters, framing left out; 0 when refused."""
+    """Keyword recall of the first LEAD_CHARS characters of the answer's body; 0 when refused."""
     return 0.0 if answer.refused else keyword_recall(answer.body[:LEAD_CHARS], keywords)
 
 
