@@ -4,8 +4,10 @@ The default index is the README's: `ingest --mirror CORPUS` over the default sou
 notes, the upstream guides from the mirror and the API references of the pinned packages). The
 guides-only index is `ingest CORPUS`. Each is built in its home folder, or reused when it is
 present and current: built with the same embedding model and backend, nothing left half-done,
-and holding exactly the source files there are now, with their present content. An index built
-by older parsing code (before a change to ingest/) still counts as current: pass --rebuild.
+holding exactly the source files there are now with their present content, and one file of each
+source still chunks to the stored chunks and metadata (so a change to ingest/, such as a new
+metadata field of API entries, makes it stale). Stale indexes are brought up to date in place;
+--rebuild re-embeds everything, --reuse never writes to the homes.
 
     python bench/quality.py ../shared/eval/dev.jsonl --corpus ../shared/corpus \
         [--default-home .lakesage-bench/default] [--guides-home .lakesage-bench/guides] \
@@ -29,15 +31,19 @@ HERE = Path(__file__).resolve().parent
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 from ingest.pipeline import Pipeline, Report, resolve_all  # noqa: E402
-from ingest.sources import SourceSpec  # noqa: E402
-from rag.embedding import model_identity  # noqa: E402
+from ingest.prepare import FileTask, prepare  # noqa: E402
+from ingest.sources import Source, SourceSpec  # noqa: E402
+from rag.embedding import make_embedder, model_identity  # noqa: E402
 from rag.evaluate import evaluate, read_questions  # noqa: E402
 from rag.kb import KnowledgeBase  # noqa: E402
 from rag.ledger import Ledger  # noqa: E402
 from rag.settings import Settings, load_settings  # noqa: E402
+from rag.store import ChromaStore  # noqa: E402
 
 BENCH_HOME = Path(".lakesage-bench")
-OTHER_MODEL = "built with"  # the staleness that only a rebuild cures
+# Stale in ways an incremental ingest does not cure (it skips files whose content is unchanged).
+OTHER_MODEL = "built with"
+RECHUNKED = "chunked otherwise:"
 
 
 def staleness(settings: Settings, specs: list[SourceSpec]) -> str | None:
@@ -63,10 +69,29 @@ def staleness(settings: Settings, specs: list[SourceSpec]) -> str | None:
         changed = sum(1 for key, value in present.items() if indexed.get(key) != value)
         gone = len(indexed.keys() - present.keys())
         return f"{changed} files new or changed, {gone} gone"
+    return rechunked(settings, sources)
+
+
+def rechunked(settings: Settings, sources: list[Source]) -> str | None:
+    """Which file (the first of each source) the present code chunks otherwise than stored;
+    None when each one's chunks and metadata are the stored ones."""
+    embedder = make_embedder(settings)  # only its tokenizer is used: no weights are loaded
+    max_tokens = min(settings.chunk_tokens, embedder.max_tokens)
+    collection = ChromaStore(settings).collection
+    for source in sources:
+        for item in source.items[:1]:
+            chunks = prepare(FileTask.of(source, item), embedder.count_tokens, max_tokens)
+            if isinstance(chunks, str):
+                continue
+            where = {"$and": [{"origin": source.origin}, {"source": item.source}]}
+            got = collection.get(where=where, include=["metadatas"])  # type: ignore[arg-type,list-item]
+            stored = dict(zip(got["ids"], got["metadatas"] or [], strict=True))
+            if stored != {chunk.id: chunk.metadata() for chunk in chunks}:
+                return f"{RECHUNKED} {item.source} of {source.origin} (ingest/ changed)"
     return None
 
 
-def prepare(
+def bring_up(
     name: str, settings: Settings, specs: list[SourceSpec], *, rebuild: bool, reuse: bool
 ) -> str:
     """Build or update the index unless it is current (or reuse says never write); how it went."""
@@ -78,9 +103,9 @@ def prepare(
         return f"reused, not current: {reason}"
     print(f"{name}: building in {settings.home} ({reason})", file=sys.stderr, flush=True)
     started = time.perf_counter()
-    report = Pipeline(settings).run(
-        specs, prune=True, rebuild=rebuild or reason.startswith(OTHER_MODEL)
-    )
+    # Files whose content is unchanged are skipped by an ingest: only a rebuild re-chunks them.
+    again = rebuild or reason.startswith((OTHER_MODEL, RECHUNKED))
+    report = Pipeline(settings).run(specs, prune=True, rebuild=again)
     for failure in report.failures:
         print(f"{name}: skipped: {failure}", file=sys.stderr)
     seconds = round(time.perf_counter() - started, 1)
@@ -130,7 +155,7 @@ def main() -> None:
     }
     results: dict[str, dict[str, Any]] = {}
     for name, (settings, specs) in runs.items():
-        how = prepare(name, settings, specs, rebuild=args.rebuild, reuse=args.reuse)
+        how = bring_up(name, settings, specs, rebuild=args.rebuild, reuse=args.reuse)
         print(f"{name}: {settings.home}: {how}", file=sys.stderr, flush=True)
         results[name] = {"home": str(settings.home), "index": how}
         results[name] |= measure(settings, args.questions)
