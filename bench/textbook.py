@@ -30,7 +30,7 @@ FIGURES = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr@10", "passage_hit@5")
 def retrieval_figures(ranked: list[list[Hit]], questions: list[Question]) -> dict[str, float]:
     """hit@k, MRR@10 and passage hit@5 over the answerable questions, as `rag eval` counts them."""
     pairs = [(hits, q) for hits, q in zip(ranked, questions, strict=True) if q.answerable]
-    ranks = [gold_rank([h.source for h in hits], q.gold_docs) for hits, q in pairs]
+    ranks = [gold_rank(hits, q) for hits, q in pairs]
     n = len(pairs)
     if not n:
         return {}

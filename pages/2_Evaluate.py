@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 import uuid
@@ -22,10 +23,24 @@ from pages.common import (
     with_llm,
 )
 from rag.errors import LakesageError
-from rag.evaluate import KS, evaluate, read_questions, rows_as_dicts
+from rag.evaluate import FIGURE_HELP, KS, evaluate, is_gold, read_questions, rows_as_dicts
 
 DEFAULT_QUESTIONS = REPO.parent / "shared" / "eval" / "dev.jsonl"
 EVAL_K = 10
+QUESTION_COLUMNS = [
+    "id",
+    "gold rank",
+    "refused",
+    "answer chars",
+    "lead keyword recall",
+    "gold pieces",
+    "pieces",
+    "keyword recall",
+    "latency (ms)",
+    "product",
+    "question",
+]
+ROW_PX = 35  # st.dataframe's row height: the figures table is sized to show every figure
 
 
 def save_run(folder: Path, run: dict[str, Any]) -> None:
@@ -43,6 +58,35 @@ def load_runs(folder: Path) -> list[dict[str, Any]]:
         except (OSError, ValueError) as exc:
             st.warning(f"{path.name}: not a saved run ({exc}); delete or fix it")
     return [r for r in runs if isinstance(r, dict) and "figures" in r and "id" in r]
+
+
+def question_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """One line per question, the answer figures first (the question text is long), blank
+    where a figure leaves the question out or the run was saved before the figure existed."""
+    return pd.DataFrame(
+        [
+            {
+                "id": row["id"],
+                "gold rank": row["gold_rank"],
+                "refused": row["refused"],
+                "answer chars": row.get("answer_chars") if answered(row) else None,
+                "lead keyword recall": row.get("lead_keyword_recall"),
+                "gold pieces": row.get("gold_pieces") if answered(row) else None,
+                "pieces": row.get("pieces"),
+                "keyword recall": row.get("keyword_recall"),
+                "latency (ms)": row["latency_ms"],
+                "product": row["product"],
+                "question": row["question"],
+            }
+            for row in rows
+        ],
+        columns=QUESTION_COLUMNS,
+    )
+
+
+def answered(row: dict[str, Any]) -> bool:
+    """Whether the answer figures count this question: answerable and not refused."""
+    return bool(row["answerable"] and not row["refused"])
 
 
 def show_progress(bar: Any, done: int, total: int) -> None:
@@ -127,7 +171,13 @@ names = [f"{run['label']} ({run['when']})" for run in shown]
 figures = pd.DataFrame({name: run["figures"] for name, run in zip(names, shown, strict=True)})
 scalars = figures.drop(index=["hit@5_by_product"], errors="ignore")
 st.subheader("Figures")
-st.dataframe(scalars.astype(str))
+st.dataframe(
+    scalars.astype(object).where(scalars.notna(), "-").astype(str),
+    height=ROW_PX * (len(scalars) + 1) + 3,
+)
+with st.expander("What the figures mean"):
+    st.markdown("\n".join(f"- `{name}`: {text}" for name, text in FIGURE_HELP.items()))
+    st.markdown(f"**Gold passages.** {inspect.getdoc(is_gold)}")
 
 left, right = st.columns(2)
 with left:
@@ -186,3 +236,6 @@ misses = [
 st.subheader(f"Missed at 5: {len(misses)} questions ({latest['label']})")
 if misses:
     st.dataframe(pd.DataFrame(misses), hide_index=True)
+
+st.subheader(f"Per question ({latest['label']})")
+st.dataframe(question_table(latest.get("rows", [])), hide_index=True)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
 from rag.errors import LakesageError
-from rag.evaluate import evaluate, read_questions, rows_as_dicts
+from rag.evaluate import FIGURE_HELP, evaluate, is_gold, read_questions, rows_as_dicts
 from rag.kb import KnowledgeBase
 from rag.models import Answer, Hit
 from rag.retrieval import Filters
@@ -44,7 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("personas", help="list the persona cards")
 
-    ev = sub.add_parser("eval", help="evaluate retrieval and answers on a questions file")
+    ev = sub.add_parser(
+        "eval",
+        help="evaluate retrieval and answers on a questions file",
+        description="Evaluate retrieval and answers on a questions file.",
+        epilog=_eval_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ev.add_argument(
         "questions", type=Path, help="JSONL questions (the format of shared/eval/dev.jsonl)"
     )
@@ -57,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--mlflow", metavar="URI", nargs="?", const="", help="log the run to MLflow (tracking URI)"
     )
     return parser
+
+
+def _eval_epilog() -> str:
+    """What each figure measures, then the gold rule (is_gold's docstring, the one source)."""
+    figures = "\n".join(
+        textwrap.fill(text, 92, initial_indent=f"  {name:<22} ", subsequent_indent=" " * 25)
+        for name, text in FIGURE_HELP.items()
+    )
+    rule = inspect.getdoc(is_gold) or ""
+    return f"figures:\n{figures}\n\ngold passages:\n{textwrap.indent(rule, '  ')}"
 
 
 def _filters(parser: argparse.ArgumentParser) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -18,8 +19,38 @@ from rag.keywords import tokenize
 from rag.models import Answer, Hit
 
 KS = (1, 3, 5, 10)
+LEAD_CHARS = 300
+# What each figure of `rag eval` measures, for its --help and the Evaluate page.
+FIGURE_HELP = {
+    "hit@k": "share of answerable questions with a gold passage in the top k",
+    "mrr@10": "mean of 1/rank of the first gold passage in the top 10 (0 when none)",
+    "passage_hit@5": "share of answerable questions whose top 5 hold a gold-doc passage "
+    "containing a keyword",
+    "answer_keyword_recall": "share of the question's keywords the answer contains",
+    "refusal_rate": "share of unanswerable questions refused",
+    "false_refusal_rate": "share of answerable questions refused",
+    "citation_validity": "share of [n] citations whose passage contains the cited text",
+    "answer_chars_p50": "median answer length in characters without the persona framing, "
+    "over answerable questions not refused",
+    "lead_keyword_recall": f"answer_keyword_recall on the first {LEAD_CHARS} characters of the "
+    "answer without the persona framing (refusals count 0)",
+    "gold_piece_share": "share of the quoted pieces (each [n] naming a returned passage) "
+    "whose passage is gold, pooled over answerable questions not refused",
+    "latency_p50_ms": "median time to answer a question (retrieval and answer)",
+    "latency_p95_ms": "95th percentile of the same",
+    "hit@5_by_product": "hit@5 of the answerable questions of each product",
+}
 BULLET = re.compile(r"^\s*(?:[-*+]|\d+\.)\s+", re.MULTILINE)
 SPACE = re.compile(r"\s+")
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_PATH = rf"{_NAME}(?:\.{_NAME})*"
+# Where a question writes a Python name: a code span holding just it (perhaps called), a
+# dotted name, or a call.
+CODE_SPAN = re.compile(r"`([^`\n]+)`")
+SPAN_NAME = re.compile(rf"\s*({_PATH})\s*(?:\(.*\))?\s*")
+DOTTED = re.compile(rf"(?<![\w.])({_NAME}(?:\.{_NAME})+)(?!\w)")
+CALLED = re.compile(rf"(?<![\w.])({_PATH})\(")
+COMPOUND = re.compile(r"[A-Za-z0-9]_[A-Za-z0-9]|[a-z][A-Z]")
 
 
 @dataclass(frozen=True)
@@ -51,6 +82,10 @@ class Row:
     citations_valid: int = 0
     latency_ms: float = 0.0
     retrieved: list[str] = field(default_factory=list)
+    answer_chars: int = 0
+    lead_keyword_recall: float | None = None
+    pieces: int = 0
+    gold_pieces: int = 0
 
 
 def read_questions(path: Path) -> list[Question]:
@@ -88,10 +123,51 @@ def read_questions(path: Path) -> list[Question]:
     return questions
 
 
-def gold_rank(sources: Sequence[str], gold: Sequence[str]) -> int | None:
-    """1-based rank of the first retrieved chunk from a gold document."""
-    for rank, source in enumerate(sources, 1):
-        if source in gold:
+@functools.lru_cache(maxsize=1024)
+def named_symbols(question: str) -> tuple[str, ...]:
+    """The Python names a question writes verbatim: in backticks, dotted, or called."""
+    found: dict[str, None] = {}
+    for span in CODE_SPAN.finditer(question):
+        if named := SPAN_NAME.fullmatch(span.group(1)):
+            found.setdefault(named.group(1))
+    for pattern in (DOTTED, CALLED):
+        for match in pattern.finditer(question):
+            found.setdefault(match.group(1))
+    return tuple(found)
+
+
+def is_gold(hit: Hit, question: Question) -> bool:
+    """Whether a passage is gold for an answerable question (for hit@k, MRR and gold pieces).
+
+    Gold is a passage from one of the question's gold_docs, or the API-reference entry
+    (metadata "symbol") of a Python name the question writes verbatim: in backticks
+    (`spark_udf`), dotted (DeltaTable.vacuum, mlflow.sklearn.log_model) or called
+    (spark_udf(...)). A dotted name matches the symbol equal to it or ending in "." and
+    it: DeltaTable.vacuum matches delta.tables.DeltaTable.vacuum, not MyDeltaTable.vacuum.
+    A name without a dot counts only when it is compound (spark_udf, toPandas) and then
+    matches the symbols ending in "." and it; a plain word such as col, json or collect()
+    names no entry.
+    """
+    if not question.answerable:
+        return False
+    if hit.source in question.gold_docs:
+        return True
+    symbol = hit.metadata.get("symbol")
+    if not symbol:
+        return False
+    symbol = str(symbol)
+    for name in named_symbols(question.question):
+        if "." not in name and not COMPOUND.search(name):
+            continue
+        if symbol == name or symbol.endswith(f".{name}"):
+            return True
+    return False
+
+
+def gold_rank(hits: Sequence[Hit], question: Question) -> int | None:
+    """1-based rank of the first gold passage (see is_gold)."""
+    for rank, hit in enumerate(hits, 1):
+        if is_gold(hit, question):
             return rank
     return None
 
@@ -112,6 +188,22 @@ def keyword_recall(text: str, keywords: Sequence[str]) -> float:
         return 1.0
     lower = text.lower()
     return sum(k.lower() in lower for k in keywords) / len(keywords)
+
+
+def lead_recall(answer: Answer, keywords: Sequence[str]) -> float:
+    """Keyword recall of the first LEAD_CHARS characters of the answer's body; 0 when refused."""
+    return 0.0 if answer.refused else keyword_recall(answer.body[:LEAD_CHARS], keywords)
+
+
+def gold_pieces(answer: Answer, question: Question) -> tuple[int, int]:
+    """(pieces, gold ones): each [n] marker naming a returned passage, gold when its passage is."""
+    pieces = gold = 0
+    for match in citation_matches(answer.text):
+        n = int(match.group(1))
+        if 0 < n <= len(answer.hits):
+            pieces += 1
+            gold += is_gold(answer.hits[n - 1], question)
+    return pieces, gold
 
 
 def _normal(text: str) -> str:
@@ -161,15 +253,14 @@ def evaluate(
         answer = kb.ask(q.question, engine=engine)
         latency = (time.perf_counter() - started) * 1000
         citations, valid = citation_check(answer)
+        pieces, gold = gold_pieces(answer, q)
         rows.append(
             Row(
                 id=q.id,
                 product=q.product,
                 answerable=q.answerable,
                 question=q.question,
-                gold_rank=gold_rank([h.source for h in hits], q.gold_docs)
-                if q.answerable
-                else None,
+                gold_rank=gold_rank(hits, q) if q.answerable else None,
                 passage_hit5=passage_hit(hits, q) if q.answerable else False,
                 keyword_recall=keyword_recall(answer.text, q.keywords) if q.answerable else None,
                 refused=answer.refused,
@@ -177,6 +268,10 @@ def evaluate(
                 citations_valid=valid,
                 latency_ms=round(latency, 2),
                 retrieved=[h.source for h in hits],
+                answer_chars=len(answer.body),
+                lead_keyword_recall=lead_recall(answer, q.keywords) if q.answerable else None,
+                pieces=pieces,
+                gold_pieces=gold,
             )
         )
         if progress:
@@ -201,6 +296,16 @@ def summarize(rows: Sequence[Row], k: int = 10) -> dict[str, Any]:
     total = sum(r.citations for r in rows)
     figures["citation_validity"] = (
         round(sum(r.citations_valid for r in rows) / total, 4) if total else 1.0
+    )
+    # The answer itself: only answers that were given to questions the docs answer.
+    answered = [r for r in answerable if not r.refused]
+    figures["answer_chars_p50"] = (
+        round(float(np.percentile([r.answer_chars for r in answered], 50)), 1) if answered else 0.0
+    )
+    figures["lead_keyword_recall"] = _mean([r.lead_keyword_recall or 0.0 for r in answerable])
+    pieces = sum(r.pieces for r in answered)
+    figures["gold_piece_share"] = (
+        round(sum(r.gold_pieces for r in answered) / pieces, 4) if pieces else 0.0
     )
     latencies = [r.latency_ms for r in rows]
     figures["latency_p50_ms"] = round(float(np.percentile(latencies, 50)), 2) if rows else 0.0

@@ -8,7 +8,7 @@ import shutil
 import socket
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -21,6 +21,18 @@ go_offline()
 def corpus_path() -> Path:
     """The shared corpus: $LAKESAGE_TEST_CORPUS, else ../shared/corpus beside the repo."""
     return Path(os.environ.get("LAKESAGE_TEST_CORPUS", REPO.parent / "shared" / "corpus"))
+
+
+def eval_path() -> Path:
+    """The dev questions: $LAKESAGE_TEST_EVAL, else eval/dev.jsonl beside the shared corpus."""
+    return Path(os.environ.get("LAKESAGE_TEST_EVAL", corpus_path().parent / "eval" / "dev.jsonl"))
+
+
+def unavailable(message: str) -> NoReturn:
+    """Shared test data is missing: a failure under CI, a skip elsewhere."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def copy_corpus(shared: Path, root: Path, names: Iterable[str]) -> Path:
@@ -36,10 +48,16 @@ def shared_corpus() -> Path:
     """The real upstream corpus; missing is a failure under CI, a skip elsewhere."""
     path = corpus_path()
     if not (path / "MANIFEST.tsv").is_file():
-        message = f"shared corpus not found at {path}; set LAKESAGE_TEST_CORPUS"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"shared corpus not found at {path}; set LAKESAGE_TEST_CORPUS")
+    return path
+
+
+@pytest.fixture(scope="session")
+def dev_questions() -> Path:
+    """The shared dev questions file; missing is a failure under CI, a skip elsewhere."""
+    path = eval_path()
+    if not path.is_file():
+        unavailable(f"dev questions not found at {path}; set LAKESAGE_TEST_EVAL")
     return path
 
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -316,10 +317,59 @@ def test_evaluation_runs_are_charted_and_kept(home: Path, tmp_path: Path) -> Non
     assert len(at.get("vega_lite_chart")) == 3  # hit@k, per product, latency
     assert any(s.value.startswith("Missed at 5: 1 questions") for s in at.subheader)
 
+    # The answer figures: in the figures table beside the old ones, and per question.
+    new = ("answer_chars_p50", "lead_keyword_recall", "gold_piece_share")
+    [figures] = [d.value for d in at.dataframe if "hit@1" in d.value.index]
+    assert {"hit@1", "latency_p50_ms", *new} <= set(figures.index)
+    assert [figures.loc[name].iloc[-1] for name in new] == [
+        str(saved["figures"][name]) for name in new
+    ]
+    assert saved["figures"]["gold_piece_share"] > 0 and saved["figures"]["answer_chars_p50"] > 0
+    assert "gold_piece_share" in markdown_of(at) and 'metadata "symbol"' in markdown_of(at)
+    assert any(s.value == "Per question (smoke)" for s in at.subheader)
+    [table] = [d.value for d in at.dataframe if "lead keyword recall" in d.value.columns]
+    table = table.set_index("id")
+    assert list(table.index) == ["q1", "q2", "q3"]
+    q1 = saved["rows"][0]
+    assert table.loc["q1", "answer chars"] == q1["answer_chars"] > 0
+    assert table.loc["q1", "lead keyword recall"] == q1["lead_keyword_recall"] == 1.0
+    assert table.loc["q1", "gold pieces"] == q1["gold_pieces"] > 0
+    assert table.loc["q1", "pieces"] == q1["pieces"] >= q1["gold_pieces"]
+    assert table.loc["q3", "refused"] and pd.isna(table.loc["q3", "answer chars"])
+
     at.text_input(key="eval-path").set_value(str(tmp_path / "missing.jsonl"))
     at.button(key="eval-run").click().run()
     assert not at.exception
     assert "cannot read questions" in at.error[0].value
+
+
+def test_runs_saved_before_the_answer_figures_still_show(home: Path) -> None:
+    row = {"id": "q1", "question": "q?", "product": "delta", "answerable": True}
+    row |= {"gold_rank": 1, "refused": False, "latency_ms": 5.0, "retrieved": ["a.md"]}
+    figures = {"questions": 1, "hit@1": 1.0, "latency_p50_ms": 5.0, "hit@5_by_product": {}}
+    old = {"id": "00000000-000000-old", "label": "old", "when": "2025-01-01 00:00:00"}
+    new = {"id": "00000000-000001-new", "label": "new", "when": "2025-01-02 00:00:00"}
+    new_row = row | {"answer_chars": 120, "lead_keyword_recall": 0.5, "pieces": 2}
+    saved = [
+        home / "evals" / f"{old['id']}.json",
+        home / "evals" / f"{new['id']}.json",
+    ]
+    saved[0].parent.mkdir(exist_ok=True)
+    saved[0].write_text(json.dumps(old | {"figures": figures, "rows": [row]}))
+    saved[1].write_text(
+        json.dumps(new | {"figures": figures | {"gold_piece_share": 0.5}, "rows": [new_row]})
+    )
+    try:
+        at = started(page="pages/2_Evaluate.py")
+        at.multiselect(key="eval-runs").set_value([new["id"], old["id"]]).run()
+        assert not at.exception and not at.error
+        [table] = [d.value for d in at.dataframe if "hit@1" in d.value.index]
+        assert list(table.loc["gold_piece_share"]) == ["0.5", "-"]
+        [per_question] = [d.value for d in at.dataframe if "answer chars" in d.value.columns]
+        assert pd.isna(per_question["answer chars"][0])  # the old run is the one shown last
+    finally:
+        for path in saved:
+            path.unlink()
 
 
 def test_markdown_helpers_keep_document_text_literal() -> None:

@@ -57,6 +57,8 @@ ANSWER_TEXT = """(n) => {
   return content !== null && content.innerText.trim().length > 0;
 }"""
 
+NEW_FIGURES = ("answer_chars_p50", "lead_keyword_recall", "gold_piece_share")
+
 pytestmark = pytest.mark.timeout(300)
 
 
@@ -256,4 +258,45 @@ def test_uploaded_document_text_never_runs_as_html(
     assert page.evaluate("window.__xss") is None  # and nothing ran
     assert page.locator('img[src="x"]').count() == 0
     assert not page.evaluate("[...document.scripts].some(s => s.textContent.includes('__xss'))")
+    page.close()
+
+
+def test_evaluation_shows_the_answer_figures(browser: Any, server: str, tmp_path: Path) -> None:
+    questions = tmp_path / "questions.jsonl"
+    rows = [
+        {
+            "id": "check",
+            "question": CHECK_QUESTION,
+            "gold_docs": ["delta/docs/delta-constraints.mdx"],
+            "keywords": ["InvariantViolationException"],
+            "product": "delta",
+        },
+        {"id": "bread", "question": "How do I bake sourdough bread?", "answerable": False},
+    ]
+    questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    page = new_page(browser)
+    page.goto(f"{server}/Evaluate")
+    path = page.get_by_label("Questions file (JSONL)")
+    path.fill(str(questions))
+    path.press("Enter")
+    page.get_by_role("button", name="Run evaluation").click()
+    page.get_by_text("Per question (extractive)").wait_for()
+    grids = page.get_by_test_id("stMain").get_by_test_id("stDataFrame")
+    figures, per_question = grids.nth(0), grids.nth(1)
+    # The grids draw on a canvas; the cells on screen are mirrored in a table inside it.
+    figures.locator("td", has_text="gold_piece_share").wait_for(state="attached")
+    shown = figures.locator("td").all_text_contents()
+    # Every figure is on screen, the new ones too, with no scrolling inside the table.
+    for name in ("hit@1", "citation_validity", *NEW_FIGURES, "latency_p95_ms"):
+        assert name in shown, (name, shown)
+        value = shown[shown.index(name) + 1]
+        assert value and value != "-", (name, value)
+    assert float(shown[shown.index("gold_piece_share") + 1]) > 0
+    per_question.locator("th", has_text="gold pieces").wait_for(state="attached")
+    headers = per_question.locator("th").all_text_contents()
+    assert {"answer chars", "lead keyword recall", "gold pieces"} <= set(headers), headers
+    first = per_question.locator("tbody tr").first.locator("td").all_text_contents()
+    row = dict(zip(headers, first, strict=False))
+    assert row["id"] == "check" and int(row["answer chars"]) > 0 and int(row["gold pieces"]) > 0
+    page.screenshot(path=str(tmp_path / "evaluate.png"), full_page=True)
     page.close()

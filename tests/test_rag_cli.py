@@ -35,6 +35,9 @@ FIGURE_KEYS = {
     "refusal_rate",
     "false_refusal_rate",
     "citation_validity",
+    "answer_chars_p50",
+    "lead_keyword_recall",
+    "gold_piece_share",
     "latency_p50_ms",
     "latency_p95_ms",
 }
@@ -210,6 +213,8 @@ def test_eval_json_prints_one_object_with_every_figure(runs: dict[str, Any]) -> 
     assert figures["refusal_rate"] == 1.0 and figures["false_refusal_rate"] == 0.0
     assert figures["citation_validity"] == 1.0 and figures["answer_keyword_recall"] == 1.0
     assert 0 < figures["latency_p50_ms"] <= figures["latency_p95_ms"]
+    assert figures["lead_keyword_recall"] == 1.0 and 0 < figures["gold_piece_share"] <= 1
+    assert figures["answer_chars_p50"] > 0
     assert "mlflow_run_id" not in figures
 
 
@@ -230,8 +235,11 @@ def test_eval_logs_a_run_to_mlflow(runs: dict[str, Any]) -> None:
     assert params["top_k"] == str(Settings.model_fields["top_k"].default)
     assert params["engine"] == "extractive"
     assert "llm_api_key" not in params and SECRET not in params.values()
+    assert metrics["gold_piece_share"] == figures["gold_piece_share"] > 0
     [table] = list(runs["home"].rglob("questions.json"))
-    assert [row["id"] for row in json.loads(table.read_text())] == ["cm", "jdbc", "fifa"]
+    logged = json.loads(table.read_text())
+    assert [row["id"] for row in logged] == ["cm", "jdbc", "fifa"]
+    assert logged[0]["pieces"] >= logged[0]["gold_pieces"] > 0 and logged[0]["answer_chars"] > 0
 
 
 def test_personas(tmp_path: Path) -> None:
@@ -321,6 +329,17 @@ def test_help_exits_0_and_lists_the_subcommands(tmp_path: Path) -> None:
         assert re.search(rf"^    {name} +\S", done.stdout, re.MULTILINE), name
     sub = run_rag("search", "--help", home=tmp_path / "h", cwd=tmp_path)
     assert sub.returncode == 0 and "--product PRODUCT" in sub.stdout
+
+
+def test_eval_help_says_what_each_figure_measures_and_what_is_gold(tmp_path: Path) -> None:
+    done = run_rag("eval", "--help", home=tmp_path / "h", cwd=tmp_path)
+    assert done.returncode == 0
+    for figure in sorted(FIGURE_KEYS - {f"hit@{k}" for k in (1, 3, 5, 10)} | {"hit@k"}):
+        assert re.search(rf"^  {re.escape(figure)} +\S", done.stdout, re.MULTILINE), figure
+    rule = " ".join(done.stdout.split("gold passages:", 1)[1].split())
+    assert 'metadata "symbol"' in rule
+    assert "DeltaTable.vacuum matches delta.tables.DeltaTable.vacuum" in rule
+    assert "a plain word such as col, json or collect() names no entry" in rule
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
