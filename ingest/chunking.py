@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Sequence
 from itertools import groupby
 
+from ingest.fence import FENCED
 from rag.models import Block, Chunk, Document
 
 Counter = Callable[[Sequence[str]], list[int]]
@@ -19,7 +20,6 @@ MAX_PREFIX_SHARE = 0.25
 # reads as one [UNK] piece (a 1 MB word) must not become a 1 MB chunk.
 CHARS_PER_PIECE = 16
 JOIN = "\n\n"
-FENCE = re.compile(r"\A(```[^\n]*)\n(.*?)\n?```\s*\Z", re.DOTALL)
 
 
 def file_id(origin: str, source: str) -> str:
@@ -130,12 +130,13 @@ def _split_to_fit(text: str, count: Counter, budget: int, *, code: bool) -> list
     """Split text at the coarsest separator that makes every piece fit the budget."""
     if count([text])[0] <= budget:
         return [text]
-    if code and (fence := FENCE.match(text)):
+    if code and (fence := FENCED.match(text)):
         # A long code block is split at line ends and each piece re-fenced, so it stays code.
-        opener, inner = fence.group(1), fence.group(2)
-        inner_budget = budget - count([f"{opener}\n\n```"])[0] + 2
+        ticks, inner = fence["ticks"], fence["code"]
+        opener = ticks + fence["info"]
+        inner_budget = budget - count([f"{opener}\n\n{ticks}"])[0] + 2
         return [
-            f"{opener}\n{piece}\n```"
+            f"{opener}\n{piece}\n{ticks}"
             for piece in _split_to_fit(inner, count, inner_budget, code=False)
         ]
     pieces: list[str] | None = None

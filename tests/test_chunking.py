@@ -119,3 +119,11 @@ def test_enormous_lines_are_cut_quickly_into_bounded_chunks(count: Tokenizer, li
     assert "".join(c.text for c in chunks) == line
     assert max(count.count([c.embed_text for c in chunks])) <= LIMIT
     assert max(len(c.text) for c in chunks) <= LIMIT * CHARS_PER_PIECE
+
+
+def test_long_code_with_a_longer_fence_is_refenced_alike(count: Tokenizer) -> None:
+    code = "````python\n" + "\n".join(f"md{i} = '```sql {i}'" for i in range(200)) + "\n````"
+    chunks = chunk_document(make_doc(Block(code, ("S",), code=True)), "o", count.count, LIMIT)
+    assert len(chunks) > 1
+    for c in chunks:
+        assert c.text.startswith("````python\nmd") and c.text.endswith("'\n````")
