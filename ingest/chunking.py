@@ -43,12 +43,17 @@ def breadcrumb(title: str, headings: Sequence[str]) -> str:
 
 
 def chunk_document(doc: Document, origin: str, count: Counter, max_tokens: int) -> list[Chunk]:
-    """Split a document into chunks whose embedded text never exceeds max_tokens word pieces."""
+    """Split a document into chunks whose embedded text never exceeds max_tokens word pieces.
+
+    An API entry's blocks (those with a symbol) are chunked apart from any other entry's, and
+    titled with the symbol alone: its heading path is the public name.
+    """
     count = _char_floor(count)
     chunks: list[Chunk] = []
-    sections = groupby(doc.blocks, key=lambda b: (b.headings, b.page))
-    for (headings, page), blocks in sections:
-        prefix = _fit_prefix(breadcrumb(doc.title, headings), count, max_tokens)
+    sections = groupby(doc.blocks, key=lambda b: (b.headings, b.page, b.symbol))
+    for (headings, page, symbol), blocks in sections:
+        title, headings = (symbol, ()) if symbol else (doc.title, headings)
+        prefix = _fit_prefix(breadcrumb(title, headings), count, max_tokens)
         budget = max_tokens - count([prefix + JOIN])[0]
         for body in _pack(list(blocks), count, budget):
             embed_text = f"{prefix}{JOIN}{body}" if prefix else body
@@ -60,7 +65,7 @@ def chunk_document(doc: Document, origin: str, count: Counter, max_tokens: int) 
                     embed_text=embed_text,
                     source=doc.source,
                     origin=origin,
-                    title=doc.title,
+                    title=title,
                     headings=headings,
                     product=doc.product,
                     ordinal=ordinal,
@@ -68,6 +73,7 @@ def chunk_document(doc: Document, origin: str, count: Counter, max_tokens: int) 
                     version=doc.version,
                     url=doc.url,
                     page=page,
+                    symbol=symbol,
                 )
             )
     return chunks
