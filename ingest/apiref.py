@@ -1,16 +1,21 @@
 """A package's public API as reference entries: one per public symbol, read with `ast`.
 
-What is public, and the name each symbol goes by, is decided in `ingest.public_api` (PEP 8
-and Sphinx autodoc's rules: `__all__`, re-exports from public `__init__`s, modules with no
-`_` part, minus implementation namespaces such as store, server, protos or connect).
+The rule (PEP 8's, as Sphinx autodoc applies it to the `automodule :members:` directives
+PySpark, MLflow and Delta Lake build their references with; the details are in
+`ingest.public_api`):
+- public modules have no `_` part and no implementation namespace in their path (store,
+  server, backend, providers, protos, utils, cli, worker, connect, classic, ...);
+- a public module exposes its `__all__`, else what it defines, plus for a package
+  `__init__` what it imports from its own submodules (re-exports);
+- every class, function and method so exposed is one entry, titled with the shortest public
+  path (`pyspark.sql.DataFrame.repartition`, `mlflow.sklearn.log_model`), and a public
+  module's docstring is an entry titled with the module name.
 
-Each public class, function and method becomes one entry titled with the name a user
-writes (`pyspark.sql.DataFrame.repartition`, `mlflow.sklearn.log_model`); a public module's
-docstring is an entry titled with the module name. An entry holds the signature (a fenced
-python block), its version notes ("New in version 3.4.0.", "Changed in version ...",
-"Deprecated since version ..."), the symbol's other public names, then the docstring; the
-package version goes with it as metadata. Each file of the package is one item whose
-document carries the entries defined in it, every block tagged with its entry's symbol.
+An entry holds the signature (a fenced python block), its version notes ("New in version
+3.4.0.", "Changed in version ...", "Deprecated since version ..."), the symbol's other
+public names, then the docstring; the package version goes with it as metadata. Each file
+of the package is one item whose document carries the entries defined in it, every block
+tagged with its entry's symbol.
 """
 
 from __future__ import annotations
