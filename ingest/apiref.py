@@ -118,13 +118,22 @@ def _class_blocks(node: ast.ClassDef, title: str, also: tuple[str, ...]) -> list
     doc = "\n\n".join(d for d in [_docstring(node), *(_docstring(i) for i in inits)] if d)
     blocks = _entry(title, [_class_signature(node, inits)], doc, also, _decorator_notes(node))
     members: dict[str, list[ast.ClassDef | Function]] = {}
+    aliases: dict[str, list[str]] = {}  # `orderBy = sort` in the class body
     for child in node.body:
-        if not isinstance(child, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-            continue
-        if not child.name.startswith("_"):
-            members.setdefault(child.name, []).append(child)
+        if isinstance(child, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            if not child.name.startswith("_"):
+                members.setdefault(child.name, []).append(child)
+        elif (
+            isinstance(child, ast.Assign)
+            and len(child.targets) == 1
+            and isinstance(target := child.targets[0], ast.Name)
+            and isinstance(child.value, ast.Name)
+            and not target.id.startswith("_")
+        ):
+            aliases.setdefault(child.value.id, []).append(target.id)
     for name, nodes in members.items():
-        blocks += _symbol_blocks(choose_definition(nodes), f"{title}.{name}", ())
+        also = tuple(f"{title}.{alias}" for alias in aliases.get(name, ()))
+        blocks += _symbol_blocks(choose_definition(nodes), f"{title}.{name}", also)
     return blocks
 
 
