@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 # Parts of a module path that mark implementation, not API (also as a suffix: file_store,
 # scoring_server, variant_utils). The references these packages publish document none of
@@ -74,6 +75,12 @@ class ModuleAPI:
     module: str | None = None  # the module's public name when its docstring is an entry
     error: str | None = None  # why a public module could not be read
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModuleAPI:
+        """A ModuleAPI back from its `dataclasses.asdict` form (read from JSON)."""
+        also = {name: tuple(names) for name, names in data["also"].items()}
+        return cls(dict(data["names"]), also, data["module"], data["error"])
+
 
 @dataclass
 class _Module:
@@ -87,6 +94,11 @@ class _Module:
     aliases: dict[str, str]  # local name -> the local name it was assigned from
     stars: list[str]  # modules imported with `*`
     exports: list[ast.expr] | None  # the expressions assigned to or added to __all__
+
+
+def rule_key() -> str:
+    """What the rule's outcome depends on besides the files (for caching it)."""
+    return " ".join(sorted(IMPLEMENTATION_NAMESPACES))
 
 
 def is_public_module(name: str) -> bool:

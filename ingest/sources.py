@@ -115,7 +115,7 @@ def resolve(spec: SourceSpec, settings: Settings) -> Source:
         origin = spec.name or str(root / spec.mirror)
         return _folder(root, mirrored, settings, origin=origin, under=spec.mirror)
     if text.startswith("pkg:"):
-        version, items = apiref.installed_package(text[4:])
+        version, items = apiref.installed_package(text[4:], settings.cache_dir)
         product = spec.product or infer_product(text)
         return Source(text, items, product, spec.version or version, exhaustive=True)
     if text.startswith("pypi:"):

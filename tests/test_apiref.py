@@ -386,6 +386,30 @@ def test_fingerprints_follow_the_parser_and_the_public_names(
     assert next(iter(entries(renamed["fakepkg/sql/frame.py"].load()))) == "fakepkg.sql.frame.Frame"
 
 
+def test_the_public_api_is_worked_out_once_per_package_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(subprocess, "run", no_pip)
+    first = package_items(tmp_path, FILES)
+    (cached,) = (tmp_path / "apiref").glob("*.json")
+
+    def fail(files: Any) -> Any:
+        raise AssertionError("the cached public API must be read back")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(apiref, "public_api", fail)
+        again = package_items(tmp_path, FILES)
+    assert {s: i.fingerprint for s, i in again.items()} == {
+        s: i.fingerprint for s, i in first.items()
+    }
+    assert entries(again["fakepkg/sql/frame.py"].load()) == entries(
+        first["fakepkg/sql/frame.py"].load()
+    )
+    cached.write_text("[not, json")
+    assert package_items(tmp_path, FILES).keys() == first.keys()  # worked out again
+    assert cached.read_text().startswith("{")
+
+
 def test_a_package_without_public_api_is_an_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
