@@ -26,6 +26,7 @@ import hashlib
 import inspect
 import json
 import os
+import textwrap
 from dataclasses import asdict
 from pathlib import Path
 
@@ -49,6 +50,7 @@ from rag.models import Block, Document
 # Part of every item's fingerprint: a new parser re-reads every module of an existing index.
 PARSER_VERSION = "apiref-2 public symbols"
 ALSO_NAMES = 3  # other public names listed in an entry, at most
+SIGNATURE_CHARS = 100  # a longer `def` line is wrapped, one parameter per line
 
 
 def installed_package(name: str, cache_dir: Path | None = None) -> tuple[str, list[Item]]:
@@ -219,7 +221,7 @@ def _class_signature(node: ast.ClassDef, inits: list[Function]) -> str:
         f"class {node.name}({', '.join(bases)}):" if bases else f"class {node.name}:",
     ]
     real = [i for i in inits if not is_overload(i)] or inits
-    lines += [f"    {_def_line(init)}" for init in real]
+    lines += [textwrap.indent(_def_line(init), "    ") for init in real]
     for child in node.body:
         target = child.target if isinstance(child, ast.AnnAssign) else None
         if isinstance(target, ast.Name) and not target.id.startswith("_"):
@@ -228,10 +230,45 @@ def _class_signature(node: ast.ClassDef, inits: list[Function]) -> str:
 
 
 def _def_line(node: Function) -> str:
-    """`def name(args) -> ret` (or `async def`)."""
+    """`def name(args) -> ret` (or `async def`), one parameter per line when it is long."""
     keyword = "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
     returns = f" -> {ast.unparse(node.returns)}" if node.returns else ""
-    return f"{keyword} {node.name}({ast.unparse(node.args)}){returns}"
+    line = f"{keyword} {node.name}({ast.unparse(node.args)}){returns}"
+    if len(line) <= SIGNATURE_CHARS:
+        return line
+    # Wrapped, a long signature reads as code does, and a chunk split falls between parameters.
+    params = "".join(f"    {param},\n" for param in _parameters(node.args))
+    return f"{keyword} {node.name}(\n{params}){returns}"
+
+
+def _parameters(args: ast.arguments) -> list[str]:
+    """Each parameter of a signature as written, with the `/` and `*` markers."""
+    positional = [*args.posonlyargs, *args.args]
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
+    out = []
+    for i, (arg, default) in enumerate(zip(positional, [*defaults, *args.defaults], strict=True)):
+        out.append(_parameter(arg, default))
+        if i == len(args.posonlyargs) - 1:
+            out.append("/")
+    if args.vararg:
+        out.append(f"*{_parameter(args.vararg, None)}")
+    elif args.kwonlyargs:
+        out.append("*")
+    for arg, kw_default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+        out.append(_parameter(arg, kw_default))
+    if args.kwarg:
+        out.append(f"**{_parameter(args.kwarg, None)}")
+    return out
+
+
+def _parameter(arg: ast.arg, default: ast.expr | None) -> str:
+    """`name: annotation = default`, as PEP 8 spaces it."""
+    text = f"{arg.arg}: {ast.unparse(arg.annotation)}" if arg.annotation else arg.arg
+    if default is None:
+        return text
+    return (
+        f"{text} = {ast.unparse(default)}" if arg.annotation else f"{text}={ast.unparse(default)}"
+    )
 
 
 def _decorators(node: ast.ClassDef | Function) -> list[str]:

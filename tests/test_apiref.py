@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import zipfile
@@ -306,6 +307,33 @@ def test_method_entries(items: dict[str, Item]) -> None:
         "def run(query: str, *args: str, limit: int=10, **kwargs: object) -> list[str]\n```"
     )
     assert run[-1] == "Args:\n    query: The SQL text.\n    limit: Most rows returned."
+
+
+def test_long_signatures_are_wrapped_one_parameter_per_line() -> None:
+    source = (
+        "def log_model(model, path: str = 'm', /, conda_env=None, *paths: str, "
+        "signature: Signature | None = None, input_example=None, registered_name, **kw) -> Info:\n"
+        '    """Log it."""\n'
+    )
+    signature = parse_module("pkg/flavor.py", source.encode()).blocks[0].text
+    assert signature == (
+        "```python\n"
+        "def log_model(\n"
+        "    model,\n"
+        "    path: str = 'm',\n"
+        "    /,\n"
+        "    conda_env=None,\n"
+        "    *paths: str,\n"
+        "    signature: Signature | None = None,\n"
+        "    input_example=None,\n"
+        "    registered_name,\n"
+        "    **kw,\n"
+        ") -> Info\n"
+        "```"
+    )
+    wrapped = ast.parse(signature.removeprefix("```python\n").removesuffix("\n```") + ": ...")
+    original = ast.parse(source)
+    assert ast.dump(wrapped.body[0].args) == ast.dump(original.body[0].args)
 
 
 def test_version_notes_come_right_after_the_signature(items: dict[str, Item]) -> None:
