@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Sequence
 from itertools import groupby
 
+from ingest.fence import FENCED
 from rag.models import Block, Chunk, Document
 
 Counter = Callable[[Sequence[str]], list[int]]
@@ -19,7 +20,6 @@ MAX_PREFIX_SHARE = 0.25
 # reads as one [UNK] piece (a 1 MB word) must not become a 1 MB chunk.
 CHARS_PER_PIECE = 16
 JOIN = "\n\n"
-FENCE = re.compile(r"\A(```[^\n]*)\n(.*?)\n?```\s*\Z", re.DOTALL)
 
 
 def file_id(origin: str, source: str) -> str:
@@ -43,12 +43,17 @@ def breadcrumb(title: str, headings: Sequence[str]) -> str:
 
 
 def chunk_document(doc: Document, origin: str, count: Counter, max_tokens: int) -> list[Chunk]:
-    """Split a document into chunks whose embedded text never exceeds max_tokens word pieces."""
+    """Split a document into chunks whose embedded text never exceeds max_tokens word pieces.
+
+    An API entry's blocks (those with a symbol) are chunked apart from any other entry's, and
+    titled with the symbol alone: its heading path is the public name.
+    """
     count = _char_floor(count)
     chunks: list[Chunk] = []
-    sections = groupby(doc.blocks, key=lambda b: (b.headings, b.page))
-    for (headings, page), blocks in sections:
-        prefix = _fit_prefix(breadcrumb(doc.title, headings), count, max_tokens)
+    sections = groupby(doc.blocks, key=lambda b: (b.headings, b.page, b.symbol))
+    for (headings, page, symbol), blocks in sections:
+        title, headings = (symbol, ()) if symbol else (doc.title, headings)
+        prefix = _fit_prefix(breadcrumb(title, headings), count, max_tokens)
         budget = max_tokens - count([prefix + JOIN])[0]
         for body in _pack(list(blocks), count, budget):
             embed_text = f"{prefix}{JOIN}{body}" if prefix else body
@@ -60,7 +65,7 @@ def chunk_document(doc: Document, origin: str, count: Counter, max_tokens: int) 
                     embed_text=embed_text,
                     source=doc.source,
                     origin=origin,
-                    title=doc.title,
+                    title=title,
                     headings=headings,
                     product=doc.product,
                     ordinal=ordinal,
@@ -68,6 +73,7 @@ def chunk_document(doc: Document, origin: str, count: Counter, max_tokens: int) 
                     version=doc.version,
                     url=doc.url,
                     page=page,
+                    symbol=symbol,
                 )
             )
     return chunks
@@ -130,12 +136,13 @@ def _split_to_fit(text: str, count: Counter, budget: int, *, code: bool) -> list
     """Split text at the coarsest separator that makes every piece fit the budget."""
     if count([text])[0] <= budget:
         return [text]
-    if code and (fence := FENCE.match(text)):
+    if code and (fence := FENCED.match(text)):
         # A long code block is split at line ends and each piece re-fenced, so it stays code.
-        opener, inner = fence.group(1), fence.group(2)
-        inner_budget = budget - count([f"{opener}\n\n```"])[0] + 2
+        ticks, inner = fence["ticks"], fence["code"]
+        opener = ticks + fence["info"]
+        inner_budget = budget - count([f"{opener}\n\n{ticks}"])[0] + 2
         return [
-            f"{opener}\n{piece}\n```"
+            f"{opener}\n{piece}\n{ticks}"
             for piece in _split_to_fit(inner, count, inner_budget, code=False)
         ]
     pieces: list[str] | None = None

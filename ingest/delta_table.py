@@ -32,6 +32,7 @@ SCHEMA = pa.schema(
         pa.field("text", pa.string(), nullable=False),
         pa.field("embed_text", pa.string(), nullable=False),
         pa.field("content_hash", pa.string(), nullable=False),
+        pa.field("symbol", pa.string()),
         pa.field("embedding", pa.list_(pa.float32()), nullable=False),
     ]
 )
@@ -58,13 +59,14 @@ def chunk_row(chunk: Chunk, fingerprint: str) -> dict[str, Any]:
         "text": chunk.text,
         "embed_text": chunk.embed_text,
         "content_hash": chunk.content_hash,
+        "symbol": chunk.symbol,
     }
 
 
 def row_chunk(row: dict[str, Any]) -> Chunk:
-    """A table row back as a chunk."""
+    """A table row back as a chunk (a table written before `symbol` existed has none)."""
     return Chunk(
-        **{name: row[name] for name in CHUNK_COLUMNS} | {"headings": tuple(row["headings"])}
+        **{name: row.get(name) for name in CHUNK_COLUMNS} | {"headings": tuple(row["headings"])}
     )
 
 
@@ -154,6 +156,18 @@ class ChunkTable:
         table = pa.Table.from_batches(parts) if parts else dataset.schema.empty_table()
         return table.sort_by("id")
 
+    def _add_missing_columns(self) -> None:
+        """Give a table written before a column existed (symbol) that column, empty."""
+        from deltalake import DeltaTable
+        from deltalake.schema import Field
+
+        table = DeltaTable(self.uri)
+        present = {field.name for field in table.schema().fields}
+        missing = [field for field in SCHEMA if field.name not in present]
+        if missing:
+            # ALTER, not MERGE's schema evolution: that drops the table description (the model).
+            table.alter.add_columns([Field.from_arrow(field) for field in missing])
+
     def changed_files(self, since: int) -> tuple[int, set[str]] | None:
         """The ids of files changed after version `since`, from the change feed; None if absent."""
         from deltalake.exceptions import DeltaError
@@ -201,6 +215,7 @@ class ChunkTable:
         if not replaced:
             return
         keys = ", ".join("'" + key + "'" for key in sorted(set(replaced)))
+        self._add_missing_columns()
         (
             DeltaTable(self.uri)
             .merge(rows, "t.id = s.id", source_alias="s", target_alias="t")

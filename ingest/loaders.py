@@ -18,6 +18,7 @@ from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ingest.fence import fenced
 from rag.errors import SourceError
 from rag.models import Block, Document
 
@@ -272,13 +273,6 @@ def _indent(line: str) -> int:
     return width
 
 
-def _fenced(code: str, lang: str) -> str:
-    """Wrap code in a backtick fence longer than any backtick run inside it."""
-    longest = max((len(run) for run in re.findall(r"`{3,}", code)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{lang}\n{code}\n{fence}"
-
-
 def _has_words(text: str) -> bool:
     """Whether text contains at least one letter or digit."""
     return any(char.isalnum() for char in text)
@@ -456,7 +450,7 @@ def _read_fence(lines: list[str], start: int, fence: tuple[int, str, int]) -> tu
     if not code.strip():
         return "", i + 1
     # Re-fence with backticks so every code block looks alike to the chunker.
-    return _collapse_blank_lines(_fenced(code, info)), i + 1
+    return _collapse_blank_lines(fenced(code, info)), i + 1
 
 
 def _read_highlight(lines: list[str], start: int) -> tuple[str, int]:
@@ -471,7 +465,7 @@ def _read_highlight(lines: list[str], start: int) -> tuple[str, int]:
     code = "\n".join(_dedent(body)).strip("\n")
     if not code.strip():
         return "", i + 1
-    return _collapse_blank_lines(_fenced(code, lang)), i + 1
+    return _collapse_blank_lines(fenced(code, lang)), i + 1
 
 
 def _read_indented(lines: list[str], start: int) -> tuple[str, int]:
@@ -485,7 +479,7 @@ def _read_indented(lines: list[str], start: int) -> tuple[str, int]:
         body.pop()
         i -= 1
     code = "\n".join(_dedent(body))
-    return _collapse_blank_lines(_fenced(code, "")), i
+    return _collapse_blank_lines(fenced(code, "")), i
 
 
 def _read_html_table(lines: list[str], start: int, *, liquid: bool) -> tuple[str, int]:
@@ -1224,7 +1218,7 @@ class _RstReader:
             body.pop()
         code = "\n".join(_dedent(body)).strip("\n")
         if code.strip():
-            self.outline.add(_collapse_blank_lines(_fenced(code, lang)), code=True)
+            self.outline.add(_collapse_blank_lines(fenced(code, lang)), code=True)
         return end
 
     def _flush(self) -> None:
@@ -1447,7 +1441,7 @@ class _HtmlReader(HTMLParser):
         lang, self._pre_lang = self._pre_lang, ""
         lines = _dedent([line.rstrip() for line in code.split("\n")])
         if any(line.strip() for line in lines):
-            self.outline.add(_collapse_blank_lines(_fenced("\n".join(lines), lang)), code=True)
+            self.outline.add(_collapse_blank_lines(fenced("\n".join(lines), lang)), code=True)
 
     def _flush(self) -> None:
         """Emit the pending text as a block."""
@@ -1570,7 +1564,7 @@ def _parse_ipynb(text: str, source: str) -> tuple[str, list[Block]]:
             reader.feed(_normalise(body))
         elif kind == "code" and body.strip():
             outline.add(
-                _fenced(_collapse_blank_lines(_normalise(body).strip("\n")), lang), code=True
+                fenced(_collapse_blank_lines(_normalise(body).strip("\n")), lang), code=True
             )
         elif kind == "raw" and _has_words(body):
             outline.add(_normalise(body).strip())

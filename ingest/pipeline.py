@@ -167,8 +167,8 @@ class Pipeline:
                         pending = _Pending()
                     if progress:
                         progress(report)
-                if prune:
-                    report.files_removed += self._prune(sources, known, store, ledger)
+                pruned = [s for s in sources if prune or s.exhaustive]
+                report.files_removed += self._prune(pruned, known, store, ledger)
                 self._commit(pending, store, ledger, report)
                 report.seconds = round(time.perf_counter() - started, 3)
                 ledger.set_meta(

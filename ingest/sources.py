@@ -34,6 +34,9 @@ class Source:
     version: str | None = None
     urls: dict[str, str] = field(default_factory=dict)
     url_base: str | None = None
+    # The items are all the source holds (a package's API), so indexed files it no longer
+    # lists are stale and go on every run, not only with --prune.
+    exhaustive: bool = False
 
     def product_of(self, source: str) -> str:
         """The product of one item: configured, else read from its path, else "docs"."""
@@ -112,13 +115,15 @@ def resolve(spec: SourceSpec, settings: Settings) -> Source:
         origin = spec.name or str(root / spec.mirror)
         return _folder(root, mirrored, settings, origin=origin, under=spec.mirror)
     if text.startswith("pkg:"):
-        version, items = apiref.installed_package(text[4:])
-        return Source(text, items, spec.product or infer_product(text), spec.version or version)
+        version, items = apiref.installed_package(text[4:], settings.cache_dir)
+        product = spec.product or infer_product(text)
+        return Source(text, items, product, spec.version or version, exhaustive=True)
     if text.startswith("pypi:"):
         version, items = apiref.pypi_package(
             text, settings.cache_dir, timeout=max(settings.fetch_timeout, 120.0)
         )
-        return Source(text, items, spec.product or infer_product(text), spec.version or version)
+        product = spec.product or infer_product(text)
+        return Source(text, items, product, spec.version or version, exhaustive=True)
     if "://" in text:
         return _remote(spec, settings)
     path = Path(text).expanduser()

@@ -36,7 +36,8 @@ TEXTS_PER_TASK = 256
 CHUNK_DDL = (
     "id string, file_id string, origin string, source string, fingerprint string, ordinal int, "
     "title string, headings array<string>, product string, version string, url string, "
-    "page int, text string, embed_text string, content_hash string, failure string"
+    "page int, text string, embed_text string, content_hash string, symbol string, "
+    "failure string"
 )
 # Files per partition, at most: small partitions keep both cores busy to the end.
 FILES_PER_PARTITION = 8
@@ -106,11 +107,10 @@ def run_spark(
                 report.files_unchanged += 1
             else:
                 tasks.append(FileTask.of(source, item))
-    removed = []
-    if prune:
-        present = {(s.origin, item.source) for s in sources for item in s.items}
-        origins = {s.origin for s in sources}
-        removed = [key for key in known if key[0] in origins and key not in present]
+    pruned = [s for s in sources if prune or s.exhaustive]
+    present = {(s.origin, item.source) for s in pruned for item in s.items}
+    origins = {s.origin for s in pruned}
+    removed = [key for key in known if key[0] in origins and key not in present]
     if tasks or removed or rebuild:
         session = spark or spark_session(settings)
         written, staging = _process(settings, tasks, table, session, report, rebuild=rebuild)

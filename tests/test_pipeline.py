@@ -258,3 +258,36 @@ def test_docs_archive_over_http_is_fetched_cached_and_indexed(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_package_sources_follow_the_parser_and_drop_modules_gone_from_the_api(
+    settings: Settings, embedder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index built by an older parser is re-read, and files without entries leave it."""
+    import zipfile
+
+    from ingest import apiref, public_api
+
+    folder = settings.cache_dir / "pypi" / "fakepkg-1.0"
+    folder.mkdir(parents=True)
+    with zipfile.ZipFile(folder / "fakepkg-1.0-py3-none-any.whl", "w") as zf:
+        zf.writestr("fakepkg/__init__.py", '"""Fake package."""\n')
+        zf.writestr("fakepkg/tables.py", "class Table:\n    '''A table.'''\n")
+        zf.writestr("fakepkg/engine/core.py", "def start():\n    '''Start it.'''\n")
+    spec = SourceSpec("pypi:fakepkg==1.0")
+    first = Pipeline(settings, embedder).run([spec])
+    assert first.failures == [] and first.files_indexed == 3
+    symbols = {m["symbol"] for m in stored(settings).values()}
+    assert symbols == {"fakepkg", "fakepkg.tables.Table", "fakepkg.engine.core.start"}
+
+    monkeypatch.setattr(apiref, "PARSER_VERSION", "apiref-next")
+    monkeypatch.setattr(
+        public_api, "IMPLEMENTATION_NAMESPACES", public_api.IMPLEMENTATION_NAMESPACES | {"engine"}
+    )
+    again = Pipeline(settings, embedder).run([spec])  # no --prune
+    assert again.files_indexed == 2 and again.files_removed == 1
+    assert {m["symbol"] for m in stored(settings).values()} == {"fakepkg", "fakepkg.tables.Table"}
+    assert {s for _, s in Ledger(settings.ledger_path).files()} == {
+        "fakepkg/__init__.py",
+        "fakepkg/tables.py",
+    }

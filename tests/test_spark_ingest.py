@@ -257,3 +257,59 @@ def test_the_job_runs_under_spark_submit(corpus: Path, tmp_path: Path) -> None:
     assert report["files_indexed"] == 1 and report["chunks_stored"] == 1
     rows = ChunkTable(table).rows_of().to_pylist()
     assert [r["source"] for r in rows] == ["oncall.md"]
+
+
+def fake_package(settings: Settings) -> SourceSpec:
+    """A small package cached as a wheel in the settings' cache, as pypi:fakepkg==1.0."""
+    import zipfile
+
+    folder = settings.cache_dir / "pypi" / "fakepkg-1.0"
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(folder / "fakepkg-1.0-py3-none-any.whl", "w") as zf:
+        zf.writestr("fakepkg/__init__.py", '"""Tables."""\nfrom ._tables import Table\n')
+        zf.writestr(
+            "fakepkg/_tables.py",
+            "class Table:\n    '''A table.'''\n\n    def vacuum(self) -> None:\n"
+            "        '''Delete old files.\n\n        .. versionadded:: 0.4\n        '''\n",
+        )
+    return SourceSpec("pypi:fakepkg==1.0")
+
+
+def test_api_entries_keep_their_symbol_through_a_table_that_predates_it(
+    spark: Any, corpus: Path, tmp_path: Path, embedder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow as pa
+
+    from ingest import delta_table, spark_job
+
+    settings = Settings()
+    package = fake_package(settings)
+    table_path = str(tmp_path / "chunks")
+    old = pa.schema([f for f in delta_table.SCHEMA if f.name != "symbol"])
+    monkeypatch.setattr(spark_job, "SCHEMA", old)  # the job as it wrote tables before
+    run_spark(settings, [SourceSpec(str(corpus / "team"))], table_path, spark=spark)
+    assert "symbol" not in ChunkTable(table_path).rows_of().column_names
+    monkeypatch.undo()
+
+    report = run_spark(settings, [package], table_path, spark=spark)
+    assert report.failures == [] and report.files_indexed == 2
+    single = Settings(home=tmp_path / "single")
+    Pipeline(single, embedder=embedder).run([fake_package(single)])
+    want = stored(single)
+    assert {meta["symbol"] for _, meta, _ in want.values()} == {
+        "fakepkg",
+        "fakepkg.Table",
+        "fakepkg.Table.vacuum",
+    }
+    rows = ChunkTable(table_path).rows_of().to_pylist()
+    note = [r for r in rows if r["source"] == "oncall.md"]
+    assert len(note) == 1 and note[0]["symbol"] is None
+    for row in rows:
+        if row["origin"] == package.spec:
+            assert row_chunk(row).metadata() == want[row["id"]][1]
+
+    served = Settings(home=tmp_path / "serving")
+    sync_from_table(served, table_path)
+    got = stored(served)
+    assert_same_index({k: v for k, v in got.items() if k in want}, want)
+    assert len(got) == len(want) + 1

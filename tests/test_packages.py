@@ -1,0 +1,170 @@
+"""A package's module files from wheels, sdists and installs, and pip run only when needed."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import io
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest.packages import installed_files, pypi_files
+from rag.errors import SourceError
+
+FILES = {
+    "fakepkg/__init__.py": '"""Fake package."""\nfrom ._impl import Engine\n',
+    "fakepkg/_impl.py": "class Engine:\n    '''Runs things.'''\n",
+    "fakepkg/core.py": "def run():\n    '''Run.'''\n",
+    "fakepkg/tests/test_core.py": "def test_it():\n    '''A test.'''\n",
+    "fakepkg/_vendor/six.py": "def vendored():\n    '''Vendored.'''\n",
+    "fakepkg/conftest.py": "def fixture():\n    '''Fixture.'''\n",
+    "fakepkg/proto/table_pb2.py": '"""Generated protocol buffer code."""\n',
+    "fakepkg/data.json": "{}",
+}
+EXPECTED = ["fakepkg/__init__.py", "fakepkg/_impl.py", "fakepkg/core.py"]
+
+
+def make_wheel(folder: Path, files: dict[str, str], name: str = "fakepkg") -> Path:
+    """A wheel of files (plus dist-info) in folder."""
+    path = folder / f"{name}-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        for member, text in files.items():
+            zf.writestr(member, text)
+        zf.writestr(f"{name}-1.0.dist-info/METADATA", f"Name: {name}\nVersion: 1.0\n")
+        zf.writestr(f"{name}-1.0.dist-info/RECORD", "")
+    return path
+
+
+def make_sdist(folder: Path, files: dict[str, str]) -> Path:
+    """An sdist with a src/ layout, setup.py, docs and top-level tests."""
+    extra = {
+        "setup.py": "def setup():\n    '''Setup.'''\n",
+        "docs/conf.py": "def setup(app):\n    '''Sphinx.'''\n",
+        "tests/test_top.py": "def test_top():\n    '''Test.'''\n",
+        "PKG-INFO": "Name: fakepkg\n",
+    }
+    members = {f"src/{name}": text for name, text in files.items()} | extra
+    path = folder / "fakepkg-1.0.tar.gz"
+    with tarfile.open(path, "w:gz") as tf:
+        for name, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"fakepkg-1.0/{name}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def no_pip(*args: Any, **kwargs: Any) -> Any:
+    """Stand-in for subprocess.run that fails the test if pip is run."""
+    raise AssertionError("pip must not run when the archive is cached")
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    """A cache folder."""
+    return tmp_path / "cache"
+
+
+@pytest.mark.parametrize("kind", ["wheel", "sdist"])
+def test_cached_archive_files_without_tests_vendored_or_generated(
+    kind: str, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = cache / "pypi" / "fakepkg-1.0"
+    folder.mkdir(parents=True)
+    (make_wheel if kind == "wheel" else make_sdist)(folder, FILES)
+    monkeypatch.setattr(subprocess, "run", no_pip)
+    label, version, files = pypi_files("pypi:fakepkg==1.0", cache, timeout=5)
+    assert (label, version) == ("pypi:fakepkg==1.0", "1.0")
+    assert sorted(files) == EXPECTED
+    assert files["fakepkg/core.py"] == FILES["fakepkg/core.py"].encode()
+    assert "fakepkg" not in sys.modules
+
+
+def test_big_modules_are_skipped(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = cache / "pypi" / "fakepkg-1.0"
+    folder.mkdir(parents=True)
+    big = "def huge():\n    '''Huge.'''\n" + "# padding\n" * 600_000
+    make_wheel(folder, {"fakepkg/small.py": "def small():\n    pass\n", "fakepkg/big.py": big})
+    monkeypatch.setattr(subprocess, "run", no_pip)
+    assert list(pypi_files("pypi:fakepkg==1.0", cache, timeout=5)[2]) == ["fakepkg/small.py"]
+
+
+def test_installed_distribution() -> None:
+    label, version, files = installed_files("pkg:pypdf")
+    assert (label, version) == ("pkg:pypdf", importlib.metadata.version("pypdf"))
+    assert "pypdf/__init__.py" in files and "pypdf/_reader.py" in files
+    assert not [path for path in files if "/tests/" in path or "_vendor" in path]
+
+
+def test_package_not_installed() -> None:
+    with pytest.raises(SourceError) as info:
+        installed_files("lakesage-no-such-package-xyz")
+    assert str(info.value) == (
+        "pkg:lakesage-no-such-package-xyz: not installed; pip install lakesage-no-such-package-xyz "
+        "or use pypi:lakesage-no-such-package-xyz==VERSION"
+    )
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "pypi:delta-spark",
+        "pypi:delta-spark>=4.0",
+        "pypi:",
+        "pypi:--index-url=http://evil.example==1.0",
+        "pypi:delta-spark==4.0; echo hi",
+    ],
+)
+def test_bad_pypi_spec(spec: str, cache: Path) -> None:
+    with pytest.raises(SourceError, match=r"expected pypi:NAME==VERSION"):
+        pypi_files(spec, cache, timeout=5)
+
+
+def test_pip_failure_reports_its_last_error(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+
+    def failing(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        calls.append(command)
+        stderr = "Looking in indexes\nERROR: first\nERROR: No matching distribution found\n"
+        return subprocess.CompletedProcess(command, 1, "", stderr)
+
+    monkeypatch.setattr(subprocess, "run", failing)
+    with pytest.raises(SourceError) as info:
+        pypi_files("pypi:fakepkg==1.0", cache, timeout=5)
+    assert (
+        str(info.value) == "pypi:fakepkg==1.0: pip download failed: No matching distribution found"
+    )
+    assert calls[0][-3:] == ["--only-binary", ":all:", "fakepkg==1.0"]
+    assert "--only-binary" not in calls[1] and calls[1][-1] == "fakepkg==1.0"
+    assert calls[0][:4] == [sys.executable, "-m", "pip", "download"]
+    assert not list((cache / "pypi").iterdir())  # no temp folder left behind
+
+
+def test_pip_timeout(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def slow(command: list[str], **kwargs: Any) -> Any:
+        raise subprocess.TimeoutExpired(command, kwargs["timeout"])
+
+    monkeypatch.setattr(subprocess, "run", slow)
+    with pytest.raises(SourceError, match=r"^pypi:fakepkg==1.0: pip download timed out after 5 s$"):
+        pypi_files("pypi:fakepkg==1.0", cache, timeout=5)
+
+
+@pytest.mark.network
+def test_real_pip_download_then_cache(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, version, files = pypi_files("pypi:delta-spark==4.0.0", cache, timeout=120)
+    assert version == "4.0.0"
+    assert list((cache / "pypi" / "delta-spark-4.0.0").glob("*.whl"))
+    assert b"class DeltaTable(" in files["delta/tables.py"]
+    monkeypatch.setattr(subprocess, "run", no_pip)
+    assert pypi_files("pypi:delta-spark==4.0.0", cache, timeout=5)[2] == files
+
+
+@pytest.mark.network
+def test_real_pip_failure(cache: Path) -> None:
+    with pytest.raises(SourceError, match=r"pip download failed: .*lakesage-no-such-package-xyz"):
+        pypi_files("pypi:lakesage-no-such-package-xyz==1.0", cache, timeout=120)
