@@ -14,6 +14,7 @@ from pages.common import (
     safe_answer,
     safe_pieces,
     show_sources,
+    show_unverified,
     stop_with_error,
     warm_up,
     with_llm,
@@ -69,6 +70,7 @@ def save_feedback(turn: ChatTurn) -> None:
 def show_answer_extras(turn: ChatTurn) -> None:
     """Sources, then thumbs up/down and an optional comment."""
     assert turn.answer is not None
+    show_unverified(turn.answer)
     show_sources(turn.answer)
     st.feedback("thumbs", key=f"feedback-{turn.id}", on_change=save_feedback, args=(turn,))
     if st.session_state.get(f"feedback-{turn.id}") is not None:

@@ -173,7 +173,7 @@ class KnowledgeBase:
         names = self.retriever.snapshot().names
         unknown = names.unknown(Question(search_query)) if found else []
         refused = bool(unknown) or not self.confident(search_query, found)
-        selection = self.select(search_query, found)
+        selection = self.select(question, found, context=search_query)
         hits = answerer.passages(selection)
         if unknown:
             pieces: Iterator[str] = iter([unknown_text(card, unknown)])
@@ -204,12 +204,14 @@ class KnowledgeBase:
 
         return AnswerStream(pieces, finish)
 
-    def select(self, question: str, hits: Sequence[Hit]) -> Selection:
-        """The lead and supporting units of the passages, scored with the loaded model."""
+    def select(self, question: str, hits: Sequence[Hit], *, context: str = "") -> Selection:
+        """The lead and supporting units of the passages, scored with the loaded model; a
+        follow-up is answered with its standalone form as context."""
         if not hits:
             return Selection(hits=[])
         keywords = self.retriever.snapshot().keywords
-        return select(question, hits, embed=self.embedder.embed, idf=keywords.idf)
+        context = "" if context == question else context
+        return select(question, hits, embed=self.embedder.embed, idf=keywords.idf, context=context)
 
     def engine(self, name: str | None = None) -> AnswerEngine:
         """The answer engine by name (default: the settings' engine)."""

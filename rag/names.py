@@ -26,6 +26,8 @@ CODE_SPAN = re.compile(r"`([^`\n]+)`")
 # namespace the docs use this many times are ours to call unknown; others are another stack's.
 NAMESPACE_NAMES = 20
 CLOSEST = 3
+# Names that start like this many keys defined in the docs' tables are config keys.
+CONFIG_ROWS = 3
 
 
 @dataclass(frozen=True)
@@ -105,9 +107,19 @@ class Names:
             return True
         if self.snapshot.named([name]):
             return True
+        if self._config_like(lowered):
+            return False  # a config key is known only as the docs write it
         # A method chain (spark.read.json): a known start, then members of documented classes.
         head, _, last = lowered.rpartition(".")
         return bool(head) and last in self.members and self.known(head)
+
+    def _config_like(self, lowered: str) -> bool:
+        """Whether a name starts like the config keys the docs' tables define (spark.sql.)."""
+        parts = lowered.split(".")
+        if len(parts) < 3:
+            return False
+        prefix = ".".join(parts[:2]) + "."
+        return sum(1 for name in self._defined if name.startswith(prefix)) >= CONFIG_ROWS
 
     def unknown(self, question: Question) -> list[Unknown]:
         """The dotted names the question quotes in our namespaces that the index does not know."""
@@ -134,7 +146,9 @@ class Names:
         """An unknown name with the closest names the docs write in its namespace."""
         lowered = name.lower()
         head = lowered.split(".", 1)[0] + "."
-        candidates = [n for n in self._spelled if n.startswith(head)]
+        candidates = [
+            n for n in self._spelled if n.startswith(head) and not lowered.startswith(f"{n}.")
+        ]
         closest = difflib.get_close_matches(lowered, candidates, n=CLOSEST, cutoff=0.5)
         release = self._release(closest[0] if closest else None)
         return Unknown(name, tuple(self._spelled[c] for c in closest), release)

@@ -106,11 +106,17 @@ class Question:
     """A question taken apart for retrieval and answering."""
 
     text: str
+    context: str = ""  # what the conversation asked before, for a follow-up question
+
+    @property
+    def full(self) -> str:
+        """The question with its context, as retrieval reads it."""
+        return f"{self.context} {self.text}".strip()
 
     @cached_property
     def words(self) -> frozenset[str]:
-        """Every content word of the question (stemmed, identifiers whole)."""
-        return content_words(self.text)
+        """Every content word of the question and its context (stemmed, identifiers whole)."""
+        return content_words(self.full)
 
     @cached_property
     def names(self) -> tuple[str, ...]:

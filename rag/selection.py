@@ -52,6 +52,7 @@ WEIGHTS = {
     "reason": 0.6,  # a reason, for a why question
     "focus": 0.4,  # from the chunk that matched, not its neighbours
     "rank": 2.4,  # 1/(1 + passage rank)
+    "closeness": 0.0,  # the passage's cosine with the question
     "api": -0.55,  # from an API reference entry
     "row": -0.4,  # a table row
     "code": 0.9,  # a code block
@@ -69,13 +70,12 @@ MIN_COVERAGE = 0.2
 MIN_DENSE = 0.45
 # The lead takes the best unit for each part of the question (that is about it), then
 # runners-up of the same passage within LEAD_MARGIN, up to LEAD_UNITS units and LEAD_CHARS
-# characters; support must score within SUPPORT_MARGIN of the lead.
+# characters; support fills the answer, best units first, up to ANSWER_CHARS characters.
 LEAD_MARGIN = 0.35
 LEAD_UNITS = 3
 LEAD_CHARS = 320
-SUPPORT_MARGIN = 1.2
-MAX_SUPPORT = 6
-ANSWER_CHARS = 850
+MAX_SUPPORT = 8
+ANSWER_CHARS = 800
 MAX_LIST_ITEMS = 5
 COHERENCE = 0.15
 MAX_CODE_LINES = 15
@@ -131,21 +131,34 @@ def select(
     *,
     embed: Embed | None = None,
     idf: Idf | None = None,
+    context: str = "",
 ) -> Selection:
-    """Choose the lead and support units of the passages, and the passages they come from."""
-    asked = Question(question)
+    """Choose the lead and support units of the passages, and the passages they come from;
+    `context` is the standalone form of a follow-up question, whose words count too."""
+    asked = Question(question, context)
     units = _candidates(asked, hits)
     if not units:
         return Selection(hits=list(hits))
     scored = _score(asked, hits, units, embed, idf or (lambda _word: 1.0))
     if not scored:
         return Selection(hits=list(hits))
-    lead = _lead(asked, scored)
+    code_after = _code_after(asked, units)
+
+    def size(unit: Unit) -> int:
+        """Characters a unit takes in the answer, with the code it leads into."""
+        code = None if unit.code else code_after.get((unit.hit, unit.text))
+        intro = len(unit.lead_in) if unit.kind == "item" else 0
+        return len(unit.text) + intro + (len(code.text) if code else 0)
+
+    def has_code(unit: Unit) -> bool:
+        return unit.code or (unit.hit, unit.text) in code_after
+
+    lead = _lead(asked, scored, size)
     if not lead:
         return Selection(hits=list(hits))
     top = max(s.best for s in lead)
-    support = _support(asked, scored, lead, top)
-    return _number(hits, lead, support, top, _code_after(asked, units), _lists(units))
+    support = _support(asked, scored, lead, size, has_code)
+    return _number(hits, lead, support, top, code_after, _lists(units))
 
 
 def _candidates(asked: Question, hits: Sequence[Hit]) -> list[Unit]:
@@ -217,6 +230,7 @@ def _common(asked: Question, unit: Unit, hit: Hit) -> dict[str, float]:
     return {
         "focus": _in_focus(unit, hit),
         "rank": 1.0 / (1.0 + unit.hit),
+        "closeness": float(hit.metadata.get("dense_score", 0.0)),
         "api": 1.0 if hit.metadata.get("symbol") or _from_package(hit) else 0.0,
         "row": 1.0 if unit.kind == "row" else 0.0,
         "code": 1.0 if unit.code else 0.0,
@@ -255,7 +269,7 @@ def _dense(
     if embed is None:
         return out
     chosen = sorted(range(len(units)), key=lambda k: -cheap[k])[:MAX_EMBEDDED]
-    texts = [asked.text if len(parts) == 1 else p.text for p in parts]
+    texts = [asked.full if len(parts) == 1 else p.text for p in parts]
     vectors = embed(texts + [_embedded_text(units[k]) for k in chosen])
     sims = vectors[: len(texts)] @ vectors[len(texts) :].T
     for j in range(len(parts)):
@@ -264,7 +278,9 @@ def _dense(
     return out
 
 
-def _lead(asked: Question, scored: list[_Scored]) -> list[_Scored]:
+def _lead(
+    asked: Question, scored: list[_Scored], size: Callable[[Unit], int]
+) -> list[_Scored]:
     """The best unit for each part of the question (a part already answered adds nothing;
     later parts lean to the passage that answered the first, as a document answers in one
     place), then close runners-up of that passage, up to LEAD_UNITS short units."""
@@ -278,48 +294,47 @@ def _lead(asked: Question, scored: list[_Scored]) -> list[_Scored]:
         if best is not None and (not lead or best.answers[j]):
             lead.append(best)
     top = max(s.best for s in lead)
-    size = sum(_size(s.unit) for s in lead)
+    used = sum(size(s.unit) for s in lead)
     for s in sorted(scored, key=lambda s: -s.best):
         if len(lead) >= LEAD_UNITS or s.best < top - LEAD_MARGIN:
             break
         unit = s.unit
         if s in lead or unit.code or unit.hit != lead[0].unit.hit or _attached(unit, lead):
             continue
-        if size + _size(unit) > LEAD_CHARS:
+        if used + size(unit) > LEAD_CHARS:
             continue
         lead.append(s)
-        size += _size(unit)
+        used += size(unit)
     return lead
 
 
 def _support(
-    asked: Question, scored: list[_Scored], lead: list[_Scored], top: float
+    asked: Question,
+    scored: list[_Scored],
+    lead: list[_Scored],
+    size: Callable[[Unit], int],
+    has_code: Callable[[Unit], bool],
 ) -> list[_Scored]:
-    """More units that score close to the lead, best first, while the answer stays within
-    ANSWER_CHARS; one code block at most, and only for a question that wants code."""
+    """The best remaining units while the answer stays within ANSWER_CHARS; one code block in
+    the answer at most (two for a question that asks for code)."""
     chosen: list[_Scored] = []
-    size = sum(_size(s.unit) for s in lead)
+    used = sum(size(s.unit) for s in lead)
+    blocks = 2 if "code" in asked.kinds else 1
     for s in sorted(scored, key=lambda s: -s.best):
-        if len(chosen) >= MAX_SUPPORT or s.best < top - SUPPORT_MARGIN:
+        if len(chosen) >= MAX_SUPPORT:
             break
         unit = s.unit
         shown = [*lead, *chosen]
-        if s in shown or _attached(unit, shown) or size + _size(unit) > ANSWER_CHARS:
+        if s in shown or _attached(unit, shown) or used + size(unit) > ANSWER_CHARS:
             continue
-        if unit.code and (
-            "code" not in asked.kinds
-            or unit.text.count("\n") > MAX_CODE_LINES
-            or any(c.unit.code for c in shown)
+        if has_code(unit) and (
+            unit.text.count("\n") > MAX_CODE_LINES
+            or sum(has_code(c.unit) for c in shown) >= blocks
         ):
             continue
         chosen.append(s)
-        size += _size(unit)
+        used += size(unit)
     return chosen
-
-
-def _size(unit: Unit) -> int:
-    """Characters a unit takes in the answer."""
-    return len(unit.text) + (len(unit.lead_in) if unit.kind == "item" else 0)
 
 
 def _number(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from ingest.pipeline import Pipeline
 from ingest.sources import SourceSpec
 from pages.common import escape_markdown, passage_markdown, safe_pieces
 from rag.settings import load_settings
+from tests.test_llm import MODEL, Server, openai_route
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
@@ -117,7 +119,8 @@ def test_chat_answers_with_citations_and_sources(home: Path) -> None:
     n, hit = answer.cited_hits()[0]
     assert hit.source == "delta/docs/delta-constraints.mdx"
     labels = [e.label for e in at.expander]
-    assert labels[0].startswith(escape_markdown(f"[{n}] Constraints"))
+    assert labels[0].startswith(escape_markdown(f"[{n}] {hit.release} · Constraints"))
+    assert hit.release.startswith("Delta Lake")
     captions = " ".join(c.value for c in at.caption)
     assert escape_markdown("delta/docs/delta-constraints.mdx") in captions
     assert any(
@@ -131,7 +134,8 @@ def test_chat_answers_with_citations_and_sources(home: Path) -> None:
 
     ask(at, "How do I drop it again?")  # a follow-up: the history goes with it
     assert len(at.chat_message) == 4
-    assert "DROP CONSTRAINT" in at.chat_message[3].markdown[0].value
+    follow_up = at.chat_message[3].markdown[0].value
+    assert "DROP" in follow_up and "constraint" in follow_up.lower()
     assert at.get("download_button"), "the chat can be downloaded once it has turns"
 
 
@@ -221,6 +225,25 @@ def test_llm_endpoint_down_is_a_clear_error(home: Path) -> None:
     assert f"cannot reach the LLM endpoint at http://127.0.0.1:{port}/v1" in message
     assert "LAKESAGE_LLM_BASE_URL" in message
     assert "turns" not in at.session_state or not at.session_state["turns"]
+
+
+def test_names_an_llm_makes_up_get_a_badge(home: Path) -> None:
+    words = ["When a constraint is violated, Delta throws ", "`delta.magic.speedup` [1]."]
+    server = Server(openai_route(words, key=None))
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    try:
+        at = started()
+        at.selectbox(key="engine").set_value("openai").run()
+        at.text_input(key="llm_base_url").set_value(f"{server.url}/v1")
+        at.text_input(key="llm_model").set_value(MODEL).run()
+        ask(at, CHECK_QUESTION)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not at.exception and not at.error
+    assert last_answer(at).unverified == ["delta.magic.speedup"]
+    captions = " ".join(c.value for c in at.caption)
+    assert escape_markdown("Not in the passages or the index: delta.magic.speedup") in captions
 
 
 def test_feedback_is_saved_with_question_answer_and_citations(home: Path) -> None:

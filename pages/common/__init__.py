@@ -297,6 +297,15 @@ def is_web_url(url: str | None) -> bool:
     return bool(url) and str(url).lower().startswith(("http://", "https://"))
 
 
+def show_unverified(answer: Answer) -> None:
+    """A warning badge for names an LLM answer quotes that neither its passages nor the index
+    hold: likely made up."""
+    if answer.unverified:
+        names = ", ".join(answer.unverified)
+        st.badge("Unverified names", icon=":material/warning:", color="orange")
+        st.caption(escape_markdown(f"Not in the passages or the index: {names}"))
+
+
 def show_sources(answer: Answer) -> None:
     """The cited passages, numbered like the citations, with the cited sentences highlighted."""
     cited = answer.cited_hits()
@@ -305,9 +314,9 @@ def show_sources(answer: Answer) -> None:
     claims = cited_claims(answer)
     st.caption("Sources")
     for n, hit in cited:
-        label = f"[{n}] {hit.title or hit.source}"
-        if hit.heading_path and hit.heading_path != hit.title:
-            label += f" — {hit.heading_path}"
+        label = f"[{n}] {hit.release} · {hit.heading_path or hit.title or hit.source}"
+        if hit.page:
+            label += f", page {hit.page}"
         with st.expander(escape_markdown(label)):
             st.badge(escape_markdown(hit.product or "docs"), color=_color(hit.product))
             where = hit.source + (f", page {hit.page}" if hit.page else "")
