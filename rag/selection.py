@@ -278,9 +278,7 @@ def _dense(
     return out
 
 
-def _lead(
-    asked: Question, scored: list[_Scored], size: Callable[[Unit], int]
-) -> list[_Scored]:
+def _lead(asked: Question, scored: list[_Scored], size: Callable[[Unit], int]) -> list[_Scored]:
     """The best unit for each part of the question (a part already answered adds nothing;
     later parts lean to the passage that answered the first, as a document answers in one
     place), then close runners-up of that passage, up to LEAD_UNITS short units."""
@@ -327,9 +325,10 @@ def _support(
         shown = [*lead, *chosen]
         if s in shown or _attached(unit, shown) or used + size(unit) > ANSWER_CHARS:
             continue
+        if _sibling_row(unit, lead):
+            continue  # the row the question asked about is shown; its neighbours are not support
         if has_code(unit) and (
-            unit.text.count("\n") > MAX_CODE_LINES
-            or sum(has_code(c.unit) for c in shown) >= blocks
+            unit.text.count("\n") > MAX_CODE_LINES or sum(has_code(c.unit) for c in shown) >= blocks
         ):
             continue
         chosen.append(s)
@@ -459,6 +458,14 @@ def _embedded_text(unit: Unit) -> str:
     ("The default is 7 days.") its topic; code cut to what the model reads first."""
     text = _scored_text(unit)
     return (f"{unit.section}: {text}" if unit.section else text)[:600]
+
+
+def _sibling_row(unit: Unit, lead: list[_Scored]) -> bool:
+    """Whether a row sits in the table of a lead row."""
+    return unit.kind == "row" and any(
+        s.unit.kind == "row" and s.unit.hit == unit.hit and s.unit.header == unit.header
+        for s in lead
+    )
 
 
 def _attached(unit: Unit, shown: list[_Scored]) -> bool:

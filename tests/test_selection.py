@@ -42,15 +42,14 @@ def test_support_stays_within_the_answer_budget() -> None:
     assert sum(len(p.unit.text) for p in selection.pieces) <= ANSWER_CHARS
 
 
-def test_one_code_block_at_most_and_only_when_code_is_asked() -> None:
-    text = (
-        "Vacuum the table with the vacuum command.\n\n```python\ndt.vacuum()\n```\n\n"
-        "Vacuum again later with vacuum.\n\n```python\ndt.vacuum(100)\n```"
+def test_one_code_block_at_most_two_when_code_is_asked() -> None:
+    text = "\n\n".join(
+        f"Vacuum the table with vacuum, way {i}:\n\n```python\ndt.vacuum({i})\n```"
+        for i in range(4)
     )
-    asked = select("How do I vacuum the table?", [hit(text)])
-    assert sum(1 for p in asked.pieces if p.unit.code or p.code) == 1
-    told = select("Does vacuum vacuum the table?", [hit(text)])
-    assert not any(p.unit.code for p in told.support)
+    blocks = lambda selection: sum(1 for p in selection.pieces if p.unit.code or p.code)  # noqa: E731
+    assert blocks(select("How do I vacuum the table?", [hit(text)])) == 2
+    assert blocks(select("Does vacuum vacuum the table?", [hit(text)])) == 1
 
 
 def test_the_embedding_signal_picks_among_equal_words() -> None:
