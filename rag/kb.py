@@ -7,6 +7,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
+
 from rag.answer import (
     REFUSAL,
     AnswerEngine,
@@ -30,6 +32,8 @@ from rag.selection import Selection, select
 from rag.settings import Settings, load_settings
 from rag.store import STAMP, ChromaStore
 
+# Unit vectors kept between questions (about 1.5 KB each).
+UNIT_VECTORS = 20_000
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[._][A-Za-z0-9]+)*")
 
 
@@ -59,6 +63,7 @@ class KnowledgeBase:
         self._embedder = embedder
         self._retriever: Retriever | None = None
         self._built_at: Any = None
+        self._unit_vectors: dict[str, np.ndarray] = {}
         # Askers share one knowledge base: they must share one model, store and snapshot too.
         self._lock = threading.RLock()
 
@@ -211,7 +216,22 @@ class KnowledgeBase:
             return Selection(hits=[])
         keywords = self.retriever.snapshot().keywords
         context = "" if context == question else context
-        return select(question, hits, embed=self.embedder.embed, idf=keywords.idf, context=context)
+        return select(question, hits, embed=self._embed_units, idf=keywords.idf, context=context)
+
+    def _embed_units(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of quotable units, remembered: the same passages answer many questions."""
+        if not texts:
+            return np.zeros((0, 1), dtype=np.float32)
+        # A local copy: another asker may clear the shared memory meanwhile.
+        found = {t: v for t in texts if (v := self._unit_vectors.get(t)) is not None}
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            fresh = dict(zip(missing, self.embedder.embed(missing), strict=True))
+            found.update(fresh)
+            if len(self._unit_vectors) + len(fresh) > UNIT_VECTORS:
+                self._unit_vectors.clear()
+            self._unit_vectors.update(fresh)
+        return np.stack([found[t] for t in texts])
 
     def engine(self, name: str | None = None) -> AnswerEngine:
         """The answer engine by name (default: the settings' engine)."""

@@ -63,7 +63,7 @@ WEIGHTS = {
     "language": 0.3,  # code in the language the question prefers
     "intro": 0.0,  # ends with a colon: it introduces what follows
 }
-MAX_EMBEDDED = 48
+MAX_EMBEDDED = 16
 # A unit may be quoted when it holds this share of the question's (rarity-weighted) words, or
 # its meaning is this close to the question's.
 MIN_COVERAGE = 0.2

@@ -183,6 +183,32 @@ def test_a_new_ingest_is_seen_without_reopening(
     )
 
 
+
+class CountingEmbedder:
+    """The real embedder, counting the texts it is asked to embed."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.texts = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def embed(self, texts: Any) -> Any:
+        self.texts += len(texts)
+        return self.inner.embed(texts)
+
+
+def test_unit_vectors_are_embedded_once(index: Settings, embedder: Any) -> None:
+    counting = CountingEmbedder(embedder)
+    kb = KnowledgeBase(index, embedder=counting)
+    first = kb.ask(ON_CORPUS)
+    assert counting.texts > 2  # the question for retrieval, then it and the units to quote
+    before = counting.texts
+    again = kb.ask(ON_CORPUS)
+    assert counting.texts == before + 1  # only retrieval embeds the question again
+    assert again.text == first.text
+
 def test_an_unknown_config_key_is_named_first_with_the_closest(kb: KnowledgeBase) -> None:
     answer = kb.ask("How do I set delta.columnMapping.modez on a table?")
     assert answer.refused and answer.unknown == ["delta.columnMapping.modez"]
