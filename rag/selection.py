@@ -35,9 +35,10 @@ INSTRUCTION = re.compile(
 )
 OUTPUT_LINE = re.compile(r"^\s*(?:\d{4}[-/]\d\d[-/]\d\d|Traceback|File \"|[+|][-+=]{3}|[|├└─])")
 SPACE = re.compile(r"\s+")
-# A unit's score is a weighted sum of these signals. The weights were fitted by logistic
-# regression on which units of the retrieved passages hold the dev set's answers, checked by
-# cross-validation over questions, then rounded.
+# A unit's score is a weighted sum of these signals. The weights started from a logistic
+# regression of which units of the retrieved passages hold the dev set's answers (checked by
+# cross-validation over questions: the top unit holds them for about 46%), rounded, then set by
+# hand for code in the question's language and for output blocks.
 WEIGHTS = {
     "dense": 1.2,  # cosine of question (part) and unit, with the loaded embedding model
     "lexical": 1.4,  # rarity-weighted share of the question's words the unit contains
@@ -52,7 +53,6 @@ WEIGHTS = {
     "reason": 0.6,  # a reason, for a why question
     "focus": 0.4,  # from the chunk that matched, not its neighbours
     "rank": 2.4,  # 1/(1 + passage rank)
-    "closeness": 0.0,  # the passage's cosine with the question
     "api": -0.55,  # from an API reference entry
     "row": -0.4,  # a table row
     "code": 0.9,  # a code block
@@ -61,7 +61,6 @@ WEIGHTS = {
     "length": 0.35,  # its length, up to 600 characters
     "output": -1.0,  # a code block of output (logs, tracebacks, tables)
     "language": 0.3,  # code in the language the question prefers
-    "intro": 0.0,  # ends with a colon: it introduces what follows
 }
 MAX_EMBEDDED = 16
 # A unit may be quoted when it holds this share of the question's (rarity-weighted) words, or
@@ -101,7 +100,6 @@ class Selection:
     hits: list[Hit]
     lead: list[Piece] = field(default_factory=list)
     support: list[Piece] = field(default_factory=list)
-    score: float = 0.0  # the lead's score: how well the best unit answers the question
 
     @property
     def pieces(self) -> list[Piece]:
@@ -156,9 +154,8 @@ def select(
     lead = _lead(asked, scored, size)
     if not lead:
         return Selection(hits=list(hits))
-    top = max(s.best for s in lead)
     support = _support(asked, scored, lead, size, has_code)
-    return _number(hits, lead, support, top, code_after, _lists(units))
+    return _number(hits, lead, support, code_after, _lists(units))
 
 
 def _candidates(asked: Question, hits: Sequence[Hit]) -> list[Unit]:
@@ -230,7 +227,6 @@ def _common(asked: Question, unit: Unit, hit: Hit) -> dict[str, float]:
     return {
         "focus": _in_focus(unit, hit),
         "rank": 1.0 / (1.0 + unit.hit),
-        "closeness": float(hit.metadata.get("dense_score", 0.0)),
         "api": 1.0 if hit.metadata.get("symbol") or _from_package(hit) else 0.0,
         "row": 1.0 if unit.kind == "row" else 0.0,
         "code": 1.0 if unit.code else 0.0,
@@ -239,7 +235,6 @@ def _common(asked: Question, unit: Unit, hit: Hit) -> dict[str, float]:
         "instruction": 1.0 if not unit.code and INSTRUCTION.search(text) else 0.0,
         "concrete": 1.0 if unit.code or INLINE_CODE.search(text) else 0.0,
         "length": min(len(text), 600) / 600,
-        "intro": 1.0 if text.rstrip().endswith(":") else 0.0,
         **_name_signals(asked, unit),
     }
 
@@ -340,7 +335,6 @@ def _number(
     hits: Sequence[Hit],
     lead: list[_Scored],
     support: list[_Scored],
-    top: float,
     code_after: dict[tuple[int, str], Unit],
     lists: dict[tuple[int, str], list[Unit]],
 ) -> Selection:
@@ -352,10 +346,10 @@ def _number(
     number = {hit: n for n, hit in enumerate(order, 1)}
     rest = [i for i in range(len(hits)) if i not in number]
 
-    def piece(unit: Unit, *, lead: bool = False) -> Piece:
+    def piece(unit: Unit, *, in_lead: bool = False) -> Piece:
         code = None if unit.code else code_after.get((unit.hit, unit.text))
         items: tuple[Unit, ...] = ()
-        if lead and unit.kind == "item" and unit.lead_in:
+        if in_lead and unit.kind == "item" and unit.lead_in:
             siblings = lists.get((unit.hit, unit.lead_in), [unit])
             short = len(siblings) <= MAX_LIST_ITEMS and sum(len(u.text) for u in siblings) <= 450
             items = tuple(siblings) if short else (unit,)
@@ -363,9 +357,8 @@ def _number(
 
     return Selection(
         hits=[hits[i] for i in order + rest],
-        lead=[piece(s.unit, lead=True) for s in lead],
+        lead=[piece(s.unit, in_lead=True) for s in lead],
         support=sorted((piece(s.unit) for s in support), key=lambda p: (p.n, p.unit.position)),
-        score=top,
     )
 
 

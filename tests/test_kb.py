@@ -183,7 +183,6 @@ def test_a_new_ingest_is_seen_without_reopening(
     )
 
 
-
 class CountingEmbedder:
     """The real embedder, counting the texts it is asked to embed."""
 
@@ -208,6 +207,7 @@ def test_unit_vectors_are_embedded_once(index: Settings, embedder: Any) -> None:
     again = kb.ask(ON_CORPUS)
     assert counting.texts == before + 1  # only retrieval embeds the question again
     assert again.text == first.text
+
 
 def test_an_unknown_config_key_is_named_first_with_the_closest(kb: KnowledgeBase) -> None:
     answer = kb.ask("How do I set delta.columnMapping.modez on a table?")
