@@ -36,9 +36,10 @@ INSTRUCTION = re.compile(
 OUTPUT_LINE = re.compile(r"^\s*(?:\d{4}[-/]\d\d[-/]\d\d|Traceback|File \"|[+|][-+=]{3}|[|├└─])")
 SPACE = re.compile(r"\s+")
 # A unit's score is a weighted sum of these signals. The weights started from a logistic
-# regression of which units of the retrieved passages hold the dev set's answers (checked by
-# cross-validation over questions: the top unit holds them for about 46%), rounded, then set by
-# hand for code in the question's language and for output blocks.
+# regression of which units of the retrieved passages hold the dev set's answers, rounded, then
+# set by hand for code in the question's language and for output blocks. bench/fit_unit_weights.py
+# says how often the top unit holds the answer with them (about 46% on the default index) and
+# what a cross-validated refit would give.
 WEIGHTS = {
     "dense": 1.2,  # cosine of question (part) and unit, with the loaded embedding model
     "lexical": 1.4,  # rarity-weighted share of the question's words the unit contains
