@@ -142,6 +142,15 @@ def select(
     if not scored:
         return Selection(hits=list(hits))
     code_after = _code_after(asked, units)
+    # "... as follows:" says nothing without what follows (a table or code not quoted).
+    introduces = {(u.hit, u.lead_in) for u in units if u.lead_in}
+    scored = [
+        s
+        for s in scored
+        if s.unit.code or not s.unit.text.endswith(":") or (s.unit.hit, s.unit.text) in introduces
+    ]
+    if not scored:
+        return Selection(hits=list(hits))
 
     def size(unit: Unit) -> int:
         """Characters a unit takes in the answer, with the code it leads into."""
@@ -310,7 +319,7 @@ def _support(
     has_code: Callable[[Unit], bool],
 ) -> list[_Scored]:
     """The best remaining units while the answer stays within ANSWER_CHARS; one code block in
-    the answer at most (two for a question that asks for code)."""
+    the answer at most (two, from two passages, for a question that asks for code)."""
     chosen: list[_Scored] = []
     used = sum(size(s.unit) for s in lead)
     blocks = 2 if "code" in asked.kinds else 1
@@ -324,9 +333,11 @@ def _support(
         if _sibling_row(unit, lead):
             continue  # the row the question asked about is shown; its neighbours are not support
         if has_code(unit) and (
-            unit.text.count("\n") > MAX_CODE_LINES or sum(has_code(c.unit) for c in shown) >= blocks
+            unit.text.count("\n") > MAX_CODE_LINES
+            or sum(has_code(c.unit) for c in shown) >= blocks
+            or any(has_code(c.unit) and c.unit.hit == unit.hit for c in shown)
         ):
-            continue
+            continue  # and one per passage: a long block cut in two is not two examples
         chosen.append(s)
         used += size(unit)
     return chosen

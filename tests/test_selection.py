@@ -42,14 +42,30 @@ def test_support_stays_within_the_answer_budget() -> None:
     assert sum(len(p.unit.text) for p in selection.pieces) <= ANSWER_CHARS
 
 
-def test_one_code_block_at_most_two_when_code_is_asked() -> None:
-    text = "\n\n".join(
-        f"Vacuum the table with vacuum, way {i}:\n\n```python\ndt.vacuum({i})\n```"
-        for i in range(4)
-    )
+def test_one_code_block_at_most_two_from_two_passages_when_code_is_asked() -> None:
+    def passage(n: int) -> Hit:
+        text = "\n\n".join(
+            f"Vacuum the table with vacuum, way {n}{i}:\n\n```python\ndt.vacuum({n}{i})\n```"
+            for i in range(3)
+        )
+        return hit(text, f"doc{n}.md")
+
     blocks = lambda selection: sum(1 for p in selection.pieces if p.unit.code or p.code)  # noqa: E731
-    assert blocks(select("How do I vacuum the table?", [hit(text)])) == 2
-    assert blocks(select("Does vacuum vacuum the table?", [hit(text)])) == 1
+    two = [passage(1), passage(2)]
+    assert blocks(select("How do I vacuum the table?", two)) == 2
+    assert blocks(select("How do I vacuum the table?", two[:1])) == 1  # a block cut in two is one
+    assert blocks(select("Does vacuum vacuum the table?", two)) == 1
+
+
+def test_a_sentence_that_introduces_nothing_shown_is_not_quoted() -> None:
+    text = (
+        "The schema of the remove action is as follows:\n\n"
+        "The remove action deletes a file from the table."
+    )
+    selection = select("What is the schema of the remove action?", [hit(text)])
+    assert [p.unit.text for p in selection.pieces] == [
+        "The remove action deletes a file from the table."
+    ]
 
 
 def test_the_embedding_signal_picks_among_equal_words() -> None:
