@@ -178,7 +178,9 @@ class KnowledgeBase:
         names = self.retriever.snapshot().names
         unknown = names.unknown(Question(search_query)) if found else []
         refused = bool(unknown) or not self.confident(search_query, found)
-        selection = self.select(question, found, context=search_query)
+        selection = (
+            Selection(hits=found) if refused else self.select(question, found, context=search_query)
+        )
         hits = answerer.passages(selection)
         if unknown:
             pieces: Iterator[str] = iter([unknown_text(card, unknown)])
