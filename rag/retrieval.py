@@ -232,17 +232,24 @@ class Retriever:
         if mask is not None:
             keyword = np.where(mask, keyword, 0.0)
         fused = self._fuse(snap, dense, keyword)
-        self._weigh(snap, fused, Question(question))
+        self._weigh(snap, fused, Question(question), mask)
         return self._select(snap, fused, dense, keyword, k)
 
-    def _weigh(self, snap: Snapshot, fused: dict[int, float], question: Question) -> None:
+    def _weigh(
+        self,
+        snap: Snapshot,
+        fused: dict[int, float],
+        question: Question,
+        mask: np.ndarray | None,
+    ) -> None:
         """Guides before reference entries, unless the question names a symbol: then that
         symbol's entry keeps its place beside the guides; the row that defines a quoted name
         and chunks with the question's SQL keyword phrases (SORT BY) as written come first."""
         named = set(snap.named(question.code_names))
         for name in question.names:
             for i in snap.names.defining(name):
-                fused[i] = fused.get(i, 0.0) + DEFINED_BONUS
+                if mask is None or mask[i]:
+                    fused[i] = fused.get(i, 0.0) + DEFINED_BONUS
         phrases = question.phrases
         for i in fused:
             if snap.api[i] and i not in named:

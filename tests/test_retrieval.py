@@ -610,6 +610,12 @@ def test_the_row_that_defines_a_quoted_name_comes_first(mixed: Retriever) -> Non
     assert hits[0].source == "delta/docs/configuration.mdx"
 
 
+def test_a_defining_row_outside_the_filters_stays_out(mixed: Retriever) -> None:
+    question = "What does spark.databricks.delta.retentionDurationCheck.enabled do?"
+    hits = mixed.search(question, 3, Filters(sources=("spark/",)))
+    assert hits and all(h.source.startswith("spark/") for h in hits)
+
+
 def test_sql_keyword_phrases_in_capitals_find_their_page(mixed: Retriever) -> None:
     hits = mixed.search("In a Spark SQL SELECT, what does CLUSTER BY do?", 1)
     assert hits[0].source == "spark/docs/sql-ref-syntax-qry-select.md"
