@@ -134,7 +134,7 @@ def _ask(kb: KnowledgeBase, args: argparse.Namespace) -> int:
         print(piece, end="", flush=True)
     answer = stream.answer
     assert answer is not None
-    print() if answer.text.endswith("\n") else print("\n")
+    print("" if answer.text.endswith("\n") else "\n")  # one blank line before the sources
     if answer.citations:
         print("Sources:")
         for n, hit in answer.cited_hits():
