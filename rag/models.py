@@ -124,9 +124,7 @@ class Hit:
     @property
     def release(self) -> str:
         """The product and version the passage documents, like "Delta Lake 4.0.0"."""
-        label = PRODUCT_NAMES.get(self.product, self.product)
-        version = self.metadata.get("version")
-        return f"{label} {version}" if version else label
+        return release_of(self.metadata)
 
 
 @dataclass
@@ -153,3 +151,26 @@ class Answer:
     def cited_hits(self) -> list[tuple[int, Hit]]:
         """The cited passages with their [n] numbers."""
         return [(n, self.hits[n - 1]) for n in self.citations if 0 < n <= len(self.hits)]
+
+
+def release_of(meta: dict[str, Any]) -> str:
+    """The product and version of a chunk's metadata, like "Delta Lake 4.0.0"."""
+    product = str(meta.get("product", ""))
+    label = PRODUCT_NAMES.get(product, product)
+    version = meta.get("version")
+    return f"{label} {version}" if version else label
+
+
+def is_api(meta: dict[str, Any]) -> bool:
+    """Whether a chunk's metadata is an API-reference entry's (read from a Python package)."""
+    return bool(meta.get("symbol")) or str(meta.get("origin", "")).startswith(("pypi:", "pkg:"))
+
+
+def symbol_of(meta: dict[str, Any]) -> str:
+    """The dotted name an API entry documents ("" for guides); indexes built before entries
+    carried a symbol spell it as their heading path."""
+    if symbol := meta.get("symbol"):
+        return str(symbol)
+    if str(meta.get("origin", "")).startswith(("pypi:", "pkg:")):
+        return str(meta.get("heading_path", "")).replace(" > ", ".")
+    return ""

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from rag.models import Hit
+from rag.models import release_of, symbol_of
 from rag.question import Question
 
 if TYPE_CHECKING:
@@ -68,8 +68,6 @@ class Names:
         """Methods and attributes: of the documented classes (read, json, vacuum), and those
         the docs' code calls (`.jdbc(`), for an index without API reference."""
         if self._members is None:
-            from rag.retrieval import symbol_of
-
             self._members = set()
             for meta in self.snapshot.metas:
                 parts = symbol_of(meta).split(".")
@@ -88,8 +86,6 @@ class Names:
         """The namespaces that are ours: the products indexed (spark, delta, mlflow), the
         packages of the API entries (pyspark) and any the docs use often."""
         if self._heads is None:
-            from rag.retrieval import symbol_of
-
             self._heads = {str(m.get("product", "")).lower() for m in self.snapshot.metas}
             self._heads |= {symbol_of(m).split(".", 1)[0].lower() for m in self.snapshot.metas}
             self._heads |= {h for h, n in self._namespaces.items() if n >= NAMESPACE_NAMES}
@@ -157,5 +153,4 @@ class Names:
         """The product and version of the docs that write a name ("Spark 4.0.1")."""
         if name is None:
             return ""
-        i = self._where[name]
-        return Hit(self.snapshot.ids[i], "", 0.0, self.snapshot.metas[i]).release
+        return release_of(self.snapshot.metas[self._where[name]])

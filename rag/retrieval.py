@@ -11,7 +11,7 @@ import numpy as np
 
 from rag.embedding import Embedder
 from rag.keywords import KeywordIndex
-from rag.models import Hit
+from rag.models import Hit, is_api, symbol_of
 from rag.names import Names
 from rag.question import Question
 from rag.store import ChromaStore
@@ -369,18 +369,3 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
         return np.zeros(0, dtype=int)
     part = np.argpartition(-scores, n - 1)[:n]
     return part[np.argsort(-scores[part])]
-
-
-def is_api(meta: dict[str, Any]) -> bool:
-    """Whether a chunk's metadata is an API-reference entry's (read from a Python package)."""
-    return bool(meta.get("symbol")) or str(meta.get("origin", "")).startswith(("pypi:", "pkg:"))
-
-
-def symbol_of(meta: dict[str, Any]) -> str:
-    """The dotted name an API entry documents ("" for guides); indexes built before entries
-    carried a symbol spell it as their heading path."""
-    if symbol := meta.get("symbol"):
-        return str(symbol)
-    if str(meta.get("origin", "")).startswith(("pypi:", "pkg:")):
-        return str(meta.get("heading_path", "")).replace(" > ", ".")
-    return ""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.keywords import tokenize
-from rag.models import Hit
+from rag.models import Hit, is_api
 from rag.question import Question
 from rag.units import Unit, passage_units
 
@@ -237,7 +237,7 @@ def _common(asked: Question, unit: Unit, hit: Hit) -> dict[str, float]:
     return {
         "focus": _in_focus(unit, hit),
         "rank": 1.0 / (1.0 + unit.hit),
-        "api": 1.0 if hit.metadata.get("symbol") or _from_package(hit) else 0.0,
+        "api": 1.0 if is_api(hit.metadata) else 0.0,
         "row": 1.0 if unit.kind == "row" else 0.0,
         "code": 1.0 if unit.code else 0.0,
         "language": _language_fit(asked, unit),
@@ -432,11 +432,6 @@ def _kind_signals(kinds: frozenset[str], unit: Unit) -> dict[str, float]:
         "inline_asked": float(wants_code and not unit.code and bool(INLINE_CODE.search(text))),
         "reason": float("reason" in kinds and bool(REASON.search(text.lower()))),
     }
-
-
-def _from_package(hit: Hit) -> bool:
-    """Whether a passage comes from a package's API reference (indexes without a symbol field)."""
-    return str(hit.metadata.get("origin", "")).startswith(("pypi:", "pkg:"))
 
 
 def _in_focus(unit: Unit, hit: Hit) -> float:
