@@ -50,11 +50,15 @@ class Names:
     _members: set[str] | None = None
     _heads: set[str] | None = None
     _defined: dict[str, list[int]] = field(default_factory=dict)  # lowercase -> chunks
+    _defined_heads: Counter[str] = field(default_factory=Counter)  # "spark.sql." -> names
 
     def __post_init__(self) -> None:
         for i, text in enumerate(self.snapshot.texts):
             for match in ROW_NAME.finditer(text):
-                self._defined.setdefault(match.group(1).lower(), []).append(i)
+                defined = match.group(1).lower()
+                if defined not in self._defined and defined.count(".") >= 2:
+                    self._defined_heads[_head(defined)] += 1
+                self._defined.setdefault(defined, []).append(i)
             for match in DOTTED.finditer(text):
                 name = match.group().rstrip(".-")
                 lowered = name.lower()
@@ -111,11 +115,7 @@ class Names:
 
     def _config_like(self, lowered: str) -> bool:
         """Whether a name starts like the config keys the docs' tables define (spark.sql.)."""
-        parts = lowered.split(".")
-        if len(parts) < 3:
-            return False
-        prefix = ".".join(parts[:2]) + "."
-        return sum(1 for name in self._defined if name.startswith(prefix)) >= CONFIG_ROWS
+        return lowered.count(".") >= 2 and self._defined_heads[_head(lowered)] >= CONFIG_ROWS
 
     def unknown(self, question: Question) -> list[Unknown]:
         """The dotted names the question quotes in our namespaces that the index does not know."""
@@ -154,3 +154,8 @@ class Names:
         if name is None:
             return ""
         return release_of(self.snapshot.metas[self._where[name]])
+
+
+def _head(lowered: str) -> str:
+    """The first two parts of a dotted name, with the dot after them ("spark.sql.")."""
+    return ".".join(lowered.split(".")[:2]) + "."
