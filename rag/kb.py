@@ -175,11 +175,15 @@ class KnowledgeBase:
             else heuristic_rewrite(question, history)
         )
         found = self.search(search_query, k or self.settings.top_k, filters)
-        names = self.retriever.snapshot().names
+        # One look at the index for the names and words (each `retriever` reads the ledger).
+        snapshot = self.retriever.snapshot()
+        names = snapshot.names
         unknown = names.unknown(Question(search_query)) if found else []
         refused = bool(unknown) or not self.confident(search_query, found)
         selection = (
-            Selection(hits=found) if refused else self.select(question, found, context=search_query)
+            Selection(hits=found)
+            if refused
+            else self._select(question, found, search_query, snapshot.keywords)
         )
         hits = answerer.passages(selection)
         if unknown:
@@ -216,7 +220,12 @@ class KnowledgeBase:
         follow-up is answered with its standalone form as context."""
         if not hits:
             return Selection(hits=[])
-        keywords = self.retriever.snapshot().keywords
+        return self._select(question, hits, context, self.retriever.snapshot().keywords)
+
+    def _select(
+        self, question: str, hits: Sequence[Hit], context: str, keywords: KeywordIndex
+    ) -> Selection:
+        """select() with the index's keywords at hand."""
         context = "" if context == question else context
         return select(question, hits, embed=self._embed_units, idf=keywords.idf, context=context)
 
