@@ -12,7 +12,7 @@ from rag.models import Hit
 from rag.names import Unknown
 from rag.personas import Persona
 from rag.selection import Piece, Selection
-from rag.units import Unit
+from rag.units import INLINE_CODE, Unit
 
 REFUSAL = "Not found in the indexed docs"
 # A backslash before the bracket marks an [n] quoted from a passage: Markdown shows it as [n],
@@ -21,7 +21,6 @@ CITATION = re.compile(r"(?<!\\)\[(\d+)\]")
 # Anything an LLM could read as the start or end of a passage fence, in any case or spacing.
 FENCE_TAG = re.compile(r"<(\s*/?\s*passage\b)", re.IGNORECASE)
 FENCED = re.compile(r"^[ \t]*```[^\n]*\n.*?^[ \t]*```[ \t]*$", re.DOTALL | re.MULTILINE)
-INLINE_CODE = re.compile(r"`[^`\n]+`")
 
 Turn = tuple[str, str]  # (role, text): role is "user" or "assistant"
 

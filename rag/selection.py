@@ -13,13 +13,12 @@ import numpy as np
 from rag.keywords import tokenize
 from rag.models import Hit, is_api
 from rag.question import Question
-from rag.units import Unit, passage_units
+from rag.units import INLINE_CODE, Unit, passage_units
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 Idf = Callable[[str], float]
 
 NUMBER = re.compile(r"\d")
-INLINE_CODE = re.compile(r"`[^`\n]+`")
 CONFIG_NAME = re.compile(
     r"`[^`\s]+`|\b[a-z][\w-]*(?:\.[a-zA-Z][\w-]*){2,}\b|\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b"
 )

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 FENCED = re.compile(r"^[ \t]*(`{3,}|~{3,})([^\n`]*)\n.*?^[ \t]*\1[ \t]*$", re.DOTALL | re.MULTILINE)
+INLINE_CODE = re.compile(r"`[^`\n]+`")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(\[*])")
 ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 QUOTE_MARK = re.compile(r"^\s*>\s?")
