@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.keywords import tokenize
-from rag.models import Hit, is_api
+from rag.models import Hit, is_reference
 from rag.question import Question
 from rag.units import INLINE_CODE, Unit, passage_units
 
@@ -53,7 +53,7 @@ WEIGHTS = {
     "reason": 0.6,  # a reason, for a why question
     "focus": 0.4,  # from the chunk that matched, not its neighbours
     "rank": 2.4,  # 1/(1 + passage rank)
-    "api": -0.55,  # from an API reference entry
+    "reference": -0.55,  # from reference material (an API entry, a specification)
     "row": -0.4,  # a table row
     "code": 0.9,  # a code block
     "instruction": 0.65,  # says what to do
@@ -236,7 +236,7 @@ def _common(asked: Question, unit: Unit, hit: Hit) -> dict[str, float]:
     return {
         "focus": _in_focus(unit, hit),
         "rank": 1.0 / (1.0 + unit.hit),
-        "api": 1.0 if is_api(hit.metadata) else 0.0,
+        "reference": 1.0 if is_reference(hit.metadata) else 0.0,
         "row": 1.0 if unit.kind == "row" else 0.0,
         "code": 1.0 if unit.code else 0.0,
         "language": _language_fit(asked, unit),
@@ -369,7 +369,7 @@ def _number(
     return Selection(
         hits=[hits[i] for i in order + rest],
         lead=[piece(s.unit, in_lead=True) for s in lead],
-        support=sorted((piece(s.unit) for s in support), key=lambda p: (p.n, p.unit.position)),
+        support=[piece(s.unit) for s in support],
     )
 
 
