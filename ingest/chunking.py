@@ -74,6 +74,7 @@ def chunk_document(doc: Document, origin: str, count: Counter, max_tokens: int) 
                     url=doc.url,
                     page=page,
                     symbol=symbol,
+                    reference=doc.reference,
                 )
             )
     return chunks

@@ -33,6 +33,7 @@ SCHEMA = pa.schema(
         pa.field("embed_text", pa.string(), nullable=False),
         pa.field("content_hash", pa.string(), nullable=False),
         pa.field("symbol", pa.string()),
+        pa.field("reference", pa.bool_()),
         pa.field("embedding", pa.list_(pa.float32()), nullable=False),
     ]
 )
@@ -60,14 +61,16 @@ def chunk_row(chunk: Chunk, fingerprint: str) -> dict[str, Any]:
         "embed_text": chunk.embed_text,
         "content_hash": chunk.content_hash,
         "symbol": chunk.symbol,
+        "reference": chunk.reference,
     }
 
 
 def row_chunk(row: dict[str, Any]) -> Chunk:
-    """A table row back as a chunk (a table written before `symbol` existed has none)."""
-    return Chunk(
-        **{name: row.get(name) for name in CHUNK_COLUMNS} | {"headings": tuple(row["headings"])}
-    )
+    """A table row back as a chunk (a table written before `symbol` or `reference` existed
+    has none)."""
+    values: dict[str, Any] = {name: row.get(name) for name in CHUNK_COLUMNS}
+    values.update(headings=tuple(row["headings"]), reference=bool(row.get("reference")))
+    return Chunk(**values)
 
 
 def chunks_and_vectors(table: pa.Table) -> tuple[list[Chunk], np.ndarray]:
@@ -157,7 +160,7 @@ class ChunkTable:
         return table.sort_by("id")
 
     def _add_missing_columns(self) -> None:
-        """Give a table written before a column existed (symbol) that column, empty."""
+        """Give a table written before a column existed (symbol, reference) that column, empty."""
         from deltalake import DeltaTable
         from deltalake.schema import Field
 

@@ -20,6 +20,7 @@ class FileTask:
     product: str
     version: str | None
     url: str | None
+    reference: bool = False
 
     @classmethod
     def of(cls, source: Source, item: Item) -> FileTask:
@@ -30,6 +31,7 @@ class FileTask:
             product=source.product_of(item.source),
             version=source.version,
             url=source.url_of(item.source),
+            reference=source.is_reference(item.source),
         )
 
 
@@ -40,6 +42,7 @@ def prepare(task: FileTask, count: Counter, max_tokens: int) -> list[Chunk] | st
         doc.product = task.product
         doc.version = doc.version or task.version
         doc.url = doc.url or task.url
+        doc.reference = doc.reference or task.reference
         chunks = chunk_document(doc, task.origin, count, max_tokens)
     except LakesageError as exc:
         return str(exc)

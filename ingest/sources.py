@@ -10,7 +10,7 @@ import re
 import stat
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from ingest import apiref, fetch
@@ -37,6 +37,13 @@ class Source:
     # The items are all the source holds (a package's API), so indexed files it no longer
     # lists are stale and go on every run, not only with --prune.
     exhaustive: bool = False
+    # Paths (globs) of reference material for implementers, such as a protocol specification:
+    # ranked with the API reference rather than with the guides.
+    reference: tuple[str, ...] = ()
+
+    def is_reference(self, source: str) -> bool:
+        """Whether one item is reference material rather than a guide."""
+        return any(fnmatch.fnmatch(source, glob) for glob in self.reference)
 
     def product_of(self, source: str) -> str:
         """The product of one item: configured, else read from its path, else "docs"."""
@@ -62,6 +69,7 @@ class SourceSpec:
     include: tuple[str, ...] = ()
     prefix: str = ""
     mirror: str | None = None
+    reference: tuple[str, ...] = ()
 
 
 def infer_product(path: str) -> str:
@@ -98,6 +106,7 @@ def read_sources_file(path: Path) -> list[SourceSpec]:
                 include=tuple(entry.get("include", ())),
                 prefix=entry.get("prefix", ""),
                 mirror=entry.get("mirror"),
+                reference=tuple(entry.get("reference", ())),
             )
         )
     return specs
@@ -105,6 +114,21 @@ def read_sources_file(path: Path) -> list[SourceSpec]:
 
 def resolve(spec: SourceSpec, settings: Settings) -> Source:
     """Turn a spec into a Source, downloading into the cache when it is remote."""
+    source = _resolve(spec, settings)
+    if spec.reference:
+        source.reference = spec.reference
+        # A file that becomes (or stops being) reference material is indexed again.
+        source.items = [
+            replace(item, fingerprint=f"{item.fingerprint}+reference")
+            if source.is_reference(item.source)
+            else item
+            for item in source.items
+        ]
+    return source
+
+
+def _resolve(spec: SourceSpec, settings: Settings) -> Source:
+    """resolve() before the reference globs apply."""
     text = spec.spec
     if spec.mirror and settings.mirror is not None:
         root = settings.mirror.expanduser().resolve()

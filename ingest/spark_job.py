@@ -37,7 +37,7 @@ CHUNK_DDL = (
     "id string, file_id string, origin string, source string, fingerprint string, ordinal int, "
     "title string, headings array<string>, product string, version string, url string, "
     "page int, text string, embed_text string, content_hash string, symbol string, "
-    "failure string"
+    "reference boolean, failure string"
 )
 # Files per partition, at most: small partitions keep both cores busy to the end.
 FILES_PER_PARTITION = 8

@@ -31,6 +31,7 @@ class Document:
     version: str | None = None
     url: str | None = None
     format: str = "md"
+    reference: bool = False  # reference material for implementers (a specification), not a guide
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Chunk:
     url: str | None = None
     page: int | None = None
     symbol: str | None = None  # an API entry's public name, e.g. pyspark.sql.DataFrame.repartition
+    reference: bool = False  # from reference material for implementers, not a guide
 
     @property
     def heading_path(self) -> str:
@@ -77,6 +79,8 @@ class Chunk:
         for key, value in optional:
             if value is not None:
                 meta[key] = value
+        if self.reference:
+            meta["reference"] = True
         return meta
 
 
@@ -164,6 +168,12 @@ def release_of(meta: dict[str, Any]) -> str:
 def is_api(meta: dict[str, Any]) -> bool:
     """Whether a chunk's metadata is an API-reference entry's (read from a Python package)."""
     return bool(meta.get("symbol")) or str(meta.get("origin", "")).startswith(("pypi:", "pkg:"))
+
+
+def is_reference(meta: dict[str, Any]) -> bool:
+    """Whether a chunk is reference material (an API entry, a specification) rather than a
+    guide or a note: ranked apart, below the guides unless the question names it."""
+    return is_api(meta) or bool(meta.get("reference"))
 
 
 def symbol_of(meta: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 
 from rag.embedding import Embedder
 from rag.keywords import KeywordIndex
-from rag.models import Hit, is_api, symbol_of
+from rag.models import Hit, is_reference, symbol_of
 from rag.names import Names
 from rag.question import Question
 from rag.store import ChromaStore
@@ -20,8 +20,9 @@ RRF_K = 60
 CANDIDATES = 100
 NEAR_DUPLICATE = 0.98
 # A question that names no API symbol is a how-to or concept question: the guides answer it,
-# and reference entries only come after them unless they match far better.
-API_WEIGHT = 0.5
+# and reference material (API entries, specifications) only comes after them unless it
+# matches far better.
+REFERENCE_WEIGHT = 0.5
 # A chunk with the table row that defines a name the question quotes scores as if it came first
 # in one more ranking.
 DEFINED_BONUS = 1.0 / (RRF_K + 1)
@@ -65,7 +66,7 @@ class Snapshot:
     keywords: KeywordIndex
     _by_position: dict[tuple[str, str, int], int] = field(default_factory=dict)
     _symbols: dict[str, list[int]] | None = None
-    _api: np.ndarray | None = None
+    _reference: np.ndarray | None = None
     _names: Names | None = None
 
     @classmethod
@@ -101,11 +102,12 @@ class Snapshot:
         return keep
 
     @property
-    def api(self) -> np.ndarray:
-        """Which chunks are API-reference entries rather than guides or notes."""
-        if self._api is None:
-            self._api = np.array([is_api(meta) for meta in self.metas], dtype=bool)
-        return self._api
+    def reference(self) -> np.ndarray:
+        """Which chunks are reference material (API entries, specifications) rather than
+        guides or notes."""
+        if self._reference is None:
+            self._reference = np.array([is_reference(meta) for meta in self.metas], dtype=bool)
+        return self._reference
 
     @property
     def names(self) -> Names:
@@ -116,8 +118,8 @@ class Snapshot:
 
     @property
     def pools(self) -> tuple[np.ndarray, np.ndarray]:
-        """Guides and API entries, ranked apart before they are fused."""
-        return ~self.api, self.api
+        """Guides and reference material, ranked apart before they are fused."""
+        return ~self.reference, self.reference
 
     def named(self, names: Sequence[str]) -> list[int]:
         """The API entries of the symbols a question names: `DeltaTable.vacuum` names
@@ -252,8 +254,8 @@ class Retriever:
                     fused[i] = fused.get(i, 0.0) + DEFINED_BONUS
         phrases = question.phrases
         for i in fused:
-            if snap.api[i] and i not in named:
-                fused[i] *= API_WEIGHT
+            if snap.reference[i] and i not in named:
+                fused[i] *= REFERENCE_WEIGHT
             if phrases:
                 text = snap.texts[i]
                 fused[i] *= 1.0 + PHRASE_BOOST * sum(p in text for p in phrases) / len(phrases)
@@ -261,7 +263,7 @@ class Retriever:
     def _dense(
         self, snap: Snapshot, query: np.ndarray, mask: np.ndarray | None, filters: Filters
     ) -> dict[int, float]:
-        """Cosine scores of the best candidates among guides and among API entries: exact while
+        """Cosine scores of the best candidates among guides and among reference material: exact while
         the index is small, else Chroma's HNSW."""
         if len(snap) <= self.exact_limit:
             sims = snap.vectors @ query
@@ -280,8 +282,8 @@ class Retriever:
     def _fuse(
         self, snap: Snapshot, dense: dict[int, float], keyword: np.ndarray
     ) -> dict[int, float]:
-        """Reciprocal rank fusion of the two rankings, ranked within guides and within API
-        entries, so that thousands of reference entries cannot push every guide down."""
+        """Reciprocal rank fusion of the two rankings, ranked within guides and within reference
+        material, so that thousands of API entries cannot push every guide down."""
         fused: dict[int, float] = {}
         for pool in snap.pools:
             ranked = sorted((i for i in dense if pool[i]), key=dense.__getitem__, reverse=True)

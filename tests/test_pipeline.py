@@ -100,6 +100,22 @@ def test_changed_file_replaces_its_chunks_and_reuses_vectors(
     assert sum(r.chunks for r in records.values()) == len(chunks)
 
 
+def test_reference_globs_mark_their_files_and_a_change_indexes_them_again(
+    docs: Path, settings: Settings, embedder: Any
+) -> None:
+    pipeline = Pipeline(settings, embedder)
+    pipeline.run([SourceSpec(str(docs))])
+    spec = "delta/docs/delta-constraints.mdx"
+    assert not any(m.get("reference") for m in stored(settings).values())
+    marked = pipeline.run([SourceSpec(str(docs), reference=("delta/docs/*-constraints.mdx",))])
+    assert marked.files_indexed == 1 and marked.chunks_embedded == 0  # vectors are reused
+    chunks = stored(settings).values()
+    assert {m["source"] for m in chunks if m.get("reference")} == {spec}
+    unmarked = pipeline.run([SourceSpec(str(docs))])
+    assert unmarked.files_indexed == 1
+    assert not any(m.get("reference") for m in stored(settings).values())
+
+
 def _texts(settings: Settings, source: str) -> list[str]:
     store = ChromaStore(settings)
     got = store.collection.get(where={"source": source}, include=["documents"])  # type: ignore[list-item]

@@ -616,6 +616,28 @@ def test_a_defining_row_outside_the_filters_stays_out(mixed: Retriever) -> None:
     assert hits and all(h.source.startswith("spark/") for h in hits)
 
 
+def test_reference_material_comes_after_the_guide_for_a_how_to_question(embedder: Any) -> None:
+    spec = (
+        "Old files removed from a Delta table: VACUUM deletes data files that the table no "
+        "longer references. Writers must keep old files for the retention period before "
+        "VACUUM removes them, and readers must not read removed files.",
+        guide("delta/PROTOCOL.md"),
+    )
+    howto = (
+        "Run VACUUM to clean up a table's storage.",
+        guide("delta/docs/delta-utility.mdx"),
+    )
+    question = "How do I remove old files from a delta table?"
+    plain = Retriever(MemoryStore([spec, howto], embedder), embedder, window=0)  # type: ignore[arg-type]
+    assert plain.search(question, 2)[0].source == "delta/PROTOCOL.md"  # it matches better
+    marked = (spec[0], spec[1] | {"reference": True})
+    ranked = Retriever(MemoryStore([marked, howto], embedder), embedder, window=0)  # type: ignore[arg-type]
+    assert [h.source for h in ranked.search(question, 2)] == [
+        "delta/docs/delta-utility.mdx",
+        "delta/PROTOCOL.md",
+    ]
+
+
 def test_sql_keyword_phrases_in_capitals_find_their_page(mixed: Retriever) -> None:
     hits = mixed.search("In a Spark SQL SELECT, what does CLUSTER BY do?", 1)
     assert hits[0].source == "spark/docs/sql-ref-syntax-qry-select.md"

@@ -70,10 +70,15 @@ def assert_same_index(got: dict[str, Any], want: dict[str, Any]) -> None:
         np.testing.assert_allclose(got[key][2], vector, atol=1e-5)
 
 
+# The charter stands in for reference material, so that the flag crosses the table too.
+REFERENCE = ("pdf/*-charter.pdf",)
+
+
 def single_process(tmp_path: Path, corpus: Path, embedder: Any, name: str) -> Settings:
     """A clean build of the corpus by the ordinary pipeline."""
     settings = Settings(home=tmp_path / name)
-    report = Pipeline(settings, embedder=embedder).run([SourceSpec(str(corpus))], prune=True)
+    spec = SourceSpec(str(corpus), reference=REFERENCE)
+    report = Pipeline(settings, embedder=embedder).run([spec], prune=True)
     assert len(report.failures) == 1
     return settings
 
@@ -82,8 +87,12 @@ def test_spark_job_gives_the_chunks_ids_and_vectors_of_the_single_process_pipeli
     spark: Any, corpus: Path, tmp_path: Path, embedder: Any
 ) -> None:
     want = stored(single_process(tmp_path, corpus, embedder, "single"))
+    assert {m["source"] for _, m, _ in want.values() if m.get("reference")} == {
+        "pdf/delta-io_delta/delta-charter.pdf"
+    }
     table_path = tmp_path / "chunks"
-    report = run_spark(Settings(), [SourceSpec(str(corpus))], str(table_path), spark=spark)
+    spec = SourceSpec(str(corpus), reference=REFERENCE)
+    report = run_spark(Settings(), [spec], str(table_path), spark=spark)
     assert report.files_total == 6 and report.files_indexed == 5
     assert report.chunks_stored == len(want) == report.chunks_embedded + report.chunks_reused
     assert len(report.failures) == 1 and "broken.md" in report.failures[0]
@@ -109,7 +118,8 @@ def test_changes_merge_by_content_and_sync_through_the_change_feed(
 ) -> None:
     table_path = str(tmp_path / "chunks")
     settings = Settings()
-    run_spark(settings, [SourceSpec(str(corpus))], table_path, spark=spark)
+    spec = SourceSpec(str(corpus), reference=REFERENCE)
+    run_spark(settings, [spec], table_path, spark=spark)
     served = Settings(home=tmp_path / "serving")
     sync_from_table(served, table_path)
     reader = KnowledgeBase(served)
@@ -121,7 +131,7 @@ def test_changes_merge_by_content_and_sync_through_the_change_feed(
     (corpus / "delta/docs/delta-spark-connect.mdx").unlink()
     (corpus / "team" / "new.md").write_text("# Runbook\n\nVacuum the bronze tables weekly.\n")
 
-    report = run_spark(settings, [SourceSpec(str(corpus))], table_path, spark=spark, prune=True)
+    report = run_spark(settings, [spec], table_path, spark=spark, prune=True)
     assert (report.files_unchanged, report.files_indexed, report.files_removed) == (3, 2, 1)
     assert report.chunks_embedded <= 3, "only the new text is embedded; the rest is reused"
     table = ChunkTable(table_path)
@@ -136,7 +146,7 @@ def test_changes_merge_by_content_and_sync_through_the_change_feed(
     assert_same_index(stored(served), stored(single_process(tmp_path, corpus, embedder, "fresh")))
     again = sync_from_table(served, table_path)
     assert (again.files_updated, again.files_removed) == (0, 0)
-    unchanged = run_spark(settings, [SourceSpec(str(corpus))], table_path, spark=spark)
+    unchanged = run_spark(settings, [spec], table_path, spark=spark)
     assert (unchanged.files_indexed, unchanged.files_unchanged) == (0, 5)
     assert ChunkTable(table_path).version() == version + 1, "nothing to write, no commit"
 
