@@ -1,4 +1,5 @@
-"""Answer engines, chosen by name: extractive (no model) and LLM-backed (OpenAI-compatible, Ollama)."""
+"""Answer engines, chosen by name: extractive (no model) and LLM-backed (OpenAI-compatible,
+Ollama, a local GGUF model)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from rag.errors import UnknownNameError
+from rag.llm import ENGINES as LLM_ENGINES
 from rag.llm import ChatClient
 from rag.models import Hit
 from rag.names import Unknown
@@ -233,13 +235,14 @@ def heuristic_rewrite(question: str, history: Sequence[Turn]) -> str:
     return f"{previous[-1]} {question}"
 
 
-ENGINES = ("extractive", "openai", "ollama")
+# The one list of engine names: the CLI, the UI and the factories read it.
+ENGINES = ("extractive", *LLM_ENGINES)
 
 
 def make_engine(name: str, client_factory: object = None) -> AnswerEngine:
     """The answer engine called name."""
     if name == "extractive":
         return ExtractiveEngine()
-    if name in ("openai", "ollama") and callable(client_factory):
+    if name in LLM_ENGINES and callable(client_factory):
         return LLMEngine(name, client_factory())
     raise UnknownNameError(f"unknown answer engine {name!r}; available: {', '.join(ENGINES)}")

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from rag.answer import ENGINES
 from rag.errors import LakesageError
 from rag.evaluate import FIGURE_HELP, evaluate, is_gold, read_questions, rows_as_dicts
 from rag.kb import KnowledgeBase
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="answer a question with citations")
     ask.add_argument("question", help="the question")
     ask.add_argument("--persona", help="persona card name (see `rag personas`)")
-    ask.add_argument("--engine", help="answer engine: extractive, openai or ollama")
+    ask.add_argument("--engine", choices=ENGINES, help="answer engine (default: the settings')")
     _filters(ask)
     ask.add_argument(
         "--json", action="store_true", help="print the answer, citations and hits as JSON"
@@ -59,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--k", type=int, default=10, help="passages retrieved per question (default 10)"
     )
-    ev.add_argument("--engine", help="answer engine to evaluate")
+    ev.add_argument("--engine", choices=ENGINES, help="answer engine to evaluate")
     ev.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     ev.add_argument(
         "--mlflow", metavar="URI", nargs="?", const="", help="log the run to MLflow (tracking URI)"

@@ -1,4 +1,5 @@
-"""Streaming chat clients for OpenAI-compatible and Ollama endpoints, over stdlib HTTP."""
+"""Streaming chat clients: OpenAI-compatible and Ollama endpoints over stdlib HTTP, and a local
+GGUF model (rag.local_llm), chosen by engine name."""
 
 from __future__ import annotations
 
@@ -350,14 +351,25 @@ def _make_ollama(settings: Settings) -> OllamaChatClient:
     return OllamaChatClient(settings.llm_base_url or OLLAMA_URL, model, settings.llm_timeout)
 
 
+def _make_llamacpp(settings: Settings) -> ChatClient:
+    """A GGUF model run in this process; llama-cpp-python is only imported when chosen."""
+    from rag.local_llm import LlamaCppChatClient
+
+    path = _required(
+        settings.llm_model, "LAKESAGE_LLM_MODEL", "llamacpp", "the path of a .gguf file"
+    )
+    return LlamaCppChatClient(path, settings.llm_context_window, settings.llm_max_tokens)
+
+
 ENGINES: dict[str, Callable[[Settings], ChatClient]] = {
     "openai": _make_openai,
     "ollama": _make_ollama,
+    "llamacpp": _make_llamacpp,
 }
 
 
 def make_chat_client(settings: Settings) -> ChatClient:
-    """The chat client for `settings.engine` (openai or ollama)."""
+    """The chat client for `settings.engine` (openai, ollama or llamacpp)."""
     factory = ENGINES.get(settings.engine)
     if factory is None:
         raise UnknownNameError(

@@ -67,7 +67,9 @@ class Settings(BaseSettings):
     )
     personas_dir: Path = Field(PROJECT_ROOT / "personas", description="Folder of persona cards.")
     persona: str = Field("databricks-developer", description="Default persona.")
-    engine: str = Field("extractive", description="Answer engine: extractive, openai or ollama.")
+    engine: str = Field(
+        "extractive", description="Answer engine: extractive, openai, ollama or llamacpp."
+    )
     top_k: int = Field(6, ge=1, le=50, description="Passages given to the answer engine.")
     keyword_weight: float = Field(
         1.0, ge=0, description="Weight of BM25 against dense in rank fusion."
@@ -88,11 +90,19 @@ class Settings(BaseSettings):
         1.0, ge=0, description="Weight of question-word coverage in the confidence."
     )
     llm_base_url: str | None = Field(None, description="Base URL of the LLM endpoint.")
-    llm_model: str | None = Field(None, description="Model name at the LLM endpoint.")
+    llm_model: str | None = Field(
+        None, description="Model name at the LLM endpoint; for llamacpp, the GGUF file's path."
+    )
     llm_api_key: str | None = Field(
         None, description="API key for the LLM endpoint (secret).", repr=False
     )
     llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the LLM endpoint.")
+    llm_context_window: int = Field(
+        4096, gt=0, description="Tokens of prompt and reply a local (llamacpp) model holds."
+    )
+    llm_max_tokens: int = Field(
+        512, gt=0, description="Most tokens a local (llamacpp) model writes in one reply."
+    )
     admin_password: str | None = Field(
         None, description="Password for write actions in the UI.", repr=False
     )

@@ -435,6 +435,8 @@ def test_make_ollama_client_defaults_to_local_server() -> None:
         ({"engine": "openai", "llm_model": MODEL}, "LAKESAGE_LLM_BASE_URL"),
         ({"engine": "openai", "llm_base_url": "http://127.0.0.1:8000/v1"}, "LAKESAGE_LLM_MODEL"),
         ({"engine": "ollama"}, "LAKESAGE_LLM_MODEL"),
+        ({"engine": "llamacpp"}, "LAKESAGE_LLM_MODEL"),
+        ({"engine": "llamacpp", "llm_model": "/nowhere/model.gguf"}, "LAKESAGE_LLM_MODEL"),
         (
             {"engine": "openai", "llm_base_url": "localhost:8000/v1", "llm_model": MODEL},
             "LAKESAGE_LLM_BASE_URL",
@@ -449,6 +451,6 @@ def test_missing_or_bad_settings_name_the_variable(values: dict[str, Any], varia
 @pytest.mark.parametrize("engine", ["extractive", "gpt"])
 def test_unknown_engine(engine: str) -> None:
     with pytest.raises(
-        UnknownNameError, match=f"unknown LLM engine '{engine}'; available: ollama, openai"
+        UnknownNameError, match=f"unknown LLM engine '{engine}'; available: llamacpp, ollama, openai"
     ):
         make_chat_client(Settings(engine=engine))

@@ -174,6 +174,9 @@ def with_llm(kb: KnowledgeBase, options: ChatOptions) -> KnowledgeBase:
         )
         if value and value != getattr(kb.settings, name)
     }
+    if options.engine == "llamacpp":
+        # A reader picks no file to load as a model: the local model is the configured one.
+        update.pop("llm_model", None)
     if not update:
         return kb
     if "llm_base_url" in update:
@@ -207,7 +210,13 @@ def sidebar(kb: KnowledgeBase, settings: Settings) -> None:
         if state.get("engine") not in ENGINES:
             state["engine"] = settings.engine if settings.engine in ENGINES else ENGINES[0]
         engine = st.selectbox("Answer engine", ENGINES, key="engine")
-        if engine != "extractive":
+        if engine == "llamacpp":
+            st.caption(
+                escape_markdown(f"Local model: {settings.llm_model}")
+                if settings.llm_model
+                else "Set LAKESAGE_LLM_MODEL to a .gguf file to answer with a local model."
+            )
+        elif engine != "extractive":
             state.setdefault("llm_base_url", settings.llm_base_url or "")
             state.setdefault("llm_model", settings.llm_model or "")
             example = OLLAMA_URL if engine == "ollama" else "http://127.0.0.1:8000/v1"
