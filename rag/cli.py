@@ -139,22 +139,14 @@ def _ask(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     if answer.citations:
         print("Sources:")
         for n, hit in answer.cited_hits():
-            print(f"  [{n}] {_cite(hit)}")
+            print(f"  [{n}] {hit.citation}")
     return 0
-
-
-def _cite(hit: Hit) -> str:
-    """One citation line: product and version, heading path, source, page and link."""
-    where = hit.source + (f" p.{hit.page}" if hit.page else "")
-    link = f" <{hit.url}>" if hit.url else ""
-    release = f"{hit.release} · " if hit.release else ""
-    return f"{release}{hit.heading_path} ({where}){link}"
 
 
 def _hits_text(hits: list[Hit]) -> str:
     lines = []
     for n, hit in enumerate(hits, 1):
-        lines.append(f"[{n}] {hit.score:.4f} {hit.product}: {_cite(hit)}")
+        lines.append(f"[{n}] {hit.score:.4f} {hit.product}: {hit.citation}")
         lines.append("    " + hit.text[:300].replace("\n", "\n    "))
     return "\n".join(lines) if lines else "no passages found"
 

@@ -130,6 +130,14 @@ class Hit:
         """The product and version the passage documents, like "Delta Lake 4.0.0"."""
         return release_of(self.metadata)
 
+    @property
+    def citation(self) -> str:
+        """One citation line: product and version, heading path, source, page and link."""
+        where = self.source + (f" p.{self.page}" if self.page else "")
+        link = f" <{self.url}>" if self.url else ""
+        release = f"{self.release} · " if self.release else ""
+        return f"{release}{self.heading_path} ({where}){link}"
+
 
 @dataclass
 class Answer:
