@@ -451,6 +451,7 @@ def test_missing_or_bad_settings_name_the_variable(values: dict[str, Any], varia
 @pytest.mark.parametrize("engine", ["extractive", "gpt"])
 def test_unknown_engine(engine: str) -> None:
     with pytest.raises(
-        UnknownNameError, match=f"unknown LLM engine '{engine}'; available: llamacpp, ollama, openai"
+        UnknownNameError,
+        match=f"unknown LLM engine '{engine}'; available: llamacpp, ollama, openai",
     ):
         make_chat_client(Settings(engine=engine))
