@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import hmac
 import ipaddress
 import threading
 from collections import Counter
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -26,6 +28,7 @@ try:
 except ModuleNotFoundError as exc:  # the SDK is the optional extra [mcp]
     raise MissingExtraError("`rag mcp` needs the MCP SDK; pip install 'lakesage[mcp]'") from exc
 
+T = TypeVar("T")
 MAX_QUERY = 2_000
 MAX_K = 50
 CLOSEST = 5
@@ -331,8 +334,22 @@ def build_server(
     tools = Tools(kb)
     read_only = {"readOnlyHint": True, "openWorldHint": False}
     for fn in (tools.search_docs, tools.ask, tools.lookup_symbol, tools.list_sources):
-        server.add_tool(fn, annotations=read_only)  # type: ignore[arg-type]
+        server.add_tool(_reporting(fn), annotations=read_only)  # type: ignore[arg-type]
     return server
+
+
+def _reporting(fn: Callable[..., T]) -> Callable[..., T]:
+    """The tool with lakesage's one-line errors (no index, LLM down) as tool errors the agent
+    reads; the SDK would show any other exception as a bare "Error executing tool"."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except LakesageError as exc:
+            raise ToolError(str(exc)) from exc
+
+    return call
 
 
 def parse_bind(text: str) -> tuple[str, int]:

@@ -20,6 +20,9 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp_types import CallToolResult, TextContent
 
+from rag.kb import KnowledgeBase
+from rag.mcp_server import build_server
+from rag.settings import load_settings
 from tests.commands import BIN, command_env, run, stop
 from tests.conftest import copy_corpus
 from tests.test_default_index import api_subset
@@ -309,3 +312,15 @@ def test_missing_sdk_names_the_extra(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert done.stderr.strip() == "rag: `rag mcp` needs the MCP SDK; pip install 'lakesage[mcp]'"
+
+
+def test_lakesage_errors_reach_the_agent(tmp_path: Path) -> None:
+    """An index gone after start (or an LLM endpoint down) is a tool error naming the fix."""
+    kb = KnowledgeBase(load_settings(home=tmp_path / "gone"))
+
+    async def body(client: Client) -> None:
+        result = await client.call_tool("search_docs", {"query": VACUUM})
+        assert result.is_error
+        assert "no index in" in text(result) and "run `ingest` first" in text(result)
+
+    with_client(build_server(kb), body)
