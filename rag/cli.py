@@ -27,7 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", type=Path, help="settings file (default ./lakesage.toml)")
     sub = parser.add_subparsers(
-        dest="command", required=True, metavar="COMMAND", help="ask, search, personas or eval"
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        help="ask, search, personas, eval or mcp",
     )
 
     ask = sub.add_parser("ask", help="answer a question with citations")
@@ -46,6 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print the hits as JSON")
 
     sub.add_parser("personas", help="list the persona cards")
+
+    mcp = sub.add_parser(
+        "mcp",
+        help="serve the index to coding agents (MCP; stdio unless --http)",
+        description="Serve search_docs, ask, lookup_symbol and list_sources to MCP clients.",
+    )
+    mcp.add_argument(
+        "--http",
+        metavar="[HOST:]PORT",
+        help="streamable HTTP at /mcp instead of stdio (host 127.0.0.1 unless given; another "
+        "host needs LAKESAGE_MCP_TOKEN, sent as `Authorization: Bearer`)",
+    )
 
     ev = sub.add_parser(
         "eval",
@@ -95,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(args.config, home=args.home)
+        if args.command == "mcp":
+            from rag.mcp_server import serve  # the SDK is the optional extra [mcp]
+
+            serve(settings, args.http)
+            return 0
         kb = KnowledgeBase(settings)
         if args.command == "personas":
             for name in kb.personas():

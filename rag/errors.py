@@ -47,3 +47,7 @@ class StoreUnavailableError(LakesageError):
 
 class StoreCorruptError(LakesageError):
     """The embedded index cannot be opened and cannot be rebuilt from Chroma's log."""
+
+
+class MissingExtraError(LakesageError):
+    """An optional dependency is not installed; the message names the pip install."""

@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     admin_password: str | None = Field(
         None, description="Password for write actions in the UI.", repr=False
     )
+    mcp_token: str | None = Field(
+        None,
+        description="Bearer token `rag mcp --http` requires (needed to bind beyond loopback; secret).",
+        repr=False,
+    )
 
     @classmethod
     def settings_customise_sources(

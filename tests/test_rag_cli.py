@@ -354,7 +354,7 @@ def test_every_subcommand_and_option_has_help() -> None:
         assert action is group or action.help, action.dest
     described = {choice.dest: choice.help for choice in group._choices_actions}
     subs = _subparsers(parser)
-    assert set(subs) == {"ask", "search", "personas", "eval"} == set(described)
+    assert set(subs) == {"ask", "search", "personas", "eval", "mcp"} == set(described)
     assert all(described.values())
     for name, sub in subs.items():
         for action in sub._actions:
