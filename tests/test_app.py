@@ -18,6 +18,7 @@ from ingest.pipeline import Pipeline
 from ingest.sources import SourceSpec
 from pages.common import escape_markdown, passage_markdown, safe_pieces
 from rag.settings import load_settings
+from tests.conftest import smollm2_gguf
 from tests.test_llm import MODEL, Server, openai_route
 
 REPO = Path(__file__).resolve().parent.parent
@@ -244,6 +245,22 @@ def test_names_an_llm_makes_up_get_a_badge(home: Path) -> None:
     assert last_answer(at).unverified == ["delta.magic.speedup"]
     captions = " ".join(c.value for c in at.caption)
     assert escape_markdown("Not in the passages or the index: delta.magic.speedup") in captions
+
+
+def test_chat_answers_with_the_configured_local_model(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gguf = smollm2_gguf()
+    monkeypatch.setenv("LAKESAGE_LLM_MODEL", str(gguf))
+    monkeypatch.setenv("LAKESAGE_LLM_MAX_TOKENS", "24")
+    at = started()
+    at.selectbox(key="engine").set_value("llamacpp").run()
+    assert not at.text_input, "a reader picks no file to load as a model"
+    assert escape_markdown(f"Local model: {gguf}") in " ".join(c.value for c in at.caption)
+    ask(at, CHECK_QUESTION)
+    assert not at.error
+    answer = last_answer(at)
+    assert answer.engine == "llamacpp" and answer.text.strip() and answer.hits
 
 
 def test_feedback_is_saved_with_question_answer_and_citations(home: Path) -> None:
