@@ -12,6 +12,7 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from ingest.sdist import canonical, fetch_sdist
 from rag.errors import SourceError
 
 MAX_MODULE_BYTES = 5_000_000
@@ -49,7 +50,7 @@ def pypi_files(spec: str, cache_dir: Path, *, timeout: float) -> tuple[str, str,
     """The label, version and module files of `pypi:NAME==VERSION`, downloaded once with pip."""
     name, version = _parse_spec(spec)
     label = f"pypi:{name}=={version}"
-    folder = cache_dir / "pypi" / f"{_canonical(name)}-{version}"
+    folder = cache_dir / "pypi" / f"{canonical(name)}-{version}"
     archive = _cached_archive(folder) or _download(label, name, version, folder, timeout)
     return label, version, _read_archive(label, archive)
 
@@ -160,11 +161,6 @@ def _parse_spec(spec: str) -> tuple[str, str]:
     return match["name"], match["version"]
 
 
-def _canonical(name: str) -> str:
-    """The normalized project name (PEP 503)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def _cached_archive(folder: Path) -> Path | None:
     """A wheel (preferred) or sdist already downloaded into folder."""
     if not folder.is_dir():
@@ -178,18 +174,23 @@ def _cached_archive(folder: Path) -> Path | None:
 
 
 def _download(label: str, name: str, version: str, folder: Path, timeout: float) -> Path:
-    """Download the wheel (else the sdist) with pip and move it into folder."""
+    """Download the wheel with pip, else the sdist as a plain file, into folder. Never
+    `pip download` an sdist: pip runs its build backend (setup.py) to read its metadata."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=folder.parent))
     try:
         result = _pip(label, name, version, tmp, ["--only-binary", ":all:"], timeout)
-        if result.returncode != 0:
-            result = _pip(label, name, version, tmp, [], timeout)
         downloaded = _cached_archive(tmp)
-        if result.returncode != 0 or downloaded is None:
-            raise SourceError(f"{label}: pip download failed: {_pip_error(result)}")
-        folder.mkdir(exist_ok=True)
-        return downloaded.replace(folder / downloaded.name)
+        if result.returncode == 0 and downloaded is not None:
+            folder.mkdir(exist_ok=True)
+            return downloaded.replace(folder / downloaded.name)
+        try:
+            return fetch_sdist(label, name, version, folder, timeout)
+        except SourceError as exc:
+            reason = str(exc).removeprefix(f"{label}: ")
+            raise SourceError(
+                f"{label}: pip download failed: {_pip_error(result)}; {reason}"
+            ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib.metadata
 import io
 import subprocess
 import sys
 import tarfile
+import threading
 import zipfile
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ingest import sdist
 from ingest.packages import installed_files, pypi_files
 from rag.errors import SourceError
+from rag.settings import load_settings
+from rag.store import ChromaStore
+from tests.commands import run
 
 FILES = {
     "fakepkg/__init__.py": '"""Fake package."""\nfrom ._impl import Engine\n',
@@ -125,7 +133,62 @@ def test_bad_pypi_spec(spec: str, cache: Path) -> None:
         pypi_files(spec, cache, timeout=5)
 
 
-def test_pip_failure_reports_its_last_error(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def serve(folder: Path) -> tuple[ThreadingHTTPServer, str]:
+    """A static file server for folder on loopback, already serving; its base URL."""
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_an_sdist_only_release_is_read_without_running_its_setup(tmp_path: Path) -> None:
+    """`ingest pypi:` of a release with no wheel on a local index: its API entries are stored
+    and its setup.py, which would leave a marker file, never runs."""
+    marker = tmp_path / "setup-ran"
+    index = tmp_path / "index"
+    (index / "simple" / "lakesage-marker-pkg").mkdir(parents=True)
+    (index / "packages").mkdir()
+    sdist = index / "packages" / "lakesage_marker_pkg-1.0.tar.gz"
+    members = {
+        "setup.py": f"open({str(marker)!r}, 'w').write('ran')\n"
+        "from setuptools import setup\nsetup(name='lakesage-marker-pkg', version='1.0')\n",
+        "PKG-INFO": "Metadata-Version: 2.1\nName: lakesage-marker-pkg\nVersion: 1.0\n",
+        "lakesage_marker_pkg/__init__.py": '"""Marker package."""\n\n\n'
+        "def compact(table: str) -> None:\n    '''Compact the small files of a table.'''\n",
+    }
+    with tarfile.open(sdist, "w:gz") as tf:
+        for name, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"lakesage_marker_pkg-1.0/{name}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    (index / "simple" / "lakesage-marker-pkg" / "index.html").write_text(
+        f'<html><body><a href="../../packages/{sdist.name}#sha256={digest}">{sdist.name}</a>'
+        "</body></html>"
+    )
+    server, url = serve(index)
+    try:
+        done = run(
+            "ingest",
+            "pypi:lakesage-marker-pkg==1.0",
+            home=tmp_path / "home",
+            cwd=tmp_path,
+            PIP_INDEX_URL=f"{url}/simple/",
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 0, done.stderr
+    assert not marker.exists(), "the sdist's setup.py ran"
+    store = ChromaStore(load_settings(home=tmp_path / "home"))
+    symbols = {m.get("symbol") for _, _, metas, _ in store.scan() for m in metas}
+    assert "lakesage_marker_pkg.compact" in symbols
+
+
+def test_no_wheel_and_no_sdist_reports_both(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[list[str]] = []
 
     def failing(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -133,16 +196,44 @@ def test_pip_failure_reports_its_last_error(cache: Path, monkeypatch: pytest.Mon
         stderr = "Looking in indexes\nERROR: first\nERROR: No matching distribution found\n"
         return subprocess.CompletedProcess(command, 1, "", stderr)
 
+    (tmp_path / "empty").mkdir()
+    server, url = serve(tmp_path / "empty")  # an index that lists nothing: 404 for any project
     monkeypatch.setattr(subprocess, "run", failing)
-    with pytest.raises(SourceError) as info:
-        pypi_files("pypi:fakepkg==1.0", cache, timeout=5)
-    assert (
-        str(info.value) == "pypi:fakepkg==1.0: pip download failed: No matching distribution found"
+    monkeypatch.setattr(sdist, "index_urls", lambda: [f"{url}/simple/"])
+    try:
+        with pytest.raises(SourceError) as info:
+            pypi_files("pypi:fakepkg==1.0", cache, timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert str(info.value) == (
+        "pypi:fakepkg==1.0: pip download failed: No matching distribution found; "
+        "no wheel, and no sdist of fakepkg 1.0 to read (no index lists one)"
     )
-    assert calls[0][-3:] == ["--only-binary", ":all:", "fakepkg==1.0"]
-    assert "--only-binary" not in calls[1] and calls[1][-1] == "fakepkg==1.0"
+    assert len(calls) == 1, "pip never downloads an sdist (it would run its build backend)"
     assert calls[0][:4] == [sys.executable, "-m", "pip", "download"]
+    assert calls[0][-3:] == ["--only-binary", ":all:", "fakepkg==1.0"]
     assert not list((cache / "pypi").iterdir())  # no temp folder left behind
+
+
+def test_pip_config_names_the_indexes(monkeypatch: pytest.MonkeyPatch) -> None:
+    listed = (
+        "global.extra-index-url='file:///opt/a/simple file:///opt/b/simple'\n"
+        "global.index-url='https://mirror.example/simple'\n"
+        ":env:.index-url='http://127.0.0.1:3141/simple/'\n"
+    )
+    monkeypatch.setattr(
+        subprocess, "run", lambda command, **kw: subprocess.CompletedProcess(command, 0, listed, "")
+    )
+    assert sdist.index_urls() == [
+        "http://127.0.0.1:3141/simple/",
+        "file:///opt/a/simple",
+        "file:///opt/b/simple",
+    ]
+    monkeypatch.setattr(
+        subprocess, "run", lambda command, **kw: subprocess.CompletedProcess(command, 0, "", "")
+    )
+    assert sdist.index_urls() == ["https://pypi.org/simple/"]
 
 
 def test_pip_timeout(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -168,3 +259,33 @@ def test_real_pip_download_then_cache(cache: Path, monkeypatch: pytest.MonkeyPat
 def test_real_pip_failure(cache: Path) -> None:
     with pytest.raises(SourceError, match=r"pip download failed: .*lakesage-no-such-package-xyz"):
         pypi_files("pypi:lakesage-no-such-package-xyz==1.0", cache, timeout=120)
+
+
+def test_an_sdist_that_does_not_match_its_hash_is_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = tmp_path / "index"
+    (index / "simple" / "fakepkg").mkdir(parents=True)
+    make_sdist(index, FILES)
+    (index / "simple" / "fakepkg" / "index.html").write_text(
+        f'<a href="../../fakepkg-1.0.tar.gz#sha256={"0" * 64}">fakepkg-1.0.tar.gz</a>'
+    )
+    server, url = serve(index)
+    monkeypatch.setattr(sdist, "index_urls", lambda: [f"{url}/simple/"])
+    try:
+        with pytest.raises(SourceError, match="does not match the index's sha256"):
+            sdist.fetch_sdist("pypi:fakepkg==1.0", "fakepkg", "1.0", tmp_path / "got", 5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not list((tmp_path / "got").iterdir())
+
+
+def test_pep691_pages_list_files_with_their_hashes() -> None:
+    page = (
+        '{"meta": {"api-version": "1.1"}, "name": "fakepkg", "files": ['
+        '{"filename": "fakepkg-1.0-py3-none-any.whl", "url": "w", "hashes": {}},'
+        '{"filename": "FakePkg-1.0.tar.gz", "url": "s", "hashes": {"sha256": "ab"}}]}'
+    )
+    found = [f for f in sdist._json_links(page) if sdist._is_sdist_of(f[1], "fakepkg", "1.0")]
+    assert found == [("s", "FakePkg-1.0.tar.gz", "ab")]
