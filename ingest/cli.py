@@ -102,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     """Run the pipeline (here or on Spark) and print its report."""
+    told: set[str] = set()  # sources already reported as skipped, while the run goes on
+
+    def tell(failure: str) -> None:
+        _skipped(failure)
+        told.add(failure)
+
     pipeline = Pipeline(settings)
     specs = [SourceSpec(s) for s in args.sources] or pipeline.default_specs()
     if args.engine == "spark":
@@ -119,6 +125,7 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
                 progress=bar.update,
                 wait=args.wait,
                 on_wait=_tell_waiting,
+                on_failure=tell,
             )
         finally:
             bar.close()
@@ -128,12 +135,18 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     for failure in report.failures:
-        print(f"skipped: {failure}", file=sys.stderr)
+        if failure not in told:
+            _skipped(failure)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
         print(_summary_line(report))
     return 1 if report.failures else 0
+
+
+def _skipped(failure: str) -> None:
+    """The one line of a source or file left out."""
+    print(f"skipped: {failure}", file=sys.stderr, flush=True)
 
 
 def _tell_waiting(message: str) -> None:

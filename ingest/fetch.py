@@ -62,7 +62,7 @@ _EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}$")
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
-class _Unreachable(SourceError):
+class Unreachable(SourceError):
     """The server could not be reached or failed (a cached copy may stand in)."""
 
 
@@ -132,7 +132,7 @@ def fetch_url(
         return _download(url, folder, meta, limits)
     except _NotModified:
         return cached
-    except _Unreachable:
+    except Unreachable:
         return cached
 
 
@@ -174,16 +174,16 @@ def _open(url: str, headers: dict[str, str], timeout: float) -> http.client.HTTP
         raise _http_error(url, exc) from None
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, TimeoutError):
-            raise _Unreachable(f"{url}: timed out after {timeout:g} s") from None
-        raise _Unreachable(f"{url}: unreachable: {_one_line(exc.reason)}") from None
+            raise Unreachable(f"{url}: timed out after {timeout:g} s") from None
+        raise Unreachable(f"{url}: unreachable: {_one_line(exc.reason)}") from None
     except _RefusedRedirect as exc:
         raise SourceError(
             f"{url}: refused: redirected to {exc}; only http(s) URLs are fetched"
         ) from None
     except TimeoutError:
-        raise _Unreachable(f"{url}: timed out after {timeout:g} s") from None
+        raise Unreachable(f"{url}: timed out after {timeout:g} s") from None
     except (OSError, http.client.HTTPException) as exc:
-        raise _Unreachable(f"{url}: unreachable: {_one_line(exc)}") from None
+        raise Unreachable(f"{url}: unreachable: {_one_line(exc)}") from None
     except ValueError as exc:
         raise SourceError(f"{url}: invalid URL: {_one_line(exc)}") from None
 
@@ -196,7 +196,7 @@ def _http_error(url: str, exc: urllib.error.HTTPError) -> Exception:
         return SourceError(f"{url}: too many redirects (more than {MAX_REDIRECTS}, or a loop)")
     message = f"{url}: HTTP {exc.code} {_one_line(exc.reason)}"
     # Server-side failures may pass; a cached copy is then better than nothing.
-    return _Unreachable(message) if exc.code >= 500 else SourceError(message)
+    return Unreachable(message) if exc.code >= 500 else SourceError(message)
 
 
 def _stream_to(response: http.client.HTTPResponse, path: Path, url: str, limits: _Limits) -> Path:
@@ -230,9 +230,9 @@ def _copy_body(
                 )
             out.write(chunk)
     except TimeoutError:
-        raise _Unreachable(f"{url}: timed out after {limits.timeout:g} s") from None
+        raise Unreachable(f"{url}: timed out after {limits.timeout:g} s") from None
     except (OSError, http.client.HTTPException) as exc:
-        raise _Unreachable(f"{url}: download interrupted: {_one_line(exc)}") from None
+        raise Unreachable(f"{url}: download interrupted: {_one_line(exc)}") from None
 
 
 def _headers(meta: dict[str, Any]) -> dict[str, str]:

@@ -7,6 +7,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from queue import Empty, Queue
 from typing import Any, TypeVar
@@ -28,6 +29,8 @@ from rag.store import ChromaStore
 BATCH_CHUNKS = 512
 # Parsed files waiting for the embedder, at most.
 PARSE_AHEAD = 64
+# Sources resolved at once: mostly waiting on the network (downloads, unreachable hosts).
+RESOLVERS = 8
 
 T = TypeVar("T")
 _DONE = object()
@@ -130,9 +133,11 @@ class Pipeline:
         progress: Progress | None = None,
         wait: float = 0.0,
         on_wait: Callable[[str], None] | None = None,
+        on_failure: Callable[[str], None] | None = None,
     ) -> Report:
         """Bring the index up to date with the given sources (waiting up to `wait` seconds
-        for another ingest of the same home to finish)."""
+        for another ingest of the same home to finish); a source that cannot be read is told
+        to on_failure before anything is embedded."""
         started = time.perf_counter()
         report = Report()
         with ingest_lock(self.settings.home, wait, on_wait):
@@ -143,7 +148,7 @@ class Pipeline:
                 if rebuild:
                     clear(store, ledger)
                 self._check_model(ledger, store)
-                sources = resolve_all(specs, self.settings, report)
+                sources = resolve_all(specs, self.settings, report, on_failure)
                 report.files_total = sum(len(s.items) for s in sources)
                 known = ledger.files()
                 pending = _Pending()
@@ -278,15 +283,27 @@ class Pipeline:
             report.chunks_stored += len(chunks)
 
 
-def resolve_all(specs: Sequence[SourceSpec], settings: Settings, report: Report) -> list[Source]:
-    """Resolve every source; one that cannot be reached is reported and skipped."""
-    sources = []
-    for spec in specs:
-        try:
-            sources.append(resolve(spec, settings))
-        except LakesageError as exc:
-            report.failures.append(str(exc))
-    return sources
+def resolve_all(
+    specs: Sequence[SourceSpec],
+    settings: Settings,
+    report: Report,
+    on_failure: Callable[[str], None] | None = None,
+) -> list[Source]:
+    """Resolve every source at once (downloads and unreachable hosts overlap), before anything
+    is embedded; one that fails is reported as soon as it does, and skipped."""
+    if not specs:
+        return []
+    with ThreadPoolExecutor(max_workers=min(RESOLVERS, len(specs))) as pool:
+        futures = {pool.submit(resolve, spec, settings): k for k, spec in enumerate(specs)}
+        resolved: dict[int, Source] = {}
+        for future in as_completed(futures):
+            try:
+                resolved[futures[future]] = future.result()
+            except LakesageError as exc:
+                report.failures.append(str(exc))
+                if on_failure:
+                    on_failure(str(exc))
+    return [resolved[k] for k in sorted(resolved)]
 
 
 def remove(

@@ -161,6 +161,16 @@ def _resolve(spec: SourceSpec, settings: Settings) -> Source:
     return _folder(path, spec, settings, origin=spec.name or str(path))
 
 
+def _offline_fix(spec: SourceSpec, settings: Settings) -> str:
+    """What to do about a remote source this machine cannot reach."""
+    if spec.mirror:
+        return (
+            f"to ingest it offline, pass --mirror DIR with a local copy in DIR/{spec.mirror} "
+            f"(laid out like the shared corpus), or remove it from {settings.sources_file}"
+        )
+    return "check the URL and the network, or leave this source out"
+
+
 def _local_archive(path: Path, spec: SourceSpec, settings: Settings) -> Source:
     """A docs archive on disk, extracted into the cache like a downloaded one."""
     key = hashlib.sha256(str(path).encode("utf-8", "surrogateescape")).hexdigest()[:16]
@@ -179,13 +189,16 @@ def _remote(spec: SourceSpec, settings: Settings) -> Source:
     scheme = spec.spec.split("://", 1)[0].lower()
     if scheme not in ("http", "https"):
         raise SourceError(f"{spec.spec}: refused: only http(s) URLs are fetched")
-    local = fetch.fetch_url(
-        spec.spec,
-        settings.cache_dir,
-        timeout=settings.fetch_timeout,
-        max_bytes=settings.max_download_bytes,
-        max_seconds=settings.max_download_seconds,
-    )
+    try:
+        local = fetch.fetch_url(
+            spec.spec,
+            settings.cache_dir,
+            timeout=settings.fetch_timeout,
+            max_bytes=settings.max_download_bytes,
+            max_seconds=settings.max_download_seconds,
+        )
+    except fetch.Unreachable as exc:
+        raise SourceError(f"{exc}; {_offline_fix(spec, settings)}") from None
     origin = spec.name or spec.spec
     if fetch.is_archive(local.name):
         root = fetch.extract_archive(

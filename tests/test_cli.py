@@ -138,3 +138,29 @@ def test_ledger_matches_store_after_cli(corpus: Path, tmp_path: Path) -> None:
     total = sum(r.chunks for r in ledger.files().values())
     ledger.close()
     assert total == reopen(home)[0]
+
+
+def test_an_unreachable_source_is_named_first_with_the_mirror_fix(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """A remote source this machine cannot reach is one line, printed before the run's
+    summary, naming --mirror; the rest of the sources go in and the exit status says a source
+    was skipped."""
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        "[[source]]\n"
+        'name = "spark-guides"\n'
+        'url = "http://127.0.0.1:9/spark-4.0.1.tar.gz"\n'
+        'mirror = "spark"\n'
+        "\n[[source]]\n"
+        f"path = {json.dumps(str(corpus))}\n"
+    )
+    done = run("ingest", home=tmp_path / "h", cwd=tmp_path, LAKESAGE_SOURCES_FILE=str(sources))
+    assert done.returncode == 1
+    skipped = [line for line in done.stderr.splitlines() if line.startswith("skipped:")]
+    assert len(skipped) == 1, done.stderr
+    assert "http://127.0.0.1:9/spark-4.0.1.tar.gz: unreachable" in skipped[0]
+    assert "--mirror DIR with a local copy in DIR/spark" in skipped[0]
+    assert str(sources) in skipped[0]
+    _, stored = reopen(tmp_path / "h")
+    assert "delta/docs/delta-constraints.mdx" in stored

@@ -307,3 +307,22 @@ def test_package_sources_follow_the_parser_and_drop_modules_gone_from_the_api(
         "fakepkg/__init__.py",
         "fakepkg/tables.py",
     }
+
+
+def test_unreachable_sources_are_told_before_anything_is_embedded(
+    docs: Path, settings: Settings, embedder: Any
+) -> None:
+    events: list[str] = []
+    dead = [
+        SourceSpec(f"http://127.0.0.1:9/{name}.tar.gz", name=name, mirror=name)
+        for name in ("spark", "delta", "mlflow")
+    ]
+    report = Pipeline(settings, embedder).run(
+        [*dead, SourceSpec(str(docs))],
+        progress=lambda r: events.append(f"progress {r.files_done}"),
+        on_failure=lambda failure: events.append(f"failed {failure}"),
+    )
+    told = [e for e in events if e.startswith("failed")]
+    assert len(told) == 3 and events[:3] == told, events[:5]
+    assert all("--mirror DIR" in e for e in told)
+    assert report.files_indexed == len(SUBSET) and len(report.failures) == 3
