@@ -218,14 +218,22 @@ class LlamaIndexChatClient:
             raise self.endpoint.silent()
 
 
-def _http_client(url: str, timeout: float) -> Any:
-    """An httpx client that ignores proxy settings for a loopback URL, else the SDK's default."""
-    if not _is_loopback(url):
-        return None
-    import httpx
+class _DropPlaceholderKey:
+    """httpx auth that takes the placeholder key back out: a keyless server gets no header."""
+
+    def __call__(self, request: Any) -> Any:
+        """The request without `Authorization: Bearer <NO_KEY>`."""
+        if request.headers.get("Authorization") == f"Bearer {NO_KEY}":
+            del request.headers["Authorization"]
+        return request
+
+
+def _http_client(url: str) -> Any:
+    """The OpenAI SDK's default httpx client, ignoring proxy settings for a loopback URL."""
+    import openai
 
     # A corporate HTTP_PROXY must not swallow requests to a server on this machine.
-    return httpx.Client(trust_env=False, timeout=timeout)
+    return openai.DefaultHttpxClient(trust_env=not _is_loopback(url), auth=_DropPlaceholderKey())
 
 
 def _required(value: str | None, env: str, engine: str, example: str) -> str:
@@ -252,7 +260,7 @@ def _openai_like(cls: Any, endpoint: Endpoint, api_base: str, settings: Settings
         # The reader is waiting: an error now beats the SDK's backoff-and-retry.
         max_retries=0,
         timeout=endpoint.timeout,
-        http_client=_http_client(api_base, endpoint.timeout),
+        http_client=_http_client(api_base),
     )
 
 
