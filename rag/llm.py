@@ -243,9 +243,9 @@ def _required(value: str | None, env: str, engine: str, example: str) -> str:
     return value
 
 
-def _missing(engine: str, exc: ImportError) -> MissingExtraError:
+def _missing(engine: str, package: str) -> MissingExtraError:
     """The one line naming the install that brings the engine's integration."""
-    return MissingExtraError(f"the {engine} engine needs LlamaIndex's {exc.name}: {INSTALL}")
+    return MissingExtraError(f"the {engine} engine needs {package}: {INSTALL}")
 
 
 def _openai_like(cls: Any, endpoint: Endpoint, api_base: str, settings: Settings) -> Any:
@@ -277,7 +277,7 @@ def _make_openai(settings: Settings) -> ChatClient:
     try:
         from llama_index.llms.openai_like import OpenAILike
     except ImportError as exc:
-        raise _missing("openai", exc) from None
+        raise _missing("openai", "llama-index-llms-openai-like") from exc
     endpoint = Endpoint(base_url, model, settings.llm_timeout, secret=settings.llm_api_key)
     llm = _openai_like(OpenAILike, endpoint, base_url, settings)
     return LlamaIndexChatClient(llm, endpoint, _openai_error)
@@ -300,7 +300,7 @@ def _make_databricks(settings: Settings) -> ChatClient:
     try:
         from llama_index.llms.databricks import Databricks
     except ImportError as exc:
-        raise _missing("databricks", exc) from None
+        raise _missing("databricks", "llama-index-llms-databricks") from exc
     api_base = f"{host.rstrip('/')}/serving-endpoints"
     endpoint = Endpoint(
         api_base,
@@ -323,7 +323,7 @@ def _make_ollama(settings: Settings) -> ChatClient:
         import ollama
         from llama_index.llms.ollama import Ollama
     except ImportError as exc:
-        raise _missing("ollama", exc) from None
+        raise _missing("ollama", "llama-index-llms-ollama") from exc
     timeout = settings.llm_timeout
     client = ollama.Client(host=base_url, timeout=timeout, trust_env=not _is_loopback(base_url))
     # ollama's client adds OLLAMA_API_KEY from the environment to every request; lakesage sends

@@ -537,7 +537,10 @@ def test_a_missing_integration_names_the_install(
         databricks_host="https://ws.example",
         databricks_token=KEY,
     )
-    with pytest.raises(MissingExtraError, match=r"pip install 'lakesage\[llm\]'$"):
+    with pytest.raises(
+        MissingExtraError,
+        match=rf"^the {engine} engine needs llama-index-llms-.*: pip install .lakesage\[llm\].$",
+    ):
         make_chat_client(settings)
 
 
