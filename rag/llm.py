@@ -1,26 +1,26 @@
-"""Streaming chat clients: OpenAI-compatible and Ollama endpoints over stdlib HTTP, and a local
-GGUF model (rag.local_llm), chosen by engine name."""
+"""Chat clients by engine name: OpenAI-compatible, Databricks and Ollama endpoints through
+LlamaIndex's LLM integrations, and a local GGUF model (rag.local_llm)."""
 
 from __future__ import annotations
 
-import http.client
 import ipaddress
 import json
-import ssl
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rag.errors import LLMError, UnknownNameError
+from rag.errors import LLMError, MissingExtraError, UnknownNameError
 
 if TYPE_CHECKING:
     from rag.settings import Settings
 
 OLLAMA_URL = "http://127.0.0.1:11434"
+INSTALL = "pip install 'lakesage[llm]'"
 SNIPPET_CHARS = 200
+# OpenAI's SDK refuses to start without a key and would otherwise read OPENAI_API_KEY from the
+# environment and send it to whatever endpoint is configured; keyless servers ignore this one.
+NO_KEY = "no-key"
 Messages = list[dict[str, str]]
 
 
@@ -38,36 +38,6 @@ def _clip(text: str) -> str:
     return flat if len(flat) <= SNIPPET_CHARS else flat[: SNIPPET_CHARS - 1] + "…"
 
 
-def _dig(value: Any, *path: str | int) -> Any:
-    """`value[p0][p1]...`, or None as soon as a step is missing."""
-    for step in path:
-        if isinstance(step, int) and isinstance(value, list) and -len(value) <= step < len(value):
-            value = value[step]
-        elif isinstance(step, str) and isinstance(value, dict):
-            value = value.get(step)
-        else:
-            return None
-    return value
-
-
-def _error_text(data: Any, raw: str) -> str:
-    """The human part of an error: `error.message`, `error`, `message` or `detail`, else raw."""
-    for path in (("error", "message"), ("error",), ("message",), ("detail",)):
-        found = _dig(data, *path)
-        if isinstance(found, str) and found:
-            return _clip(found)
-    return _clip(raw)
-
-
-def _body_error_text(body: str) -> str:
-    """The human part of an HTTP error body, JSON or not."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    return _error_text(data, body)
-
-
 def _is_loopback(url: str) -> bool:
     """Whether the URL points at this machine."""
     host = urllib.parse.urlsplit(url).hostname or ""
@@ -79,251 +49,191 @@ def _is_loopback(url: str) -> bool:
         return False
 
 
-def _check_base_url(base_url: str) -> None:
-    """Refuse base URLs urllib cannot use, before any request."""
-    parts = urllib.parse.urlsplit(base_url)
+def _check_url(url: str, variable: str, example: str) -> None:
+    """Refuse URLs no HTTP client can use, before any request."""
+    parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise LLMError(
-            f"LAKESAGE_LLM_BASE_URL must be an http(s) URL like http://127.0.0.1:8000/v1 "
-            f"(got {base_url!r})"
-        )
+        raise LLMError(f"{variable} must be an http(s) URL like {example} (got {url!r})")
 
 
 @dataclass(frozen=True)
-class _Endpoint:
-    """One POST target, and the errors that name it without leaking the secret."""
+class Endpoint:
+    """Where an engine sends the chat, and the settings its error messages name as the fix."""
 
     url: str
     model: str
     timeout: float
     secret: str | None = field(default=None, repr=False)
-    pull_hint: str = ""
+    url_variable: str = "LAKESAGE_LLM_BASE_URL"
+    key_variable: str = "LAKESAGE_LLM_API_KEY"
+    model_hint: str = ""
 
     def error(self, message: str) -> LLMError:
-        """An LLMError with the secret scrubbed out of the message."""
+        """A one-line LLMError with the secret scrubbed out."""
         if self.secret:
             message = message.replace(self.secret, "***")
-        return LLMError(message)
+        return LLMError(" ".join(message.split()))
 
-    def post(self, body: dict[str, Any], headers: dict[str, str]) -> http.client.HTTPResponse:
-        """Send the JSON body; connection and HTTP failures become LLMError."""
-        request = urllib.request.Request(
-            self.url,
-            data=json.dumps(body).encode("utf-8"),
-            method="POST",
-            headers={"Content-Type": "application/json", "User-Agent": "lakesage", **headers},
-        )
-        # A corporate HTTP_PROXY must not swallow requests to a server on this machine.
-        handlers = [urllib.request.ProxyHandler({})] if _is_loopback(self.url) else []
-        opener = urllib.request.build_opener(*handlers)
-        try:
-            response: http.client.HTTPResponse = opener.open(request, timeout=self.timeout)
-        except urllib.error.HTTPError as exc:
-            raise self._http_error(exc) from exc
-        except urllib.error.URLError as exc:
-            raise self._connect_error(exc.reason) from exc
-        except (OSError, http.client.HTTPException) as exc:
-            raise self._connect_error(exc) from exc
-        return response
-
-    def lines(self, response: http.client.HTTPResponse) -> Iterator[str]:
-        """The response body line by line, as it arrives."""
-        try:
-            for raw in response:
-                yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
-        except (OSError, http.client.HTTPException) as exc:
-            raise self._stream_error(exc) from exc
-
-    def read(self, response: http.client.HTTPResponse) -> str:
-        """The whole response body."""
-        try:
-            return response.read().decode("utf-8", errors="replace")
-        except (OSError, http.client.HTTPException) as exc:
-            raise self._stream_error(exc) from exc
-
-    def parse(self, text: str) -> Any:
-        """One JSON document from the endpoint; anything else is an LLMError."""
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise self.error(
-                f"unexpected reply from the LLM endpoint at {self.url}: {_clip(text)!r}"
-            ) from exc
-
-    def check(self, item: Any) -> None:
-        """Raise when a streamed item carries an `error` field."""
-        problem = _dig(item, "error")
-        if problem:
-            text = _error_text(item, json.dumps(problem))
-            raise self.error(f"the LLM endpoint at {self.url} reported an error: {text}")
-
-    def _timeout_error(self) -> LLMError:
+    def timed_out(self) -> LLMError:
         """The endpoint went quiet for longer than the timeout."""
         return self.error(
             f"the LLM endpoint at {self.url} sent nothing for {self.timeout:g} s (timed out); "
             "raise LAKESAGE_LLM_TIMEOUT or check the server"
         )
 
-    def _connect_error(self, reason: object) -> LLMError:
-        """Failures before any reply: down, unknown host, TLS, timeout."""
-        if isinstance(reason, TimeoutError):
-            return self._timeout_error()
-        if isinstance(reason, ssl.SSLError):
-            return self.error(
-                f"TLS with the LLM endpoint at {self.url} failed ({reason}); "
-                "check its certificate or LAKESAGE_LLM_BASE_URL"
-            )
+    def unreachable(self, reason: object) -> LLMError:
+        """No connection: the server is down, the host unknown or TLS failed."""
         return self.error(
             f"cannot reach the LLM endpoint at {self.url} ({reason}); "
-            "is the server running? set LAKESAGE_LLM_BASE_URL"
+            f"is the server running? set {self.url_variable}"
         )
 
-    def _stream_error(self, exc: Exception) -> LLMError:
-        """Failures while the reply is arriving."""
-        if isinstance(exc, TimeoutError):
-            return self._timeout_error()
+    def broke_off(self, exc: BaseException) -> LLMError:
+        """The connection failed while the reply was arriving."""
         return self.error(
             f"the LLM endpoint at {self.url} broke off its reply ({type(exc).__name__}: {exc}); "
             "try again or check the server log"
         )
 
-    def _http_error(self, exc: urllib.error.HTTPError) -> LLMError:
+    def status(self, code: int, text: str) -> LLMError:
         """An HTTP error status turned into the fix it calls for."""
-        try:
-            body = exc.read(4096).decode("utf-8", errors="replace")
-        except (OSError, http.client.HTTPException):
-            body = ""
-        text = _body_error_text(body) if body.strip() else str(exc.reason)
-        if exc.code in (401, 403):
+        text = _clip(text)
+        if code in (401, 403):
             return self.error(
-                f"the LLM endpoint refused the API key (HTTP {exc.code}); set LAKESAGE_LLM_API_KEY"
+                f"the LLM endpoint refused the API key (HTTP {code}); set {self.key_variable}"
             )
-        if exc.code == 404 and ("model" in text.lower() or self.model.lower() in text.lower()):
+        if code == 404 and ("model" in text.lower() or self.model.lower() in text.lower()):
             return self.error(
                 f"model {self.model!r} not found at {self.url}; set LAKESAGE_LLM_MODEL"
-                + self.pull_hint
+                + self.model_hint
             )
-        if exc.code == 404:
+        if code == 404:
             return self.error(
-                f"nothing answers at {self.url} (HTTP 404: {text}); check LAKESAGE_LLM_BASE_URL"
+                f"nothing answers at {self.url} (HTTP 404: {text}); check {self.url_variable}"
             )
-        return self.error(f"the LLM endpoint at {self.url} answered HTTP {exc.code}: {text}")
+        return self.error(f"the LLM endpoint at {self.url} answered HTTP {code}: {text}")
 
+    def reported(self, text: str) -> LLMError:
+        """An error the endpoint sent inside its reply."""
+        return self.error(f"the LLM endpoint at {self.url} reported an error: {_clip(text)}")
 
-def _sse_data(lines: Iterable[str]) -> Iterator[str]:
-    """The data payload of each Server-Sent Event."""
-    data: list[str] = []
-    for line in lines:
-        if not line:
-            if data:
-                yield "\n".join(data)
-            data = []
-        elif line.startswith("data:"):
-            data.append(line[5:].removeprefix(" "))
-        # Comments (":"), "event:", "id:" and "retry:" lines carry nothing we use.
-    if data:
-        yield "\n".join(data)
-
-
-def _openai_deltas(payloads: Iterable[str], endpoint: _Endpoint) -> Iterator[str]:
-    """Text deltas from streamed chat completion chunks, up to `[DONE]`."""
-    for payload in payloads:
-        if payload.strip() == "[DONE]":
-            return
-        chunk = endpoint.parse(payload)
-        endpoint.check(chunk)
-        text = _dig(chunk, "choices", 0, "delta", "content")
-        if isinstance(text, str) and text:
-            yield text
-
-
-def _openai_whole(body: str, endpoint: _Endpoint) -> Iterator[str]:
-    """The reply from a server that ignored `stream` (or mislabelled its event stream)."""
-    if body.lstrip().startswith(("data:", ":", "event:")):
-        yield from _openai_deltas(_sse_data(body.splitlines()), endpoint)
-        return
-    data = endpoint.parse(body)
-    endpoint.check(data)
-    text = _dig(data, "choices", 0, "message", "content")
-    if not isinstance(text, str):
-        raise endpoint.error(
-            f"unexpected reply from the LLM endpoint at {endpoint.url}: {_clip(body)!r}; "
-            "is it OpenAI-compatible?"
+    def unexpected(self, exc: BaseException) -> LLMError:
+        """A reply that is not the protocol the engine speaks."""
+        return self.error(
+            f"unexpected reply from the LLM endpoint at {self.url} ({_clip(str(exc))}); "
+            f"check {self.url_variable}"
         )
-    if text:
-        yield text
+
+    def silent(self) -> LLMError:
+        """A reply with no text in it: usually a server that speaks another protocol."""
+        return self.error(f"the LLM endpoint at {self.url} sent no text; check {self.url_variable}")
+
+
+def _transport_error(exc: BaseException, endpoint: Endpoint) -> LLMError | None:
+    """httpx failures (the SDKs let those raised mid-stream through unwrapped)."""
+    import httpx
+    import pydantic
+
+    if isinstance(exc, httpx.TimeoutException):
+        return endpoint.timed_out()
+    if isinstance(exc, httpx.ConnectError):
+        return endpoint.unreachable(exc)
+    if isinstance(exc, httpx.TransportError):
+        return endpoint.broke_off(exc)
+    if isinstance(exc, json.JSONDecodeError | pydantic.ValidationError):
+        return endpoint.unexpected(exc)
+    return None
+
+
+def _openai_error(exc: BaseException, endpoint: Endpoint) -> LLMError | None:
+    """The OpenAI SDK's exceptions as one-line errors naming the fix."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return endpoint.timed_out()
+    if isinstance(exc, openai.APIConnectionError):
+        return endpoint.unreachable(exc.__cause__ or exc)
+    if isinstance(exc, openai.APIStatusError):
+        return endpoint.status(exc.status_code, _openai_text(exc))
+    if isinstance(exc, openai.APIError):  # an `error` event in the middle of the stream
+        return endpoint.reported(exc.message)
+    return _transport_error(exc, endpoint)
+
+
+def _openai_text(exc: Any) -> str:
+    """The human part of an error body: `error.message`, `error`, `message` or `detail`."""
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error")
+        for value in (
+            error.get("message") if isinstance(error, dict) else error,
+            body.get("message"),
+            body.get("detail"),
+        ):
+            if isinstance(value, str) and value:
+                return value
+    if isinstance(body, str) and body.strip():
+        return body
+    return str(exc.response.reason_phrase or exc.message)
+
+
+def _ollama_error(exc: BaseException, endpoint: Endpoint) -> LLMError | None:
+    """The Ollama client's exceptions as one-line errors naming the fix."""
+    import ollama
+
+    if isinstance(exc, ollama.ResponseError):
+        if exc.status_code == -1:  # an `error` line in the middle of the stream
+            return endpoint.reported(exc.error)
+        return endpoint.status(exc.status_code, exc.error)
+    if isinstance(exc, ConnectionError):  # the client's own "Failed to connect to Ollama"
+        return endpoint.unreachable("connection refused")
+    return _transport_error(exc, endpoint)
 
 
 @dataclass(frozen=True)
-class OpenAIChatClient:
-    """An OpenAI-compatible `/chat/completions` endpoint (vLLM, llama.cpp, Databricks serving)."""
+class LlamaIndexChatClient:
+    """A LlamaIndex LLM streaming chats, with its library's exceptions turned into LLMErrors."""
 
-    base_url: str
-    model: str
-    api_key: str | None = field(default=None, repr=False)
-    timeout: float = 60.0
-
-    def __post_init__(self) -> None:
-        """Fail on an unusable base URL at construction."""
-        _check_base_url(self.base_url)
-
-    def _endpoint(self) -> _Endpoint:
-        """The `/chat/completions` target under the base URL."""
-        url = f"{self.base_url.rstrip('/')}/chat/completions"
-        return _Endpoint(url, self.model, self.timeout, secret=self.api_key)
+    llm: Any = field(repr=False)
+    endpoint: Endpoint
+    translate: Callable[[BaseException, Endpoint], LLMError | None] = field(repr=False)
 
     def stream(self, messages: Messages) -> Iterator[str]:
-        """POST the conversation with `stream: true` and yield content deltas."""
-        endpoint = self._endpoint()
-        body = {"model": self.model, "messages": messages, "stream": True, "temperature": 0}
-        headers = {"Accept": "text/event-stream"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        with endpoint.post(body, headers) as response:
-            if response.headers.get_content_type() == "text/event-stream":
-                yield from _openai_deltas(_sse_data(endpoint.lines(response)), endpoint)
-            else:
-                yield from _openai_whole(endpoint.read(response), endpoint)
+        """Send the conversation and yield the reply's text deltas as they arrive."""
+        from llama_index.core.llms import ChatMessage
+
+        chat = [ChatMessage(role=m["role"], content=m["content"]) for m in messages]
+        said = False
+        try:
+            for response in self.llm.stream_chat(chat):
+                if response.delta:
+                    said = True
+                    yield response.delta
+        except Exception as exc:
+            error = self.translate(exc, self.endpoint)
+            if error is None:
+                raise
+            raise error from None  # the SDKs' exceptions carry the request, key header included
+        if not said:
+            raise self.endpoint.silent()
 
 
-@dataclass(frozen=True)
-class OllamaChatClient:
-    """An Ollama server's `/api/chat`."""
+class _DropPlaceholderKey:
+    """httpx auth that takes the placeholder key back out: a keyless server gets no header."""
 
-    base_url: str
-    model: str
-    timeout: float = 60.0
+    def __call__(self, request: Any) -> Any:
+        """The request without `Authorization: Bearer <NO_KEY>`."""
+        if request.headers.get("Authorization") == f"Bearer {NO_KEY}":
+            del request.headers["Authorization"]
+        return request
 
-    def __post_init__(self) -> None:
-        """Fail on an unusable base URL at construction."""
-        _check_base_url(self.base_url)
 
-    def _endpoint(self) -> _Endpoint:
-        """The `/api/chat` target under the base URL."""
-        url = f"{self.base_url.rstrip('/')}/api/chat"
-        hint = f" (or run `ollama pull {self.model}`)"
-        return _Endpoint(url, self.model, self.timeout, pull_hint=hint)
+def _http_client(url: str) -> Any:
+    """The OpenAI SDK's default httpx client, ignoring proxy settings for a loopback URL."""
+    import openai
 
-    def stream(self, messages: Messages) -> Iterator[str]:
-        """POST the conversation and yield the content of each NDJSON line until `done`."""
-        endpoint = self._endpoint()
-        body = {
-            "model": self.model,
-            "messages": messages,
-            "stream": True,
-            "options": {"temperature": 0},
-        }
-        with endpoint.post(body, {"Accept": "application/x-ndjson"}) as response:
-            for line in endpoint.lines(response):
-                if not line.strip():
-                    continue
-                item = endpoint.parse(line)
-                endpoint.check(item)
-                text = _dig(item, "message", "content")
-                if isinstance(text, str) and text:
-                    yield text
-                if _dig(item, "done") is True:
-                    return
+    # A corporate HTTP_PROXY must not swallow requests to a server on this machine.
+    return openai.DefaultHttpxClient(trust_env=not _is_loopback(url), auth=_DropPlaceholderKey())
 
 
 def _required(value: str | None, env: str, engine: str, example: str) -> str:
@@ -333,22 +243,102 @@ def _required(value: str | None, env: str, engine: str, example: str) -> str:
     return value
 
 
-def _make_openai(settings: Settings) -> OpenAIChatClient:
-    """The OpenAI-compatible client from settings."""
+def _missing(engine: str, package: str) -> MissingExtraError:
+    """The one line naming the install that brings the engine's integration."""
+    return MissingExtraError(f"the {engine} engine needs {package}: {INSTALL}")
+
+
+def _openai_like(cls: Any, endpoint: Endpoint, api_base: str, settings: Settings) -> Any:
+    """An OpenAI-compatible LlamaIndex LLM over `api_base`, keyed only with `endpoint.secret`."""
+    return cls(
+        model=endpoint.model,
+        api_base=api_base,
+        api_key=endpoint.secret or NO_KEY,
+        is_chat_model=True,
+        context_window=settings.llm_context_window,
+        temperature=0.0,
+        # The reader is waiting: an error now beats the SDK's backoff-and-retry.
+        max_retries=0,
+        timeout=endpoint.timeout,
+        http_client=_http_client(api_base),
+    )
+
+
+def _make_openai(settings: Settings) -> ChatClient:
+    """Any OpenAI-compatible endpoint through LlamaIndex's OpenAILike."""
     base_url = _required(
         settings.llm_base_url,
         "LAKESAGE_LLM_BASE_URL",
         "openai",
-        "http://127.0.0.1:8000/v1 or https://<workspace>/serving-endpoints",
+        "http://127.0.0.1:8000/v1",
     )
+    _check_url(base_url, "LAKESAGE_LLM_BASE_URL", "http://127.0.0.1:8000/v1")
     model = _required(settings.llm_model, "LAKESAGE_LLM_MODEL", "openai", "gpt-4o-mini")
-    return OpenAIChatClient(base_url, model, settings.llm_api_key, settings.llm_timeout)
+    try:
+        from llama_index.llms.openai_like import OpenAILike
+    except ImportError as exc:
+        raise _missing("openai", "llama-index-llms-openai-like") from exc
+    endpoint = Endpoint(base_url, model, settings.llm_timeout, secret=settings.llm_api_key)
+    llm = _openai_like(OpenAILike, endpoint, base_url, settings)
+    return LlamaIndexChatClient(llm, endpoint, _openai_error)
 
 
-def _make_ollama(settings: Settings) -> OllamaChatClient:
-    """The Ollama client from settings; the base URL defaults to a local server."""
+def _make_databricks(settings: Settings) -> ChatClient:
+    """A Databricks Model Serving endpoint through LlamaIndex's Databricks LLM."""
+    example = "https://<workspace>.cloud.databricks.com"
+    host = _required(settings.databricks_host, "LAKESAGE_DATABRICKS_HOST", "databricks", example)
+    if "://" not in host:
+        host = f"https://{host}"  # as the Databricks CLI accepts it
+    _check_url(host, "LAKESAGE_DATABRICKS_HOST", example)
+    model = _required(
+        settings.llm_model, "LAKESAGE_LLM_MODEL", "databricks", "databricks-meta-llama-3-3-70b"
+    )
+    # Required, so the integration never falls back to the process's DATABRICKS_TOKEN.
+    token = _required(
+        settings.databricks_token, "LAKESAGE_DATABRICKS_TOKEN", "databricks", "a personal token"
+    )
+    try:
+        from llama_index.llms.databricks import Databricks
+    except ImportError as exc:
+        raise _missing("databricks", "llama-index-llms-databricks") from exc
+    api_base = f"{host.rstrip('/')}/serving-endpoints"
+    endpoint = Endpoint(
+        api_base,
+        model,
+        settings.llm_timeout,
+        secret=token,
+        url_variable="LAKESAGE_DATABRICKS_HOST",
+        key_variable="LAKESAGE_DATABRICKS_TOKEN",
+    )
+    llm = _openai_like(Databricks, endpoint, api_base, settings)
+    return LlamaIndexChatClient(llm, endpoint, _openai_error)
+
+
+def _make_ollama(settings: Settings) -> ChatClient:
+    """An Ollama server through LlamaIndex's Ollama LLM; the base URL defaults to a local one."""
     model = _required(settings.llm_model, "LAKESAGE_LLM_MODEL", "ollama", "llama3.2")
-    return OllamaChatClient(settings.llm_base_url or OLLAMA_URL, model, settings.llm_timeout)
+    base_url = settings.llm_base_url or OLLAMA_URL
+    _check_url(base_url, "LAKESAGE_LLM_BASE_URL", OLLAMA_URL)
+    try:
+        import ollama
+        from llama_index.llms.ollama import Ollama
+    except ImportError as exc:
+        raise _missing("ollama", "llama-index-llms-ollama") from exc
+    timeout = settings.llm_timeout
+    client = ollama.Client(host=base_url, timeout=timeout, trust_env=not _is_loopback(base_url))
+    # ollama's client adds OLLAMA_API_KEY from the environment to every request; lakesage sends
+    # no key to Ollama, least of all to a base URL a reader typed.
+    client._client.headers.pop("authorization", None)
+    llm = Ollama(
+        model=model,
+        base_url=base_url,
+        temperature=0.0,
+        request_timeout=timeout,
+        context_window=settings.llm_context_window,
+        client=client,
+    )
+    endpoint = Endpoint(base_url, model, timeout, model_hint=f" (or run `ollama pull {model}`)")
+    return LlamaIndexChatClient(llm, endpoint, _ollama_error)
 
 
 def _make_llamacpp(settings: Settings) -> ChatClient:
@@ -363,13 +353,14 @@ def _make_llamacpp(settings: Settings) -> ChatClient:
 
 ENGINES: dict[str, Callable[[Settings], ChatClient]] = {
     "openai": _make_openai,
+    "databricks": _make_databricks,
     "ollama": _make_ollama,
     "llamacpp": _make_llamacpp,
 }
 
 
 def make_chat_client(settings: Settings) -> ChatClient:
-    """The chat client for `settings.engine` (openai, ollama or llamacpp)."""
+    """The chat client for `settings.engine` (openai, databricks, ollama or llamacpp)."""
     factory = ENGINES.get(settings.engine)
     if factory is None:
         raise UnknownNameError(

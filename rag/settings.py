@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     personas_dir: Path = Field(PROJECT_ROOT / "personas", description="Folder of persona cards.")
     persona: str = Field("databricks-developer", description="Default persona.")
     engine: str = Field(
-        "extractive", description="Answer engine: extractive, openai, ollama or llamacpp."
+        "extractive",
+        description="Answer engine: extractive, openai, databricks, ollama or llamacpp.",
     )
     top_k: int = Field(6, ge=1, le=50, description="Passages given to the answer engine.")
     keyword_weight: float = Field(
@@ -96,9 +97,15 @@ class Settings(BaseSettings):
     llm_api_key: str | None = Field(
         None, description="API key for the LLM endpoint (secret).", repr=False
     )
+    databricks_host: str | None = Field(
+        None, description="Databricks workspace URL the databricks engine serves from."
+    )
+    databricks_token: str | None = Field(
+        None, description="Databricks token for the databricks engine (secret).", repr=False
+    )
     llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the LLM endpoint.")
     llm_context_window: int = Field(
-        4096, gt=0, description="Tokens of prompt and reply a local (llamacpp) model holds."
+        4096, gt=0, description="Tokens of prompt and reply the model holds (llamacpp loads it so)."
     )
     llm_max_tokens: int = Field(
         512, gt=0, description="Most tokens a local (llamacpp) model writes in one reply."

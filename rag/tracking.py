@@ -11,7 +11,7 @@ from rag.errors import LakesageError
 from rag.settings import Settings
 
 EXPERIMENT = "lakesage-eval"
-SECRET_FIELDS = {"llm_api_key", "admin_password", "mcp_token"}
+SECRET_FIELDS = {"llm_api_key", "databricks_token", "admin_password", "mcp_token"}
 
 
 def log_to_mlflow(

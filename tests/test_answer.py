@@ -467,7 +467,9 @@ def test_make_engine() -> None:
     client = ScriptedClient()
     engine = make_engine("ollama", lambda: client)
     assert isinstance(engine, LLMEngine) and engine.name == "ollama" and engine.client is client
-    with pytest.raises(UnknownNameError, match="available: extractive, openai, ollama, llamacpp"):
+    with pytest.raises(
+        UnknownNameError, match="available: extractive, openai, databricks, ollama, llamacpp"
+    ):
         make_engine("gpt")
     with pytest.raises(UnknownNameError, match="unknown answer engine 'openai'"):
         make_engine("openai")  # no client factory

@@ -258,7 +258,8 @@ def ollama_chat(h: Handler, body: dict[str, Any]) -> None:
     for word in [REWRITTEN] if is_rewrite(body) else ANSWER_WORDS:
         line = {"model": MODEL, "message": {"role": "assistant", "content": word}, "done": False}
         h.chunk(json.dumps(line).encode() + b"\n")
-    h.chunk(json.dumps({"model": MODEL, "message": {"content": ""}, "done": True}).encode() + b"\n")
+    done = {"model": MODEL, "message": {"role": "assistant", "content": ""}, "done": True}
+    h.chunk(json.dumps(done).encode() + b"\n")
     h.finish_chunks()
 
 
@@ -272,9 +273,11 @@ def inventive(h: Handler, body: dict[str, Any]) -> None:
 
 
 def decline(h: Handler, body: dict[str, Any]) -> None:
-    """A whole (non-streamed) OpenAI reply that declines."""
-    message = {"role": "assistant", "content": "Not found in the indexed docs."}
-    h.send_json(200, {"choices": [{"index": 0, "message": message}]})
+    """An OpenAI-compatible server that declines."""
+    h.start("text/event-stream")
+    h.chunk(delta("Not found in the indexed docs."))
+    h.chunk(b"data: [DONE]\n\n")
+    h.finish_chunks()
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,12 @@
-"""LLM clients against real HTTP servers on 127.0.0.1 speaking the OpenAI and Ollama protocols."""
+"""The LLM engines (LlamaIndex integrations) against scripted HTTP servers on 127.0.0.1: the
+error paths a real server will not produce on demand, each turned into a one-line LLMError."""
 
 from __future__ import annotations
 
 import json
+import logging
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from rag.errors import LLMError, UnknownNameError
-from rag.llm import OLLAMA_URL, OllamaChatClient, OpenAIChatClient, make_chat_client
+from rag.errors import LLMError, MissingExtraError, UnknownNameError
+from rag.llm import ChatClient, make_chat_client
 from rag.settings import Settings
 
 KEY = "sk-test-5ecret-key-0123456789"
@@ -176,7 +179,10 @@ def ollama_route(words: list[str] = WORDS) -> Route:
             }
             h.chunk(json.dumps(line).encode() + b"\n")
         h.chunk(
-            json.dumps({"model": MODEL, "message": {"content": ""}, "done": True}).encode() + b"\n"
+            json.dumps(
+                {"model": MODEL, "message": {"role": "assistant", "content": ""}, "done": True}
+            ).encode()
+            + b"\n"
         )
         h.finish_chunks()
 
@@ -185,8 +191,31 @@ def ollama_route(words: list[str] = WORDS) -> Route:
 
 def openai(
     server: Server, key: str | None = KEY, model: str = MODEL, timeout: float = 5
-) -> OpenAIChatClient:
-    return OpenAIChatClient(f"{server.url}/v1", model, key, timeout)
+) -> ChatClient:
+    """The openai engine pointed at the scripted server."""
+    settings = Settings(
+        engine="openai",
+        llm_base_url=f"{server.url}/v1",
+        llm_model=model,
+        llm_api_key=key,
+        llm_timeout=timeout,
+    )
+    return make_chat_client(settings)
+
+
+def ollama(url: str, model: str = MODEL, timeout: float = 5) -> ChatClient:
+    """The ollama engine pointed at `url`."""
+    return make_chat_client(
+        Settings(engine="ollama", llm_base_url=url, llm_model=model, llm_timeout=timeout)
+    )
+
+
+def databricks(server: Server, token: str = KEY) -> ChatClient:
+    """The databricks engine with the scripted server as its workspace."""
+    settings = Settings(
+        engine="databricks", databricks_host=server.url, databricks_token=token, llm_model=MODEL
+    )
+    return make_chat_client(settings)
 
 
 def stall(h: Handler, body: dict[str, Any]) -> None:
@@ -217,12 +246,11 @@ def test_openai_streams_deltas_in_order(serve: Callable[[Route], Server]) -> Non
     server = serve(openai_route())
     parts = list(openai(server).stream(MESSAGES))
     assert parts == WORDS
-    assert "".join(parts) == "Delta Lake supports time travel [1]."
     [seen] = server.seen
     assert seen.path == "/v1/chat/completions"
-    assert seen.body == {"model": MODEL, "messages": MESSAGES, "stream": True, "temperature": 0}
+    assert seen.body["model"] == MODEL and seen.body["messages"] == MESSAGES
+    assert seen.body["stream"] is True and seen.body["temperature"] == 0
     assert seen.headers["Authorization"] == f"Bearer {KEY}"
-    assert seen.headers["Content-Type"] == "application/json"
 
 
 def test_openai_yields_each_delta_as_it_arrives(serve: Callable[[Route], Server]) -> None:
@@ -242,24 +270,13 @@ def test_openai_yields_each_delta_as_it_arrives(serve: Callable[[Route], Server]
     assert list(stream) == ["second"]
 
 
-def test_openai_databricks_style_base_url_and_no_key(serve: Callable[[Route], Server]) -> None:
+def test_openai_without_a_key_never_sends_the_environments(
+    serve: Callable[[Route], Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
     server = serve(openai_route(key=None))
-    client = OpenAIChatClient(f"{server.url}/serving-endpoints/", MODEL, None, 5)
-    assert "".join(client.stream(MESSAGES)) == "".join(WORDS)
-    assert server.seen[0].path == "/serving-endpoints/chat/completions"
+    assert list(openai(server, key=None).stream(MESSAGES)) == WORDS
     assert "Authorization" not in server.seen[0].headers
-
-
-def test_openai_non_streamed_json(serve: Callable[[Route], Server]) -> None:
-    reply = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "Yes [1]."}}]}
-    server = serve(lambda h, body: h.send_json(200, reply))
-    assert list(openai(server).stream(MESSAGES)) == ["Yes [1]."]
-
-
-def test_openai_mislabelled_event_stream(serve: Callable[[Route], Server]) -> None:
-    body = delta("a") + delta("b") + b"data: [DONE]\n\n"
-    server = serve(lambda h, _: h.send_json(200, body, content_type="text/plain"))
-    assert list(openai(server).stream(MESSAGES)) == ["a", "b"]
 
 
 def test_openai_wrong_key_is_refused_without_echoing_it(serve: Callable[[Route], Server]) -> None:
@@ -271,8 +288,7 @@ def test_openai_wrong_key_is_refused_without_echoing_it(serve: Callable[[Route],
 def test_openai_unknown_model(serve: Callable[[Route], Server]) -> None:
     server = serve(openai_route())
     message = raised(openai(server, model="no-such-model").stream(MESSAGES))
-    url = f"{server.url}/v1/chat/completions"
-    assert message == f"model 'no-such-model' not found at {url}; set LAKESAGE_LLM_MODEL"
+    assert message == f"model 'no-such-model' not found at {server.url}/v1; set LAKESAGE_LLM_MODEL"
 
 
 def test_wrong_path_points_at_the_base_url(serve: Callable[[Route], Server]) -> None:
@@ -287,8 +303,9 @@ def test_other_http_errors_show_status_and_a_scrubbed_snippet(
     text = f"upstream exploded while checking {KEY} " + "x" * 500
     server = serve(lambda h, _: h.send_json(500, {"error": {"message": text}}))
     message = raised(openai(server).stream(MESSAGES))
-    assert f"{server.url}/v1/chat/completions answered HTTP 500: upstream exploded" in message
+    assert f"{server.url}/v1 answered HTTP 500: upstream exploded" in message
     assert "***" in message and len(message) < 400
+    assert len(server.seen) == 1, "no retries: the reader is waiting"
 
 
 def test_error_event_mid_stream(serve: Callable[[Route], Server]) -> None:
@@ -303,10 +320,19 @@ def test_error_event_mid_stream(serve: Callable[[Route], Server]) -> None:
     assert raised(stream).endswith("reported an error: context length exceeded")
 
 
-def test_endpoint_down(serve: Callable[[Route], Server]) -> None:
+def test_a_reply_with_no_text_is_an_error(serve: Callable[[Route], Server]) -> None:
+    server = serve(lambda h, _: h.send_json(200, b"<html>a login page</html>", "text/html"))
+    message = raised(openai(server).stream(MESSAGES))
+    assert (
+        message == f"the LLM endpoint at {server.url}/v1 sent no text; check LAKESAGE_LLM_BASE_URL"
+    )
+
+
+def test_endpoint_down() -> None:
     url = f"http://127.0.0.1:{closed_port()}/v1"
-    message = raised(OpenAIChatClient(url, MODEL, KEY, 5).stream(MESSAGES))
-    assert message.startswith(f"cannot reach the LLM endpoint at {url}/chat/completions")
+    settings = Settings(engine="openai", llm_base_url=url, llm_model=MODEL, llm_api_key=KEY)
+    message = raised(make_chat_client(settings).stream(MESSAGES))
+    assert message.startswith(f"cannot reach the LLM endpoint at {url} (")
     assert message.endswith("is the server running? set LAKESAGE_LLM_BASE_URL")
 
 
@@ -341,92 +367,119 @@ def test_server_hanging_up_mid_stream(serve: Callable[[Route], Server]) -> None:
     assert "broke off its reply" in raised(stream)
 
 
+def _dead_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every proxy variable names a port nothing listens on, and NO_PROXY is unset."""
+    port = closed_port()
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+
 def test_loopback_ignores_proxy_settings(
     serve: Callable[[Route], Server], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
-        monkeypatch.setenv(name, "http://127.0.0.1:9")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+    _dead_proxy(monkeypatch)
     assert list(openai(serve(openai_route())).stream(MESSAGES)) == WORDS
+    assert list(ollama(serve(ollama_route()).url).stream(MESSAGES)) == WORDS
+    assert list(databricks(serve(openai_route())).stream(MESSAGES)) == WORDS
 
 
-def test_key_never_in_repr() -> None:
-    client = OpenAIChatClient("http://127.0.0.1:1/v1", MODEL, KEY, 5)
-    assert KEY not in repr(client) and MODEL in repr(client)
+def test_remote_hosts_go_through_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    _dead_proxy(monkeypatch)
+    settings = Settings(engine="openai", llm_base_url="http://llm.example/v1", llm_model=MODEL)
+    message = raised(make_chat_client(settings).stream(MESSAGES))
+    assert message.startswith("cannot reach the LLM endpoint at http://llm.example/v1")
+    assert "Connection refused" in message, "the request went to the (dead) proxy"
+
+
+def test_key_never_in_repr_or_logs(
+    serve: Callable[[Route], Server], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server = serve(openai_route(key="sk-the-right-one"))
+    for client in (openai(server), databricks(server)):
+        assert KEY not in repr(client) and MODEL in repr(client)
+        raised(client.stream(MESSAGES))
+    assert caplog.records, "the SDKs' debug logs were captured"
+    assert KEY not in caplog.text
+
+
+# Databricks
+
+
+def test_databricks_serving_endpoint_with_the_configured_token(
+    serve: Callable[[Route], Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-from-the-environment")
+    server = serve(openai_route())
+    assert list(databricks(server).stream(MESSAGES)) == WORDS
+    [seen] = server.seen
+    assert seen.path == "/serving-endpoints/chat/completions"
+    assert seen.headers["Authorization"] == f"Bearer {KEY}"
+
+
+def test_databricks_refused_token_names_its_setting(serve: Callable[[Route], Server]) -> None:
+    server = serve(openai_route(key="dapi-right"))
+    assert raised(databricks(server).stream(MESSAGES)) == (
+        "the LLM endpoint refused the API key (HTTP 401); set LAKESAGE_DATABRICKS_TOKEN"
+    )
 
 
 # Ollama
 
 
-def test_ollama_streams_ndjson(serve: Callable[[Route], Server]) -> None:
+def test_ollama_streams(serve: Callable[[Route], Server], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLAMA_API_KEY", KEY)
     server = serve(ollama_route())
-    parts = list(OllamaChatClient(server.url, MODEL, 5).stream(MESSAGES))
-    assert parts == WORDS
+    assert list(ollama(server.url).stream(MESSAGES)) == WORDS
     [seen] = server.seen
     assert seen.path == "/api/chat"
     assert seen.body["model"] == MODEL and seen.body["messages"] == MESSAGES
-    assert seen.body["stream"] is True
-    assert "Authorization" not in seen.headers
+    assert seen.body["stream"] is True and seen.body["options"]["temperature"] == 0
+    assert KEY not in json.dumps(seen.headers)
 
 
 def test_ollama_unknown_model(serve: Callable[[Route], Server]) -> None:
     server = serve(ollama_route())
-    message = raised(OllamaChatClient(server.url, "llama9", 5).stream(MESSAGES))
-    assert message.startswith(
-        f"model 'llama9' not found at {server.url}/api/chat; set LAKESAGE_LLM_MODEL"
+    message = raised(ollama(server.url, "llama9").stream(MESSAGES))
+    assert message == (
+        f"model 'llama9' not found at {server.url}; set LAKESAGE_LLM_MODEL "
+        "(or run `ollama pull llama9`)"
     )
-    assert "ollama pull llama9" in message
 
 
 def test_ollama_error_line(serve: Callable[[Route], Server]) -> None:
     def route(h: Handler, body: dict[str, Any]) -> None:
         h.start("application/x-ndjson")
-        h.chunk(b'{"message": {"content": "Hi"}, "done": false}\n')
+        h.chunk(b'{"message": {"role": "assistant", "content": "Hi"}, "done": false}\n')
         h.chunk(b'{"error": "model runner has unexpectedly stopped"}\n')
         h.finish_chunks()
 
-    stream = OllamaChatClient(serve(route).url, MODEL, 5).stream(MESSAGES)
+    stream = ollama(serve(route).url).stream(MESSAGES)
     assert next(stream) == "Hi"
     assert raised(stream).endswith("reported an error: model runner has unexpectedly stopped")
 
 
-def test_ollama_garbage_line(serve: Callable[[Route], Server]) -> None:
+@pytest.mark.parametrize("line", [b"<html>proxy error</html>\n", b'{"message": 3}\n'])
+def test_ollama_garbage_line(serve: Callable[[Route], Server], line: bytes) -> None:
     def route(h: Handler, body: dict[str, Any]) -> None:
         h.start("application/x-ndjson")
-        h.chunk(b"<html>proxy error</html>\n")
+        h.chunk(line)
         h.finish_chunks()
 
-    assert "unexpected reply" in raised(
-        OllamaChatClient(serve(route).url, MODEL, 5).stream(MESSAGES)
-    )
+    assert "unexpected reply" in raised(ollama(serve(route).url).stream(MESSAGES))
 
 
 def test_ollama_down_and_stalled(serve: Callable[[Route], Server]) -> None:
     down = f"http://127.0.0.1:{closed_port()}"
-    assert "cannot reach" in raised(OllamaChatClient(down, MODEL, 5).stream(MESSAGES))
+    message = raised(ollama(down).stream(MESSAGES))
+    assert message.startswith(f"cannot reach the LLM endpoint at {down}")
     stalled = serve(stall)
-    assert "timed out" in raised(OllamaChatClient(stalled.url, MODEL, 0.5).stream(MESSAGES))
+    assert "timed out" in raised(ollama(stalled.url, timeout=0.5).stream(MESSAGES))
 
 
 # make_chat_client
-
-
-def test_make_openai_client() -> None:
-    settings = Settings(
-        engine="openai",
-        llm_base_url="https://ws.example/serving-endpoints",
-        llm_model=MODEL,
-        llm_api_key=KEY,
-        llm_timeout=7,
-    )
-    client = make_chat_client(settings)
-    assert client == OpenAIChatClient("https://ws.example/serving-endpoints", MODEL, KEY, 7)
-
-
-def test_make_ollama_client_defaults_to_local_server() -> None:
-    client = make_chat_client(Settings(engine="ollama", llm_model=MODEL))
-    assert client == OllamaChatClient(OLLAMA_URL, MODEL, 60.0)
 
 
 @pytest.mark.parametrize(
@@ -441,17 +494,60 @@ def test_make_ollama_client_defaults_to_local_server() -> None:
             {"engine": "openai", "llm_base_url": "localhost:8000/v1", "llm_model": MODEL},
             "LAKESAGE_LLM_BASE_URL",
         ),
+        (
+            {"engine": "databricks", "llm_model": MODEL, "databricks_token": KEY},
+            "LAKESAGE_DATABRICKS_HOST",
+        ),
+        (
+            {"engine": "databricks", "llm_model": MODEL, "databricks_host": "https://ws.example"},
+            "LAKESAGE_DATABRICKS_TOKEN",
+        ),
+        (
+            {"engine": "databricks", "databricks_host": "ws.example", "databricks_token": KEY},
+            "LAKESAGE_LLM_MODEL",
+        ),
     ],
 )
-def test_missing_or_bad_settings_name_the_variable(values: dict[str, Any], variable: str) -> None:
+def test_missing_or_bad_settings_name_the_variable(
+    values: dict[str, Any], variable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The Databricks SDK's own variables are not a silent fallback.
+    monkeypatch.setenv("DATABRICKS_HOST", "https://env.example")
+    monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-env")
     with pytest.raises(LLMError, match=variable):
         make_chat_client(Settings(**values))
+
+
+@pytest.mark.parametrize(
+    ("engine", "module"),
+    [
+        ("openai", "llama_index.llms.openai_like"),
+        ("databricks", "llama_index.llms.databricks"),
+        ("ollama", "llama_index.llms.ollama"),
+    ],
+)
+def test_a_missing_integration_names_the_install(
+    engine: str, module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # what `import` meets when it is not installed
+    settings = Settings(
+        engine=engine,
+        llm_base_url="http://127.0.0.1:1/v1",
+        llm_model=MODEL,
+        databricks_host="https://ws.example",
+        databricks_token=KEY,
+    )
+    with pytest.raises(
+        MissingExtraError,
+        match=rf"^the {engine} engine needs llama-index-llms-.*: pip install .lakesage\[llm\].$",
+    ):
+        make_chat_client(settings)
 
 
 @pytest.mark.parametrize("engine", ["extractive", "gpt"])
 def test_unknown_engine(engine: str) -> None:
     with pytest.raises(
         UnknownNameError,
-        match=f"unknown LLM engine '{engine}'; available: llamacpp, ollama, openai",
+        match=f"unknown LLM engine '{engine}'; available: databricks, llamacpp, ollama, openai",
     ):
         make_chat_client(Settings(engine=engine))

@@ -18,7 +18,7 @@ import pytest
 
 from rag.errors import LLMError
 from rag.kb import KnowledgeBase
-from rag.llm import OpenAIChatClient
+from rag.llm import make_chat_client
 from rag.settings import Settings
 from tests.commands import stop
 from tests.conftest import smollm2_gguf, unavailable
@@ -177,7 +177,8 @@ def _has_server_deps() -> bool:
 
 
 def test_the_openai_client_streams_from_a_real_server(server: str) -> None:
-    client = OpenAIChatClient(server, "smollm2", api_key=None, timeout=60)
+    settings = Settings(engine="openai", llm_base_url=server, llm_model="smollm2", llm_timeout=60)
+    client = make_chat_client(settings)
     messages = [
         {"role": "system", "content": "Answer from the passage only, in a few words."},
         {"role": "user", "content": f"Passage: The code word is {MARKER}.\n\nThe code word?"},

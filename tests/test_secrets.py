@@ -270,3 +270,26 @@ def test_a_readers_llm_url_never_receives_the_configured_key(
     finally:
         reader.shutdown()
         reader.server_close()
+
+
+def test_a_readers_databricks_host_never_receives_the_configured_token(
+    index_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader = Server(openai_route(["finops-42 [1]."], key=None))
+    threading.Thread(target=reader.serve_forever, args=(0.02,), daemon=True).start()
+    try:
+        monkeypatch.setenv("LAKESAGE_HOME", str(index_home))
+        monkeypatch.setenv("LAKESAGE_DATABRICKS_HOST", f"http://127.0.0.1:{closed_port()}")
+        monkeypatch.setenv("LAKESAGE_DATABRICKS_TOKEN", KEY)
+        monkeypatch.setenv("LAKESAGE_LLM_MODEL", MODEL)
+        at = page("app.py")
+        at.selectbox(key="engine").set_value("databricks").run()
+        assert not [t for t in at.text_input if t.key == "llm_base_url"]
+        at.text_input(key="databricks_host").set_value(reader.url).run()
+        at.chat_input(key="ask").set_value(QUESTION).run()
+        assert not at.exception
+        assert any("LAKESAGE_DATABRICKS_TOKEN" in e.value for e in at.error)
+        assert reader.seen == []
+    finally:
+        reader.shutdown()
+        reader.server_close()

@@ -30,7 +30,16 @@ from rag.settings import Settings, load_settings
 REPO = Path(__file__).resolve().parents[2]
 # Every ASCII punctuation character can be backslash-escaped in (CommonMark) Markdown.
 MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
-SIDEBAR_KEYS = ("persona", "products", "engine", "llm_base_url", "llm_model", "top_k")
+SIDEBAR_KEYS = (
+    "persona",
+    "products",
+    "engine",
+    "llm_base_url",
+    "databricks_host",
+    "llm_model",
+    "top_k",
+)
+DATABRICKS_EXAMPLE = "https://<workspace>.cloud.databricks.com"
 PRODUCT_COLORS = {"spark": "orange", "delta": "blue", "mlflow": "violet", "team": "green"}
 ADMIN_OK = "admin-ok"
 ADMIN_INPUT = "admin-password"
@@ -147,6 +156,7 @@ class ChatOptions:
     products: tuple[str, ...]
     engine: str
     llm_base_url: str
+    databricks_host: str
     llm_model: str
     top_k: int
 
@@ -159,6 +169,7 @@ def chat_options(settings: Settings) -> ChatOptions:
         products=tuple(state.get("products") or ()),
         engine=state.get("engine") or settings.engine,
         llm_base_url=(state.get("llm_base_url") or "").strip(),
+        databricks_host=(state.get("databricks_host") or "").strip(),
         llm_model=(state.get("llm_model") or "").strip(),
         top_k=int(state.get("top_k") or settings.top_k),
     )
@@ -170,6 +181,7 @@ def with_llm(kb: KnowledgeBase, options: ChatOptions) -> KnowledgeBase:
         name: value
         for name, value in (
             ("llm_base_url", options.llm_base_url),
+            ("databricks_host", options.databricks_host),
             ("llm_model", options.llm_model),
         )
         if value and value != getattr(kb.settings, name)
@@ -182,6 +194,8 @@ def with_llm(kb: KnowledgeBase, options: ChatOptions) -> KnowledgeBase:
     if "llm_base_url" in update:
         # The configured key is for the configured endpoint: a reader's URL must not receive it.
         update["llm_api_key"] = None
+    if "databricks_host" in update:
+        update["databricks_token"] = None
     _ = kb.retriever  # make sure the copy shares the retriever (and its in-memory snapshot)
     view = copy.copy(kb)
     view.settings = kb.settings.model_copy(update=update)
@@ -218,9 +232,15 @@ def sidebar(kb: KnowledgeBase, settings: Settings) -> None:
             )
         elif engine != "extractive":
             state.setdefault("llm_base_url", settings.llm_base_url or "")
+            state.setdefault("databricks_host", settings.databricks_host or "")
             state.setdefault("llm_model", settings.llm_model or "")
-            example = OLLAMA_URL if engine == "ollama" else "http://127.0.0.1:8000/v1"
-            st.text_input("LLM base URL", key="llm_base_url", placeholder=example)
+            if engine == "databricks":
+                st.text_input(
+                    "Databricks host", key="databricks_host", placeholder=DATABRICKS_EXAMPLE
+                )
+            else:
+                example = OLLAMA_URL if engine == "ollama" else "http://127.0.0.1:8000/v1"
+                st.text_input("LLM base URL", key="llm_base_url", placeholder=example)
             st.text_input("LLM model", key="llm_model")
         state.setdefault("top_k", settings.top_k)
         st.slider("Passages", 1, max(20, settings.top_k), key="top_k")
