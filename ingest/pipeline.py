@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from queue import Empty, Queue
 from typing import Any, TypeVar
@@ -289,21 +290,49 @@ def resolve_all(
     report: Report,
     on_failure: Callable[[str], None] | None = None,
 ) -> list[Source]:
-    """Resolve every source at once (downloads and unreachable hosts overlap), before anything
-    is embedded; one that fails is reported as soon as it does, and skipped."""
-    if not specs:
-        return []
-    with ThreadPoolExecutor(max_workers=min(RESOLVERS, len(specs))) as pool:
-        futures = {pool.submit(resolve, spec, settings): k for k, spec in enumerate(specs)}
-        resolved: dict[int, Source] = {}
-        for future in as_completed(futures):
+    """Resolve every source before anything is embedded, the sources of different hosts at
+    once (downloads and unreachable hosts overlap; one host's in turn, as a server expects);
+    one that fails is reported as soon as it does, and skipped."""
+    groups: dict[str, list[int]] = {}
+    for k, spec in enumerate(specs):
+        groups.setdefault(_host(spec, settings, k), []).append(k)
+    outcomes: Queue[tuple[int, Source | Exception]] = Queue()
+
+    def resolve_group(members: list[int]) -> None:
+        for k in members:
             try:
-                resolved[futures[future]] = future.result()
-            except LakesageError as exc:
-                report.failures.append(str(exc))
+                outcomes.put((k, resolve(specs[k], settings)))
+            except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread, not lost
+                outcomes.put((k, exc))
+
+    resolved: dict[int, Source] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(RESOLVERS, len(groups)))) as pool:
+        running = [pool.submit(resolve_group, members) for members in groups.values()]
+        for _ in specs:
+            k, outcome = outcomes.get()
+            if isinstance(outcome, LakesageError):
+                report.failures.append(str(outcome))
                 if on_failure:
-                    on_failure(str(exc))
+                    on_failure(str(outcome))
+            elif isinstance(outcome, Exception):
+                raise outcome
+            else:
+                resolved[k] = outcome
+        for future in running:
+            future.result()
     return [resolved[k] for k in sorted(resolved)]
+
+
+def _host(spec: SourceSpec, settings: Settings, k: int) -> str:
+    """Who serves a source: a URL's host, the package index for packages; local sources
+    (and mirrored ones) each their own."""
+    if spec.mirror and settings.mirror is not None:
+        return f"local {k}"
+    if spec.spec.startswith("pypi:"):
+        return "package index"
+    if "://" in spec.spec:
+        return urllib.parse.urlsplit(spec.spec).netloc.lower()
+    return f"local {k}"
 
 
 def remove(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,6 +49,13 @@ class LlamaCppChatClient:
                 f"the local model could not answer ({exc}); lower LAKESAGE_TOP_K or raise "
                 "LAKESAGE_LLM_CONTEXT_WINDOW"
             ) from exc
+
+
+@atexit.register
+def _unload() -> None:
+    """Free the kept model before the interpreter tears llama.cpp's bindings down (freed later,
+    it prints a TypeError from llama-cpp-python's destructor)."""
+    _load.cache_clear()
 
 
 @functools.lru_cache(maxsize=1)

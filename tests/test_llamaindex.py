@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,11 +118,11 @@ def chatml(completion: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def smollm() -> Any:
+def smollm() -> Iterator[Any]:
     model = smollm2_gguf()
     from llama_index.llms.llama_cpp import LlamaCPP
 
-    return LlamaCPP(
+    llm = LlamaCPP(
         model_path=str(model),
         temperature=0.0,
         max_new_tokens=32,
@@ -131,6 +132,8 @@ def smollm() -> Any:
         model_kwargs={"n_gpu_layers": 0, "seed": 0},
         verbose=False,
     )
+    yield llm
+    llm._model.close()  # now, not in interpreter teardown, where its destructor fails
 
 
 class Completions(BaseEventHandler):
