@@ -57,11 +57,16 @@ def make_sdist(folder: Path, files: dict[str, str]) -> Path:
         "PKG-INFO": "Name: fakepkg\n",
     }
     members = {f"src/{name}": text for name, text in files.items()} | extra
-    path = folder / "fakepkg-1.0.tar.gz"
+    return write_sdist(folder / "fakepkg-1.0.tar.gz", members)
+
+
+def write_sdist(path: Path, members: dict[str, str]) -> Path:
+    """A .tar.gz whose members sit under its top folder, named like the file (`name-1.0/`)."""
+    top = path.name.removesuffix(".tar.gz")
     with tarfile.open(path, "w:gz") as tf:
         for name, text in members.items():
             data = text.encode()
-            info = tarfile.TarInfo(f"fakepkg-1.0/{name}")
+            info = tarfile.TarInfo(f"{top}/{name}")
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
     return path
@@ -148,20 +153,16 @@ def test_an_sdist_only_release_is_read_without_running_its_setup(tmp_path: Path)
     index = tmp_path / "index"
     (index / "simple" / "lakesage-marker-pkg").mkdir(parents=True)
     (index / "packages").mkdir()
-    sdist = index / "packages" / "lakesage_marker_pkg-1.0.tar.gz"
-    members = {
-        "setup.py": f"open({str(marker)!r}, 'w').write('ran')\n"
-        "from setuptools import setup\nsetup(name='lakesage-marker-pkg', version='1.0')\n",
-        "PKG-INFO": "Metadata-Version: 2.1\nName: lakesage-marker-pkg\nVersion: 1.0\n",
-        "lakesage_marker_pkg/__init__.py": '"""Marker package."""\n\n\n'
-        "def compact(table: str) -> None:\n    '''Compact the small files of a table.'''\n",
-    }
-    with tarfile.open(sdist, "w:gz") as tf:
-        for name, text in members.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"lakesage_marker_pkg-1.0/{name}")
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
+    sdist = write_sdist(
+        index / "packages" / "lakesage_marker_pkg-1.0.tar.gz",
+        {
+            "setup.py": f"open({str(marker)!r}, 'w').write('ran')\n"
+            "from setuptools import setup\nsetup(name='lakesage-marker-pkg', version='1.0')\n",
+            "PKG-INFO": "Metadata-Version: 2.1\nName: lakesage-marker-pkg\nVersion: 1.0\n",
+            "lakesage_marker_pkg/__init__.py": '"""Marker package."""\n\n\n'
+            "def compact(table: str) -> None:\n    '''Compact the small files of a table.'''\n",
+        },
+    )
     digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
     (index / "simple" / "lakesage-marker-pkg" / "index.html").write_text(
         f'<html><body><a href="../../packages/{sdist.name}#sha256={digest}">{sdist.name}</a>'
