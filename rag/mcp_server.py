@@ -33,6 +33,8 @@ MAX_QUERY = 2_000
 MAX_K = 50
 CLOSEST = 5
 LOOPBACK_NAMES = ("localhost",)
+# The product filter two tools take, described once for the agent.
+Product = Annotated[str | None, Field(description="Only this product: spark, delta or mlflow.")]
 
 INSTRUCTIONS = (
     "Documentation of Apache Spark, Delta Lake and MLflow as indexed by lakesage. Use "
@@ -117,9 +119,7 @@ class Tools:
     def search_docs(
         self,
         query: Annotated[str, Field(description="What to look for, in plain words or code names.")],
-        product: Annotated[
-            str | None, Field(description="Only this product: spark, delta or mlflow.")
-        ] = None,
+        product: Product = None,
         version: Annotated[str | None, Field(description="Only this version, like 4.0.0.")] = None,
         k: Annotated[int, Field(description=f"Number of passages, 1 to {MAX_K}.")] = 5,
     ) -> Passages:
@@ -135,9 +135,7 @@ class Tools:
     def ask(
         self,
         question: Annotated[str, Field(description="The question, as a developer would ask it.")],
-        product: Annotated[
-            str | None, Field(description="Only this product: spark, delta or mlflow.")
-        ] = None,
+        product: Product = None,
     ) -> Cited:
         """Answer a question about Spark, Delta Lake or MLflow from the docs, with [n]
         citations to the passages it used. Use it for a short grounded answer; it declines
