@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import LLMError
+from rag.llm import Messages
 
 INSTALL = (
     "pip install 'lakesage[local]' with CMAKE_ARGS set as the README says "
     "(llama-cpp-python builds from source)"
 )
-Messages = list[dict[str, str]]
 
 
 @dataclass(frozen=True)
