@@ -9,11 +9,14 @@ import shutil
 import socket
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
 from rag.offline import go_offline
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 go_offline()
@@ -131,3 +134,13 @@ def embedder() -> Any:
     model = make_embedder(Settings())
     model.embed(["warm up"])
     return model
+
+
+@pytest.fixture(scope="session")
+def small_index(
+    tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path, embedder: Any
+) -> Settings:
+    """test_retrieval's small real index, built once for the modules that only read it."""
+    from tests.test_retrieval import build_small_index
+
+    return build_small_index(tmp_path_factory.mktemp("small-index"), shared_corpus, embedder)

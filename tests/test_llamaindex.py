@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,14 +22,14 @@ from rag.llamaindex import LakesageRetriever, query_engine
 from rag.retrieval import Filters
 from rag.settings import Settings
 from tests.conftest import REPO, smollm2_gguf
-from tests.test_retrieval import DELTA_VERSION, SPARK_VERSION, build_small_index
+from tests.test_retrieval import DELTA_VERSION, SPARK_VERSION
 
 QUESTION = "How do I enable column mapping with delta.columnMapping.mode?"
 
 
 @pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path, embedder: Any) -> Settings:
-    return build_small_index(tmp_path_factory.mktemp("llamaindex"), shared_corpus, embedder)
+def index(small_index: Settings) -> Settings:
+    return small_index
 
 
 @pytest.fixture(scope="module")

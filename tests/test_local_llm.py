@@ -12,7 +12,6 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,7 +22,6 @@ from rag.settings import Settings
 from tests.commands import stop
 from tests.conftest import smollm2_gguf, unavailable
 from tests.test_rag_cli import ON_CORPUS, rag_env, run_rag
-from tests.test_retrieval import build_small_index
 
 BIN = Path(sys.executable).parent
 MARKER = "Zanzibar-7431"
@@ -36,8 +34,8 @@ def gguf() -> Path:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path, embedder: Any) -> Path:
-    return build_small_index(tmp_path_factory.mktemp("local-llm"), shared_corpus, embedder).home
+def home(small_index: Settings) -> Path:
+    return small_index.home
 
 
 def test_rag_ask_answers_with_the_local_model(home: Path, gguf: Path, tmp_path: Path) -> None:
