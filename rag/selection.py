@@ -62,6 +62,9 @@ WEIGHTS = {
     "output": -1.0,  # a code block of output (logs, tracebacks, tables)
     "language": 0.3,  # code in the language the question prefers
 }
+# The lead states the answer: a sentence, item or row beats code and length counts for nothing
+# (code that a leading sentence introduces still follows it).
+LEAD_WEIGHTS = {**WEIGHTS, "code": -0.6, "length": 0.0}
 MAX_EMBEDDED = 16
 # A unit may be quoted when it holds this share of the question's (rarity-weighted) words, or
 # its meaning is this close to the question's.
@@ -117,10 +120,15 @@ class _Scored:
     unit: Unit
     parts: list[float]  # score against each part of the question
     answers: list[bool]  # whether it is about each part of the question
+    lead_parts: list[float]  # ... as a lead (LEAD_WEIGHTS)
 
     @property
     def best(self) -> float:
         return max(self.parts)
+
+    @property
+    def lead_best(self) -> float:
+        return max(self.lead_parts)
 
 
 def select(
@@ -192,9 +200,15 @@ def _score(
     for unit, parts in zip(units, signals(asked, hits, units, embed, idf), strict=True):
         answers = [_relevant(part) for part in parts]
         if any(answers):
-            values = [sum(WEIGHTS[name] * v for name, v in part.items()) for part in parts]
-            scored.append(_Scored(unit, values, answers))
+            scored.append(
+                _Scored(unit, _weigh(parts, WEIGHTS), answers, _weigh(parts, LEAD_WEIGHTS))
+            )
     return scored
+
+
+def _weigh(parts: list[dict[str, float]], weights: dict[str, float]) -> list[float]:
+    """The weighted sum of the signals of each part."""
+    return [sum(weights[name] * v for name, v in part.items()) for part in parts]
 
 
 def _relevant(signals: dict[str, float]) -> bool:
@@ -290,15 +304,15 @@ def _lead(asked: Question, scored: list[_Scored], size: Callable[[Unit], int]) -
     for j in range(len(asked.parts)):
         home = lead[0].unit.hit if lead else None
         ranked = sorted(
-            scored, key=lambda s: -(s.parts[j] + (COHERENCE if s.unit.hit == home else 0.0))
+            scored, key=lambda s: -(s.lead_parts[j] + (COHERENCE if s.unit.hit == home else 0.0))
         )
         best = next((s for s in ranked if s not in lead and not _attached(s.unit, lead)), None)
         if best is not None and (not lead or best.answers[j]):
             lead.append(best)
-    top = max(s.best for s in lead)
+    top = max(s.lead_best for s in lead)
     used = sum(size(s.unit) for s in lead)
-    for s in sorted(scored, key=lambda s: -s.best):
-        if len(lead) >= LEAD_UNITS or s.best < top - LEAD_MARGIN:
+    for s in sorted(scored, key=lambda s: -s.lead_best):
+        if len(lead) >= LEAD_UNITS or s.lead_best < top - LEAD_MARGIN:
             break
         unit = s.unit
         if s in lead or unit.code or unit.hit != lead[0].unit.hit or _attached(unit, lead):

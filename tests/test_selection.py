@@ -70,8 +70,8 @@ def test_a_sentence_that_introduces_nothing_shown_is_not_quoted() -> None:
 
 def test_the_embedding_signal_picks_among_equal_words() -> None:
     text = (
-        "Checkpoints store streaming state in the checkpoint folder.\n\n"
-        "Checkpoints store streaming progress in the checkpoint folder."
+        "Checkpoints store streaming progress in the checkpoint folder.\n\n"
+        "Checkpoints store streaming state in the checkpoint folder."
     )
     favourite = "Checkpoints store streaming state in the checkpoint folder."
 
@@ -93,3 +93,18 @@ def test_rare_words_weigh_more_with_the_index_idf() -> None:
         "Which table stores zorder statistics?", [hit(text)], idf=lambda w: idf(w, 1.0)
     )
     assert selection.lead[0].unit.text == "The table stores zorder statistics for files."
+
+
+def test_a_statement_leads_and_the_code_follows() -> None:
+    text = (
+        "```python\n"
+        "query = spark.readStream.table('events').writeStream\n"
+        "query.option('checkpointLocation', '/tables/events/_checkpoints').toTable('out')\n"
+        "```\n\n"
+        "Keep the streaming checkpoint in the `_checkpoints` folder of the table, "
+        "which VACUUM skips."
+    )
+    selection = select(
+        "Where should I keep the streaming checkpoint so VACUUM skips it?", [hit(text)]
+    )
+    assert [p.unit.kind for p in selection.pieces] == ["sentence", "code"]
