@@ -34,6 +34,7 @@ from rag.store import STAMP, ChromaStore
 
 # Unit vectors kept between questions (about 1.5 KB each).
 UNIT_VECTORS = 20_000
+SAVED_SNAPSHOT = "snapshot.pickle"
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[._][A-Za-z0-9]+)*")
 
 
@@ -90,8 +91,10 @@ class KnowledgeBase:
         with self._lock:
             if self._retriever is None:
                 self._retriever = Retriever(
-                    ChromaStore(self.settings),
+                    lambda: ChromaStore(self.settings),
                     self.embedder,
+                    saved=self.settings.cache_dir / SAVED_SNAPSHOT,
+                    stamp=lambda: self._built_at,
                     keyword_weight=self.settings.keyword_weight,
                     per_source=self.settings.per_source,
                     window=self.settings.passage_window,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,8 @@ from rag.keywords import KeywordIndex
 from rag.models import Hit, is_reference, symbol_of
 from rag.names import Names
 from rag.question import Question
+from rag.saved_snapshot import read as read_saved
+from rag.saved_snapshot import write as write_saved
 from rag.store import ChromaStore
 
 RRF_K = 60
@@ -87,6 +90,14 @@ class Snapshot:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def warm(self) -> None:
+        """Build now what is otherwise built on first use (names, symbols, positions), so a
+        saved copy holds it too."""
+        names = self.names
+        _ = (self.reference, names.members, names.heads, self.named([]))
+        if len(self):
+            self.window(0, 0)
 
     def mask(self, filters: Filters) -> np.ndarray | None:
         """Which chunks pass the filters (None: all)."""
@@ -183,15 +194,24 @@ class Retriever:
 
     def __init__(
         self,
-        store: ChromaStore,
+        store: ChromaStore | Callable[[], ChromaStore],
         embedder: Embedder,
         *,
         exact_limit: int = 200_000,
         keyword_weight: float = 1.0,
         per_source: int = 3,
         window: int = 1,
+        saved: Path | None = None,
+        stamp: Callable[[], object] | None = None,
     ) -> None:
-        self.store = store
+        self._store: ChromaStore | None = None
+        self._open_store: Callable[[], ChromaStore] | None = None
+        if callable(store):
+            self._open_store = store
+        else:
+            self._store = store
+        self.saved = saved
+        self.stamp = stamp
         self.embedder = embedder
         self.exact_limit = exact_limit
         self.keyword_weight = keyword_weight
@@ -201,20 +221,40 @@ class Retriever:
         self._stale = False
         self._lock = threading.Lock()
 
+    @property
+    def store(self) -> ChromaStore:
+        """The store, opened on first use: a start that finds a saved snapshot needs none."""
+        if self._store is None:
+            assert self._open_store is not None
+            self._store = self._open_store()
+        return self._store
+
     def snapshot(self) -> Snapshot:
         """The in-memory copy of the index, loaded on first use and reloaded once stale;
         while a reload fails (an ingest is writing), the previous copy keeps answering."""
         with self._lock:
             if self._snapshot is None or self._stale:
                 try:
-                    if self._stale:
-                        self.store = self.store.reopened()
-                    self._snapshot = Snapshot.load(self.store)
+                    if self._stale and self._store is not None:
+                        self._store = self._store.reopened()
+                    self._snapshot = self._load()
                     self._stale = False
                 except Exception:
                     if self._snapshot is None:
                         raise
             return self._snapshot
+
+    def _load(self) -> Snapshot:
+        """The saved snapshot of the present index stamp, else one read from the store (and
+        saved for the next start)."""
+        stamp = self.stamp() if self.stamp else None
+        if self.saved is None or stamp is None:
+            return Snapshot.load(self.store)
+        found = read_saved(self.saved, str(stamp))
+        if found is None:
+            found = Snapshot.load(self.store)
+            write_saved(self.saved, str(stamp), found)
+        return found
 
     def refresh(self) -> None:
         """Have the next search load the latest ingest (through a fresh Chroma client)."""
