@@ -43,15 +43,23 @@ def index_urls() -> list[str]:
         key, _, value = line.partition("=")
         scope, _, option = key.rpartition(".")
         options[(scope, option)] = value.strip().strip("'\"")
-    main = next((options[(s, "index-url")] for s in SCOPES if (s, "index-url") in options), PYPI)
+    if _option(options, "no-index", "").lower() in ("1", "true", "yes", "on"):
+        return []  # an air-gapped setup (PIP_NO_INDEX=1 with PIP_FIND_LINKS): no index at all
+    main = _option(options, "index-url", PYPI)
     extras = [u for s in SCOPES for u in options.get((s, "extra-index-url"), "").split()]
     return list(dict.fromkeys([main, *extras]))
 
 
+def _option(options: dict[tuple[str, str], str], name: str, default: str) -> str:
+    """A pip option's value from the place that takes precedence."""
+    return next((options[(s, name)] for s in SCOPES if (s, name) in options), default)
+
+
 def fetch_sdist(label: str, name: str, version: str, folder: Path, timeout: float) -> Path:
     """Download the release's sdist into folder from the first index that lists it."""
-    reasons = []
-    for index in index_urls():
+    indexes = index_urls()
+    reasons = [] if indexes else ["pip is set to use no index"]
+    for index in indexes:
         try:
             found = _listed_sdist(index, name, version, timeout)
         except SourceError as exc:

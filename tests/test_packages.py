@@ -44,6 +44,7 @@ def make_wheel(folder: Path, files: dict[str, str], name: str = "fakepkg") -> Pa
         for member, text in files.items():
             zf.writestr(member, text)
         zf.writestr(f"{name}-1.0.dist-info/METADATA", f"Name: {name}\nVersion: 1.0\n")
+        zf.writestr(f"{name}-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nTag: py3-none-any\n")
         zf.writestr(f"{name}-1.0.dist-info/RECORD", "")
     return path
 
@@ -187,6 +188,29 @@ def test_an_sdist_only_release_is_read_without_running_its_setup(tmp_path: Path)
     assert "lakesage_marker_pkg.compact" in symbols
 
 
+def test_a_prefetched_wheel_folder_is_read_with_no_index(tmp_path: Path) -> None:
+    """The README's air-gapped way: wheels fetched beforehand into a folder, then
+    `PIP_NO_INDEX=1 PIP_FIND_LINKS=folder ingest pypi:...` reads them and reaches no index."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    code = "def compact(table: str) -> None:\n    '''Compact the small files of a table.'''\n"
+    make_wheel(wheels, {"airgapped/__init__.py": code}, name="airgapped")
+    done = run(
+        "ingest",
+        "pypi:airgapped==1.0",
+        home=tmp_path / "home",
+        cwd=tmp_path,
+        PIP_NO_INDEX="1",
+        PIP_FIND_LINKS=str(wheels),
+        PIP_INDEX_URL="http://127.0.0.1:9/simple/",  # a closed port: any index request fails
+        PIP_EXTRA_INDEX_URL="",
+    )
+    assert done.returncode == 0, done.stderr
+    store = ChromaStore(load_settings(home=tmp_path / "home"))
+    symbols = {m.get("symbol") for _, _, metas, _ in store.scan() for m in metas}
+    assert "airgapped.compact" in symbols
+
+
 def test_no_wheel_and_no_sdist_reports_both(
     cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -290,3 +314,8 @@ def test_pep691_pages_list_files_with_their_hashes() -> None:
     )
     found = [f for f in sdist._json_links(page) if sdist._is_sdist_of(f[1], "fakepkg", "1.0")]
     assert found == [("s", "FakePkg-1.0.tar.gz", "ab")]
+
+
+def test_no_index_means_no_sdist_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    assert sdist.index_urls() == []
