@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import glob
 import hashlib
 import os
 import re
@@ -132,9 +133,15 @@ def _resolve(spec: SourceSpec, settings: Settings) -> Source:
     text = spec.spec
     if spec.mirror and settings.mirror is not None:
         root = settings.mirror.expanduser().resolve()
+        archive = _mirrored_archive(root, spec.mirror)
+        if archive is not None:  # the archive as downloaded: its include and prefix apply
+            return _local_archive(archive, spec, settings)
         if not (root / spec.mirror).exists():
-            raise SourceError(f"{text}: mirror folder {root / spec.mirror} not found; fix --mirror")
-        # A mirror is laid out like the published corpus: no prefix or include filter applies.
+            raise SourceError(
+                f"{text}: mirror folder {root / spec.mirror} not found (nor an archive "
+                f"{root / spec.mirror}.tar.gz); fix --mirror"
+            )
+        # A mirror folder is laid out like the published corpus: no prefix or include applies.
         mirrored = SourceSpec(spec.spec, spec.name, spec.product, spec.version)
         origin = spec.name or str(root / spec.mirror)
         return _folder(root, mirrored, settings, origin=origin, under=spec.mirror)
@@ -161,12 +168,21 @@ def _resolve(spec: SourceSpec, settings: Settings) -> Source:
     return _folder(path, spec, settings, origin=spec.name or str(path))
 
 
+def _mirrored_archive(root: Path, name: str) -> Path | None:
+    """The source's archive in a mirror folder (spark.tar.gz, spark.zip, ...), if there is one."""
+    for path in sorted(root.glob(f"{glob.escape(name)}.*")):
+        if path.is_file() and fetch.is_archive(path.name):
+            return path
+    return None
+
+
 def _offline_fix(spec: SourceSpec, settings: Settings) -> str:
     """What to do about a remote source this machine cannot reach."""
     if spec.mirror:
         return (
             f"to ingest it offline, pass --mirror DIR with a local copy in DIR/{spec.mirror} "
-            f"(laid out like the shared corpus), or remove it from {settings.sources_file}"
+            f"(laid out like the shared corpus) or the archive itself as DIR/{spec.mirror}.tar.gz, "
+            f"or remove it from {settings.sources_file}"
         )
     return "check the URL and the network, or leave this source out"
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -164,3 +166,40 @@ def test_an_unreachable_source_is_named_first_with_the_mirror_fix(
     assert str(sources) in skipped[0]
     _, stored = reopen(tmp_path / "h")
     assert "delta/docs/delta-constraints.mdx" in stored
+
+
+def test_a_mirror_may_hold_the_archive_as_downloaded(tmp_path: Path) -> None:
+    """`--mirror DIR` with DIR/spark.tar.gz, the archive as GitHub serves it: the source's
+    include globs and prefix apply as for the URL, so only its docs go in, under its prefix."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    with tarfile.open(mirror / "spark.tar.gz", "w:gz") as tar:
+        for name, text in {
+            "spark-4.0.1/docs/tuning.md": "# Tuning\n\nUse Kryo serialization for speed.\n",
+            "spark-4.0.1/README.md": "# Apache Spark\n\nThe repository's own README.\n",
+        }.items():
+            data = text.encode()
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        "[[source]]\n"
+        'name = "spark-guides"\n'
+        'url = "http://127.0.0.1:9/v4.0.1.tar.gz"\n'
+        'include = ["docs/*.md"]\n'
+        'prefix = "spark"\n'
+        'mirror = "spark"\n'
+        'product = "spark"\n'
+    )
+    done = run(
+        "ingest",
+        "--mirror",
+        str(mirror),
+        home=tmp_path / "h",
+        cwd=tmp_path,
+        LAKESAGE_SOURCES_FILE=str(sources),
+    )
+    assert done.returncode == 0, done.stderr
+    _, stored = reopen(tmp_path / "h")
+    assert set(stored) == {"spark/docs/tuning.md"}
