@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from rag.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
 go_offline()
 
 
@@ -30,6 +31,28 @@ def corpus_path() -> Path:
 def eval_path() -> Path:
     """The dev questions: $LAKESAGE_TEST_EVAL, else eval/dev.jsonl beside the shared corpus."""
     return Path(os.environ.get("LAKESAGE_TEST_EVAL", corpus_path().parent / "eval" / "dev.jsonl"))
+
+
+def missing_prerequisites() -> list[str]:
+    """What this machine lacks that some tests need, each with its fix."""
+    missing = []
+    if not CHROMIUM.exists():
+        missing.append(f"{CHROMIUM} (the browser tests): apt-get install -y chromium")
+    if shutil.which("java") is None:
+        missing.append("java (the Spark tests): apt-get install -y openjdk-17-jre-headless")
+    if not (corpus_path() / "MANIFEST.tsv").is_file():
+        missing.append(f"the shared corpus at {corpus_path()}: set LAKESAGE_TEST_CORPUS")
+    if not eval_path().is_file():
+        missing.append(f"the dev questions at {eval_path()}: set LAKESAGE_TEST_EVAL")
+    if importlib.util.find_spec("llama_cpp") is None:
+        missing.append("llama-cpp-python (the local-model tests): the README's test command")
+    return missing
+
+
+def pytest_report_header() -> list[str]:
+    """One line per missing prerequisite at the top of the run, so a skip is never a surprise."""
+    outcome = "fail (CI=true)" if os.environ.get("CI") == "true" else "skip"
+    return [f"missing {what}; its tests {outcome}" for what in missing_prerequisites()]
 
 
 def unavailable(message: str) -> NoReturn:

@@ -20,9 +20,9 @@ from ingest.pipeline import Pipeline
 from ingest.sources import SourceSpec
 from rag.settings import load_settings
 from tests.commands import stop
+from tests.conftest import CHROMIUM
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
