@@ -80,6 +80,9 @@ MAX_SUPPORT = 8
 ANSWER_CHARS = 800
 MAX_LIST_ITEMS = 5
 COHERENCE = 0.15
+# Support leans to the documents the lead quotes: a document answers in one place, and a
+# passage of another one that merely shares the question's words adds noise.
+DOCUMENT_COHERENCE = 0.6
 MAX_CODE_LINES = 15
 EXCLUDED_LANGUAGES = frozenset({"scala", "java", "r"})
 
@@ -171,7 +174,7 @@ def select(
     lead = _lead(asked, scored, size)
     if not lead:
         return Selection(hits=list(hits))
-    support = _support(asked, scored, lead, size, has_code)
+    support = _support(asked, scored, lead, size, has_code, [hit.source for hit in hits])
     return _number(hits, lead, support, code_after, _lists(units))
 
 
@@ -330,13 +333,20 @@ def _support(
     lead: list[_Scored],
     size: Callable[[Unit], int],
     has_code: Callable[[Unit], bool],
+    sources: list[str],
 ) -> list[_Scored]:
-    """The best remaining units while the answer stays within ANSWER_CHARS; one code block in
-    the answer at most (two, from two passages, for a question that asks for code)."""
+    """The best remaining units while the answer stays within ANSWER_CHARS, those of the lead's
+    documents first among near equals; one code block in the answer at most (two, from two
+    passages, for a question that asks for code)."""
     chosen: list[_Scored] = []
     used = sum(size(s.unit) for s in lead)
     blocks = 2 if "code" in asked.kinds else 1
-    for s in sorted(scored, key=lambda s: -s.best):
+    homes = {sources[s.unit.hit] for s in lead}
+
+    def rank(s: _Scored) -> float:
+        return s.best + (DOCUMENT_COHERENCE if sources[s.unit.hit] in homes else 0.0)
+
+    for s in sorted(scored, key=rank, reverse=True):
         if len(chosen) >= MAX_SUPPORT:
             break
         unit = s.unit

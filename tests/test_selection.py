@@ -108,3 +108,13 @@ def test_a_statement_leads_and_the_code_follows() -> None:
         "Where should I keep the streaming checkpoint so VACUUM skips it?", [hit(text)]
     )
     assert [p.unit.kind for p in selection.pieces] == ["sentence", "code"]
+
+
+def test_support_leans_to_the_document_the_lead_quotes() -> None:
+    hits = [
+        hit("Run VACUUM on a delta table to remove files it no longer references.", "a.md"),
+        hit("You can run VACUUM on a delta table from SQL or from Python.", "b.md"),
+        hit("Run VACUUM on a delta table and it keeps seven days of files by default.", "a.md"),
+    ]
+    selection = select("How do I run VACUUM on a delta table?", hits)
+    assert [selection.hits[p.n - 1].source for p in selection.pieces] == ["a.md", "a.md", "b.md"]
