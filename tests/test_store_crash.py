@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.store import ChromaStore, torn_segment
+from rag.store import ChromaStore
+from rag.store_repair import torn_segment
 
 SEED = 11
 KILLS = 4  # each reopen after a torn save re-applies ~1000 writes (10-20 s): CI time
