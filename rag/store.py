@@ -125,6 +125,8 @@ class ChromaStore:
         self.url = settings.chroma_url
         self.client = client or make_client(settings)
         self._collection: Collection | None = None
+        # Set when opening rebuilt a torn HNSW segment from the log, a repair otherwise silent.
+        self.repaired = False
 
     def reopened(self) -> ChromaStore:
         """The same store through a new embedded client, which reads the segments from disk:
@@ -159,6 +161,7 @@ class ChromaStore:
                 if torn_segment(path, self.name):
                     rebuild_vectors(path, self.name)
                     self.client = _fresh_client(self.client)
+                    self.repaired = True
             with self._reachable():
                 collection = self._open()
             if not self.url:
@@ -188,6 +191,7 @@ class ChromaStore:
         path = Path(str(self.client.get_settings().persist_directory))
         rebuild_vectors(path, self.name)
         self.client = _fresh_client(self.client)
+        self.repaired = True
         collection = self._open()
         try:
             collection.count()

@@ -59,11 +59,16 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def torn(built: Path, tmp_path: Path) -> Path:
-    """A copy of the built home whose HNSW metadata file stops midway, as a kill mid-save leaves
-    it (Chroma fails to parse it; torn link lists may crash it instead, or load without error)."""
-    home = tmp_path / "home"
-    shutil.copytree(built, home)
+def home(built: Path, tmp_path: Path) -> Path:
+    """A copy of the built home."""
+    shutil.copytree(built, tmp_path / "home")
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def torn(home: Path) -> Path:
+    """The home with its HNSW metadata file cut midway, as a kill mid-save leaves it (Chroma
+    fails to parse it; torn link lists may crash it instead, or load without an error)."""
     assert not torn_segment(home / "chroma", "lakesage"), "the copy starts intact"
     (pickled,) = (home / "chroma").glob("*-*/index_metadata.pickle")
     with pickled.open("r+b") as f:
@@ -96,16 +101,26 @@ def test_the_installed_chromadb_is_one_the_repair_was_tested_against() -> None:
         assert not known_version(other), other
 
 
+def test_an_intact_store_opens_without_a_repair(home: Path) -> None:
+    store = ChromaStore(Settings(home=home))
+    assert_intact(store)
+    assert not store.repaired
+
+
 def test_a_torn_segment_is_rebuilt_from_the_log(torn: Path) -> None:
     assert torn_segment(torn / "chroma", "lakesage")
-    assert_intact(ChromaStore(Settings(home=torn)))
+    store = ChromaStore(Settings(home=torn))
+    assert_intact(store)
+    assert store.repaired
 
 
 def test_a_tear_the_file_check_misses_is_rebuilt_once_chroma_fails_to_load_it(
     torn: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("rag.store.torn_segment", lambda path, name: False)
-    assert_intact(ChromaStore(Settings(home=torn)))
+    store = ChromaStore(Settings(home=torn))
+    assert_intact(store)
+    assert store.repaired
 
 
 def test_an_untested_chromadb_refuses_the_repair_in_one_line(
