@@ -36,10 +36,6 @@ STAMP = "stamp"
 # Seconds to wait for the server's TCP port: Chroma's own HTTP client never times out.
 CONNECT_TIMEOUT = 5.0
 
-# One HttpClient per URL: creating one costs several round trips to the server.
-_clients: dict[str, ClientAPI] = {}
-_clients_lock = threading.Lock()
-
 
 def server_address(url: str) -> tuple[str, int, bool]:
     """Host, port and TLS of a chroma_url, or a SettingsError naming the setting."""
@@ -82,17 +78,34 @@ def make_client(settings: Settings) -> ClientAPI:
         return client
     url = settings.chroma_url
     host, port, ssl = server_address(url)
-    with _clients_lock:
-        if url in _clients:
-            return _clients[url]
-        try:
-            # A quick TCP probe: a dead or firewalled host fails here instead of hanging.
-            socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
-            client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
-        except (OSError, ValueError) as exc:
-            raise unreachable(url, _reason(exc)) from exc
-        _clients[url] = client
-        return client
+    try:
+        # A quick TCP probe: a dead or firewalled host fails here instead of hanging.
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+        return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
+    except (OSError, ValueError) as exc:
+        raise unreachable(url, _reason(exc)) from exc
+
+
+class ChromaClients:
+    """The Chroma clients of one owner (a KnowledgeBase, an ingest run, the UI's process),
+    passed to the stores it opens."""
+
+    def __init__(self) -> None:
+        # One HttpClient per URL: creating one costs several round trips to the server.
+        self._servers: dict[str, ClientAPI] = {}
+        self._lock = threading.Lock()
+
+    def client(self, settings: Settings) -> ClientAPI:
+        """The client of the settings' store: its server's, made once per URL, or a new one on
+        its embedded folder."""
+        if not settings.chroma_url:
+            # Not kept: Chroma backs every client of a folder with the one system it keeps per
+            # folder, and once a store is reopened (_fresh_client) new clients must get that one.
+            return make_client(settings)
+        with self._lock:
+            if settings.chroma_url not in self._servers:
+                self._servers[settings.chroma_url] = make_client(settings)
+            return self._servers[settings.chroma_url]
 
 
 def _fresh_client(client: ClientAPI) -> ClientAPI:
@@ -120,10 +133,10 @@ def _reason(exc: BaseException) -> str:
 class ChromaStore:
     """Chunks with explicit embeddings in one cosine-space collection."""
 
-    def __init__(self, settings: Settings, client: ClientAPI | None = None) -> None:
+    def __init__(self, settings: Settings, clients: ChromaClients | None = None) -> None:
         self.name = settings.collection
         self.url = settings.chroma_url
-        self.client = client or make_client(settings)
+        self.client = (clients or ChromaClients()).client(settings)
         self._collection: Collection | None = None
         # Set when opening rebuilt a torn HNSW segment from the log, a repair otherwise silent.
         self.repaired = False
