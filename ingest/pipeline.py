@@ -152,9 +152,11 @@ class Pipeline:
             ledger = Ledger(self.settings.ledger_path)
             store = ChromaStore(self.settings, self.clients)
             try:
-                report.files_recovered = recover(store, ledger)
                 if rebuild:
+                    # Before anything opens the collection: an index too damaged to open names
+                    # `ingest --rebuild` as its fix, and dropping it needs no open.
                     clear(store, ledger)
+                report.files_recovered = recover(store, ledger)
                 self._check_model(ledger, store)
                 sources = resolve_all(specs, self.settings, report, on_failure)
                 report.files_total = sum(len(s.items) for s in sources)

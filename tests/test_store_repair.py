@@ -7,11 +7,14 @@ import contextlib
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import chromadb
 import numpy as np
 import pytest
 
+from ingest.pipeline import Pipeline
+from ingest.sources import SourceSpec
 from rag.errors import StoreCorruptError
 from rag.models import Chunk
 from rag.settings import Settings
@@ -151,3 +154,23 @@ def test_the_log_is_kept_only_under_a_tested_chromadb(
     monkeypatch.setattr(chromadb, "__version__", "1.6.0")
     ChromaStore(Settings(home=tmp_path / "untested"))
     assert log_config(tmp_path / "untested") != KEEP_LOG
+
+
+@pytest.mark.parametrize("why", ["untested chromadb", "log lacks ids"])
+def test_ingest_rebuild_builds_again_an_index_whose_repair_was_refused(
+    torn: Path, tmp_path: Path, embedder: Any, monkeypatch: pytest.MonkeyPatch, why: str
+) -> None:
+    if why == "untested chromadb":
+        monkeypatch.setattr(chromadb, "__version__", "1.6.0")
+    else:
+        with contextlib.closing(sqlite3.connect(torn / "chroma" / "chroma.sqlite3")) as db, db:
+            db.execute("DELETE FROM embeddings_queue WHERE id LIKE 'b0-%'")
+    settings = Settings(home=torn)
+    with pytest.raises(StoreCorruptError, match=r"run `ingest --rebuild` to build it again$"):
+        ChromaStore(settings).count()
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "retention.md").write_text("# Retention\n\nBronze tables keep 30 days of history.\n")
+    report = Pipeline(settings, embedder).run([SourceSpec(str(notes))], rebuild=True)
+    assert report.files_indexed == 1 and report.failures == []
+    assert ChromaStore(settings).count() == report.chunks_stored
