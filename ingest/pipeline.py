@@ -24,7 +24,7 @@ from rag.errors import LakesageError, ModelMismatchError
 from rag.ledger import FileRecord, Ledger
 from rag.models import Chunk
 from rag.settings import Settings
-from rag.store import ChromaStore
+from rag.store import ChromaClients, ChromaStore
 
 # Files are embedded and committed in batches of about this many chunks: bounded memory.
 BATCH_CHUNKS = 512
@@ -110,9 +110,16 @@ class _Pending:
 class Pipeline:
     """The ingest pipeline over one home folder."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        *,
+        clients: ChromaClients | None = None,
+    ) -> None:
         self.settings = settings
         self._embedder = embedder
+        self.clients = clients or ChromaClients()
 
     @property
     def embedder(self) -> Embedder:
@@ -143,11 +150,13 @@ class Pipeline:
         report = Report()
         with ingest_lock(self.settings.home, wait, on_wait):
             ledger = Ledger(self.settings.ledger_path)
-            store = ChromaStore(self.settings)
+            store = ChromaStore(self.settings, self.clients)
             try:
-                report.files_recovered = recover(store, ledger)
                 if rebuild:
+                    # Before anything opens the collection: an index too damaged to open names
+                    # `ingest --rebuild` as its fix, and dropping it needs no open.
                     clear(store, ledger)
+                report.files_recovered = recover(store, ledger)
                 self._check_model(ledger, store)
                 sources = resolve_all(specs, self.settings, report, on_failure)
                 report.files_total = sum(len(s.items) for s in sources)

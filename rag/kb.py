@@ -30,7 +30,7 @@ from rag.question import Question
 from rag.retrieval import Filters, Retriever
 from rag.selection import Selection, select
 from rag.settings import Settings, load_settings
-from rag.store import STAMP, ChromaStore
+from rag.store import STAMP, ChromaClients, ChromaStore
 
 # Unit vectors kept between questions (about 1.5 KB each).
 UNIT_VECTORS = 20_000
@@ -58,9 +58,14 @@ class KnowledgeBase:
     """Hybrid search over the index and grounded, cited answers through a persona."""
 
     def __init__(
-        self, settings: Settings | None = None, *, embedder: Embedder | None = None
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        clients: ChromaClients | None = None,
     ) -> None:
-        self.settings = settings_for_index(settings or load_settings())
+        self.clients = clients or ChromaClients()
+        self.settings = settings_for_index(settings or load_settings(), self.clients)
         self._embedder = embedder
         self._retriever: Retriever | None = None
         self._built_at: Any = None
@@ -85,13 +90,13 @@ class KnowledgeBase:
     @property
     def retriever(self) -> Retriever:
         """The retriever, refreshed when an ingest has finished since it was built."""
-        last_run = index_stamp(self.settings)
-        if last_run is None and not has_index(self.settings):
+        last_run = index_stamp(self.settings, self.clients)
+        if last_run is None and not has_index(self.settings, self.clients):
             raise self._no_index()
         with self._lock:
             if self._retriever is None:
                 self._retriever = Retriever(
-                    lambda: ChromaStore(self.settings),
+                    lambda: ChromaStore(self.settings, self.clients),
                     self.embedder,
                     saved=self.settings.cache_dir / SAVED_SNAPSHOT,
                     stamp=lambda: self._built_at,
@@ -107,7 +112,7 @@ class KnowledgeBase:
     def status(self) -> dict[str, Any]:
         """What the index holds: files and chunks per product and source, model, last run."""
         if self.settings.chroma_url:  # the server's own account, current for every reader
-            published = ChromaStore(self.settings).published()
+            published = ChromaStore(self.settings, self.clients).published()
             if published and "files" in published:
                 return {key: value for key, value in published.items() if key != STAMP}
         if not self.settings.ledger_path.exists():
@@ -302,11 +307,11 @@ class KnowledgeBase:
         return unknown
 
 
-def read_meta(settings: Settings, key: str) -> Any:
+def read_meta(settings: Settings, key: str, clients: ChromaClients) -> Any:
     """One value of the index's metadata, or None when there is no index yet: what the last
     ingest published on the server's collection when chroma_url is set, else the ledger's."""
     if settings.chroma_url:  # readers of a shared server may have no ledger at all
-        published = ChromaStore(settings).published() or {}
+        published = ChromaStore(settings, clients).published() or {}
         if key in published:
             return published[key]
     if not settings.ledger_path.exists():
@@ -318,24 +323,25 @@ def read_meta(settings: Settings, key: str) -> Any:
         ledger.close()
 
 
-def index_stamp(settings: Settings) -> Any:
+def index_stamp(settings: Settings, clients: ChromaClients) -> Any:
     """What changes with every ingest: the stamp published on a server's collection, else the
     ledger's last run; None when there is none yet."""
-    return read_meta(settings, STAMP if settings.chroma_url else "last_run")
+    return read_meta(settings, STAMP if settings.chroma_url else "last_run", clients)
 
 
-def has_index(settings: Settings) -> bool:
+def has_index(settings: Settings, clients: ChromaClients) -> bool:
     """Whether there is an index to read: a ledger in the home, or a server collection that
     an ingest has published."""
     return settings.ledger_path.exists() or (
-        bool(settings.chroma_url) and read_meta(settings, "model") is not None
+        bool(settings.chroma_url) and read_meta(settings, "model", clients) is not None
     )
 
 
-def settings_for_index(settings: Settings) -> Settings:
+def settings_for_index(settings: Settings, clients: ChromaClients | None = None) -> Settings:
     """The settings with the embedding backend the index was built with, so questions are
-    embedded as its chunks were; an index of another model is an error naming the fix."""
-    built = read_meta(settings, "model")
+    embedded as its chunks were; an index of another model is an error naming the fix. A
+    server's metadata is read through the caller's clients, else through a client of its own."""
+    built = read_meta(settings, "model", clients or ChromaClients())
     if not built:
         return settings
     model, backend = parse_identity(str(built))

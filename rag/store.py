@@ -5,15 +5,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import os
-import pickle
 import re
-import shutil
 import socket
-import sqlite3
-import struct
 import threading
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,6 +19,7 @@ import numpy as np
 from rag.errors import SettingsError, StoreCorruptError, StoreUnavailableError
 from rag.models import Chunk, Hit
 from rag.offline import go_offline
+from rag.store_repair import keep_log, rebuild_vectors, torn_segment
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -40,14 +35,6 @@ META_PREFIX = "lakesage:"
 STAMP = "stamp"
 # Seconds to wait for the server's TCP port: Chroma's own HTTP client never times out.
 CONNECT_TIMEOUT = 5.0
-
-# Chroma purges its write-ahead log once the HNSW files hold it; kept, the log can rebuild a
-# segment that a kill tore mid-persist ("Failed to apply logs to the hnsw segment writer").
-KEEP_LOG = '{"automatically_purge":false,"_type":"EmbeddingsQueueConfigurationInternal"}'
-
-# One HttpClient per URL: creating one costs several round trips to the server.
-_clients: dict[str, ClientAPI] = {}
-_clients_lock = threading.Lock()
 
 
 def server_address(url: str) -> tuple[str, int, bool]:
@@ -91,103 +78,34 @@ def make_client(settings: Settings) -> ClientAPI:
         return client
     url = settings.chroma_url
     host, port, ssl = server_address(url)
-    with _clients_lock:
-        if url in _clients:
-            return _clients[url]
-        try:
-            # A quick TCP probe: a dead or firewalled host fails here instead of hanging.
-            socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
-            client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
-        except (OSError, ValueError) as exc:
-            raise unreachable(url, _reason(exc)) from exc
-        _clients[url] = client
-        return client
-
-
-def keep_log(path: Path) -> None:
-    """Turn off the purge of Chroma's write-ahead log in an embedded store."""
-    with contextlib.closing(sqlite3.connect(path / "chroma.sqlite3", timeout=30)) as db, db:
-        db.execute("UPDATE embeddings_queue_config SET config_json_str = ?", (KEEP_LOG,))
-
-
-def _hnsw_shape(folder: Path) -> tuple[bool, tuple[tuple[int, int], ...]]:
-    """Whether the HNSW files of one segment agree on their element count, and their stat."""
-    names = ("header.bin", "data_level0.bin", "length.bin", "link_lists.bin")
     try:
-        stats = tuple((s.st_size, s.st_mtime_ns) for s in (os.stat(folder / n) for n in names))
-        header = (folder / "header.bin").read_bytes()
-        count, per_element = struct.unpack_from("<QQ", header, 20)
-        with (folder / "index_metadata.pickle").open("rb") as f:
-            added = pickle.load(f)["total_elements_added"]  # Chroma's own file in our folder
-        sizes = [stats[1][0], stats[2][0], stats[3][0]]
-        if per_element == 0 or added != count or sizes[0] != count * per_element:
-            return False, stats
-        if sizes[1] != 4 * count or sizes[2] > 4 * count * (4 + 8 * per_element):
-            return False, stats
-        # link_lists.bin: per element a 4-byte size and that many bytes; it must end exactly.
-        links = (folder / "link_lists.bin").read_bytes()
-        offset = 0
-        for _ in range(count):
-            if offset + 4 > len(links):
-                return False, stats
-            offset += 4 + struct.unpack_from("<I", links, offset)[0]
-        return offset == len(links), stats
-    except FileNotFoundError:
-        return True, ()  # never persisted yet: Chroma builds it from the log
-    except (OSError, struct.error, pickle.UnpicklingError, EOFError, KeyError, TypeError):
-        return False, ()
+        # A quick TCP probe: a dead or firewalled host fails here instead of hanging.
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+        return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
+    except (OSError, ValueError) as exc:
+        raise unreachable(url, _reason(exc)) from exc
 
 
-def torn_segment(path: Path, name: str) -> bool:
-    """Whether the collection's HNSW files were left torn by a kill while Chroma saved them
-    (Chroma may crash the process loading such files, so they are checked before it does)."""
-    try:
-        with contextlib.closing(
-            sqlite3.connect(f"file:{path / 'chroma.sqlite3'}?mode=ro", uri=True)
-        ) as db:
-            row = db.execute(
-                "SELECT s.id FROM segments s JOIN collections c ON s.collection = c.id "
-                "WHERE c.name = ? AND s.scope = 'VECTOR'",
-                (name,),
-            ).fetchone()
-    except sqlite3.Error:
-        return False
-    if row is None:
-        return False
-    folder = path / str(row[0])
-    intact, before = _hnsw_shape(folder)
-    if intact:
-        return False
-    # Another process may be saving right now: only files that stay the same are torn.
-    time.sleep(0.5)
-    intact, after = _hnsw_shape(folder)
-    return not intact and before == after
+class ChromaClients:
+    """The Chroma clients of one owner (a KnowledgeBase, an ingest run, the UI's process),
+    passed to the stores it opens."""
 
+    def __init__(self) -> None:
+        # One HttpClient per URL: creating one costs several round trips to the server.
+        self._servers: dict[str, ClientAPI] = {}
+        self._lock = threading.Lock()
 
-def rebuild_vectors(path: Path, name: str) -> None:
-    """Rebuild a collection's HNSW segment from Chroma's write-ahead log: its folder is deleted
-    and its log position reset, so Chroma replays the log into a fresh index on next open.
-    Refuses (StoreCorruptError) when the log lacks a stored id: that id's vector would be lost."""
-    with contextlib.closing(sqlite3.connect(path / "chroma.sqlite3", timeout=30)) as db, db:
-        row = db.execute("SELECT id FROM collections WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            return
-        segments = dict(
-            db.execute("SELECT scope, id FROM segments WHERE collection = ?", (row[0],)).fetchall()
-        )
-        missing = db.execute(
-            "SELECT COUNT(*) FROM embeddings WHERE segment_id = ? AND embedding_id NOT IN "
-            "(SELECT id FROM embeddings_queue WHERE topic LIKE ?)",
-            (segments.get("METADATA"), f"%/{row[0]}"),
-        ).fetchone()[0]
-        if missing:
-            raise StoreCorruptError(
-                f"the vector index in {path} is damaged (an ingest was killed while Chroma "
-                f"saved it) and {missing} vectors cannot be recovered; "
-                "run `ingest --rebuild` to build it again"
-            )
-        shutil.rmtree(path / str(segments["VECTOR"]), ignore_errors=True)
-        db.execute("DELETE FROM max_seq_id WHERE segment_id = ?", (segments["VECTOR"],))
+    def client(self, settings: Settings) -> ClientAPI:
+        """The client of the settings' store: its server's, made once per URL, or a new one on
+        its embedded folder."""
+        if not settings.chroma_url:
+            # Not kept: Chroma backs every client of a folder with the one system it keeps per
+            # folder, and once a store is reopened (_fresh_client) new clients must get that one.
+            return make_client(settings)
+        with self._lock:
+            if settings.chroma_url not in self._servers:
+                self._servers[settings.chroma_url] = make_client(settings)
+            return self._servers[settings.chroma_url]
 
 
 def _fresh_client(client: ClientAPI) -> ClientAPI:
@@ -215,11 +133,13 @@ def _reason(exc: BaseException) -> str:
 class ChromaStore:
     """Chunks with explicit embeddings in one cosine-space collection."""
 
-    def __init__(self, settings: Settings, client: ClientAPI | None = None) -> None:
+    def __init__(self, settings: Settings, clients: ChromaClients | None = None) -> None:
         self.name = settings.collection
         self.url = settings.chroma_url
-        self.client = client or make_client(settings)
+        self.client = (clients or ChromaClients()).client(settings)
         self._collection: Collection | None = None
+        # Set when opening rebuilt a torn HNSW segment from the log, a repair otherwise silent.
+        self.repaired = False
 
     def reopened(self) -> ChromaStore:
         """The same store through a new embedded client, which reads the segments from disk:
@@ -254,6 +174,7 @@ class ChromaStore:
                 if torn_segment(path, self.name):
                     rebuild_vectors(path, self.name)
                     self.client = _fresh_client(self.client)
+                    self.repaired = True
             with self._reachable():
                 collection = self._open()
             if not self.url:
@@ -283,6 +204,7 @@ class ChromaStore:
         path = Path(str(self.client.get_settings().persist_directory))
         rebuild_vectors(path, self.name)
         self.client = _fresh_client(self.client)
+        self.repaired = True
         collection = self._open()
         try:
             collection.count()

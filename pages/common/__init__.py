@@ -26,6 +26,7 @@ from rag.llm import OLLAMA_URL
 from rag.models import Answer
 from rag.offline import go_offline
 from rag.settings import Settings, load_settings
+from rag.store import ChromaClients
 
 REPO = Path(__file__).resolve().parents[2]
 # Every ASCII punctuation character can be backslash-escaped in (CommonMark) Markdown.
@@ -86,9 +87,15 @@ def admin_gate(settings: Settings, action: str) -> bool:
 def app_settings() -> Settings:
     """The settings (defaults, lakesage.toml, LAKESAGE_* env vars), or an error naming the fix."""
     try:
-        return settings_for_index(load_settings())
+        return settings_for_index(load_settings(), chroma_clients())
     except LakesageError as exc:
         stop_with_error(str(exc))
+
+
+@st.cache_resource(show_spinner=False)
+def chroma_clients() -> ChromaClients:
+    """The Chroma clients every session and knowledge base of this process shares."""
+    return ChromaClients()
 
 
 @st.cache_resource(show_spinner=False)
@@ -103,7 +110,7 @@ def load_knowledge_base(key: str, _settings: Settings) -> KnowledgeBase:
     embedder = load_embedder(
         _settings.embed_model, _settings.embed_backend, _settings.embed_batch_size, _settings
     )
-    kb = KnowledgeBase(_settings, embedder=embedder)
+    kb = KnowledgeBase(_settings, embedder=embedder, clients=chroma_clients())
     with contextlib.suppress(IndexNotFoundError):
         _ = kb.retriever  # built once here: the warm-up thread and the first question share it
     return kb
