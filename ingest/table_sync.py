@@ -50,10 +50,10 @@ def sync_from_table(settings: Settings, uri: str, *, rebuild: bool = False) -> S
         ledger = Ledger(settings.ledger_path)
         store = ChromaStore(settings)
         try:
-            recover(store, ledger)
-            if rebuild:
+            if rebuild:  # first: an index too damaged to open names --rebuild as its fix
                 clear(store, ledger)
                 ledger.set_meta("table", None)
+            recover(store, ledger)
             _check_model(ledger, model)
             state = ledger.get_meta("table") or {}
             changed = None

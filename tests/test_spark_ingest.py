@@ -170,6 +170,35 @@ def test_a_full_sync_mirrors_the_table_when_the_feed_cannot_be_used(
     assert "team/oncall.md" not in sources and len(sources) == 4
 
 
+def test_sync_rebuild_clears_the_index_before_opening_it(
+    spark: Any, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused repair names `--rebuild` as its fix, so a rebuild drops the index before the
+    recovery step opens it (as `ingest --rebuild` does, tested on a torn store)."""
+    import ingest.table_sync as table_sync
+
+    table_path = str(tmp_path / "chunks")
+    run_spark(Settings(), [SourceSpec(str(corpus))], table_path, spark=spark)
+    served = Settings(home=tmp_path / "serving")
+    want = sync_from_table(served, table_path).chunks_stored
+    calls: list[str] = []
+
+    def spy(name: str) -> Any:
+        real = getattr(table_sync, name)
+
+        def called(*args: Any) -> Any:
+            calls.append(name)
+            return real(*args)
+
+        return called
+
+    for name in ("clear", "recover"):
+        monkeypatch.setattr(table_sync, name, spy(name))
+    assert sync_from_table(served, table_path, rebuild=True).chunks_stored == want
+    assert calls == ["clear", "recover"]
+    assert ChromaStore(served).count() == want
+
+
 def test_model_mismatch_and_missing_table_are_clear_errors(
     spark: Any, corpus: Path, tmp_path: Path
 ) -> None:
