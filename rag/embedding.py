@@ -9,6 +9,7 @@ import numpy as np
 
 from rag.embedder_base import BaseEmbedder
 from rag.errors import UnknownNameError
+from rag.hash_embedding import HashEmbedder
 from rag.onnx_embedding import OnnxEmbedder
 from rag.torch_embedding import SentenceTransformerEmbedder
 
@@ -45,6 +46,7 @@ class Embedder(Protocol):
 BACKENDS: dict[str, Callable[[Settings], BaseEmbedder]] = {
     "torch": SentenceTransformerEmbedder.from_settings,
     "onnx-int8": OnnxEmbedder.from_settings,
+    "hash": HashEmbedder.from_settings,
 }
 
 

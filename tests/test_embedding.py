@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pytest
@@ -116,3 +116,8 @@ def test_backends_do_not_import_the_registry(module: str) -> None:
     """The registry imports the backends, never the other way round."""
     code = f"import sys, {module}; assert 'rag.embedding' not in sys.modules, 'circle'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_settings_name_every_registered_backend() -> None:
+    field = Settings.model_fields["embed_backend"]
+    assert set(get_args(field.annotation)) == set(BACKENDS)
