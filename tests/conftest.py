@@ -1,4 +1,5 @@
-"""Shared fixtures: isolated home folders, the real corpus, the real model, no network."""
+"""Shared fixtures: isolated home folders, the real corpus, the real model and the hash
+backend, no network."""
 
 from __future__ import annotations
 
@@ -134,6 +135,17 @@ def embedder() -> Any:
     model = make_embedder(Settings())
     model.embed(["warm up"])
     return model
+
+
+@pytest.fixture(scope="session")
+def hash_embedder() -> Any:
+    """The hash backend: deterministic vectors of the real tokenizer's word pieces, with no
+    weights loaded, for tests that need some vectors but not the model's meaning (pair it with
+    settings whose embed_backend is "hash", so the index records what built it)."""
+    from rag.embedding import make_embedder
+    from rag.settings import Settings
+
+    return make_embedder(Settings(embed_backend="hash"))
 
 
 @pytest.fixture(scope="session")
