@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Sequence
 from functools import cached_property
@@ -170,11 +171,11 @@ class OnnxEmbedder(BaseEmbedder):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
-        """The int8 embedder the settings describe, its ONNX files cached under the home."""
+        """The int8 embedder the settings describe, its ONNX files in their model cache."""
         return cls(
             settings.embed_model,
             resolve_model_path(settings.embed_model),
-            settings.cache_dir,
+            settings.model_cache,
             settings.embed_batch_size,
             threads=settings.embed_threads,
         )
@@ -185,6 +186,7 @@ class OnnxEmbedder(BaseEmbedder):
         (needed only to export) never weighs on this process's memory."""
         folder = self.cache_dir / "onnx" / cache_key(self.model_path)
         if not ((folder / FP32_FILE).is_file() and (folder / INT8_FILE).is_file()):
+            started = time.perf_counter()
             done = subprocess.run(
                 [
                     sys.executable,
@@ -200,6 +202,13 @@ class OnnxEmbedder(BaseEmbedder):
             if done.returncode != 0:
                 last = (done.stderr.strip().splitlines() or ["no output"])[-1]
                 raise LakesageError(f"building the ONNX model in {folder} failed: {last}")
+            # Once per model and user: say why this first run took longer, and where it went.
+            print(
+                f"lakesage: exported {self.name} to ONNX int8 on first use in "
+                f"{time.perf_counter() - started:.1f} s (cached in {folder})",
+                file=sys.stderr,
+                flush=True,
+            )
         return folder / (INT8_FILE if self.quantize else FP32_FILE)
 
     @cached_property

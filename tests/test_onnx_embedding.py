@@ -194,19 +194,37 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def test_rag_ask_on_an_onnx_index_never_imports_torch(
-    onnx_cache: Path, tmp_path: Path, shared_corpus: Path
+def test_onnx_exports_once_says_so_and_asks_without_torch(
+    tmp_path: Path, shared_corpus: Path
 ) -> None:
-    """torch is only needed to export the model, in a child process: asking never loads it."""
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "cache").symlink_to(onnx_cache, target_is_directory=True)  # exported once above
+    """`ingest` exports the model on first use and says so in one line; `rag ask` then loads
+    onnxruntime and never torch, which only the export (a child process) needed."""
+    home, cache = tmp_path / "home", tmp_path / "model-cache"
     docs = copy_corpus(shared_corpus, tmp_path / "docs", ["delta/docs/delta-constraints.mdx"])
-    built = run("ingest", str(docs), home=home, cwd=tmp_path, LAKESAGE_EMBED_BACKEND="onnx-int8")
+    onnx = {"LAKESAGE_EMBED_BACKEND": "onnx-int8", "LAKESAGE_MODEL_CACHE": str(cache)}
+    built = run("ingest", str(docs), home=home, cwd=tmp_path, **onnx)
     assert built.returncode == 0, built.stderr
+    folder = cache / "onnx" / cache_key(resolve_model_path(MODEL))
+    exported = [line for line in built.stderr.splitlines() if "ONNX" in line]
+    assert len(exported) == 1, built.stderr
+    assert re.fullmatch(
+        rf"lakesage: exported {MODEL} to ONNX int8 on first use in \d+\.\d s "
+        rf"\(cached in {re.escape(str(folder))}\)",
+        exported[0],
+    )
+    again = run("ingest", str(docs), home=home, cwd=tmp_path, **onnx)
+    assert again.returncode == 0 and "ONNX" not in again.stderr, again.stderr
     question = "Which exception is raised when a CHECK constraint is violated?"
-    # No LAKESAGE_EMBED_BACKEND: the backend comes from the index, as for any reader.
-    asked = run("python", "-c", ASK_DRIVER, "ask", question, home=home, cwd=tmp_path)
+    asked = run(
+        "python",
+        "-c",
+        ASK_DRIVER,
+        "ask",
+        question,
+        home=home,
+        cwd=tmp_path,
+        LAKESAGE_MODEL_CACHE=str(cache),
+    )
     assert asked.returncode == 0, asked.stderr
     assert "InvariantViolationException" in asked.stdout
     assert json.loads(asked.stderr.strip().splitlines()[-1]) == ["onnxruntime"]
