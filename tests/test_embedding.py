@@ -129,6 +129,23 @@ def test_the_settings_name_every_registered_backend() -> None:
     assert set(get_args(field.annotation)) == set(BACKENDS)
 
 
+def test_onnx_int8_is_the_default_and_its_export_is_kept_per_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings(home=tmp_path / "home")
+    assert settings.embed_backend == "onnx-int8"
+    embedder = make_embedder(settings)
+    assert type(embedder) is OnnxEmbedder
+    assert embedder.cache_dir == settings.model_cache  # not under the home: one export per user
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert load_settings().model_cache == tmp_path / "xdg" / "lakesage"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    assert load_settings().model_cache == tmp_path / "user" / ".cache" / "lakesage"
+    monkeypatch.setenv("LAKESAGE_MODEL_CACHE", str(tmp_path / "models"))
+    assert load_settings().model_cache == tmp_path / "models"
+
+
 @pytest.mark.parametrize(
     ("built", "wanted", "fix"),
     [
@@ -144,19 +161,3 @@ def test_the_settings_name_every_registered_backend() -> None:
 )
 def test_the_settings_that_built_an_index_are_named(built: str, wanted: str, fix: str) -> None:
     assert settings_that_built(built, wanted) == fix
-
-
-def test_the_onnx_export_is_kept_per_user_not_per_home(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    settings = load_settings(home=tmp_path / "home", embed_backend="onnx-int8")
-    embedder = make_embedder(settings)
-    assert type(embedder) is OnnxEmbedder
-    assert embedder.cache_dir == settings.model_cache  # not under the home: one export per user
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert load_settings().model_cache == tmp_path / "xdg" / "lakesage"
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path / "user"))
-    assert load_settings().model_cache == tmp_path / "user" / ".cache" / "lakesage"
-    monkeypatch.setenv("LAKESAGE_MODEL_CACHE", str(tmp_path / "models"))
-    assert load_settings().model_cache == tmp_path / "models"
