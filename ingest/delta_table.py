@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest.chunking import file_id
+from rag.embedding import settings_that_built
 from rag.errors import ModelMismatchError, SourceError
 from rag.models import Chunk
 
@@ -127,8 +128,8 @@ class ChunkTable:
         if built_with is not None and built_with != wanted:
             raise ModelMismatchError(
                 f"the table {self.uri} holds vectors of {built_with!r}, not {wanted!r}; "
-                "run with --rebuild to re-embed everything, or set LAKESAGE_EMBED_MODEL "
-                "and LAKESAGE_EMBED_BACKEND to what built it"
+                "run with --rebuild to re-embed everything, or set "
+                f"{settings_that_built(built_with, wanted)} to embed as it was built"
             )
 
     def file_uris(self) -> list[str]:

@@ -19,7 +19,7 @@ from ingest.items import Item
 from ingest.lock import ingest_lock
 from ingest.prepare import FileTask, prepare
 from ingest.sources import Source, SourceSpec, read_sources_file, resolve
-from rag.embedding import Embedder, make_embedder, model_identity
+from rag.embedding import Embedder, make_embedder, model_identity, settings_that_built
 from rag.errors import LakesageError, ModelMismatchError
 from rag.ledger import FileRecord, Ledger
 from rag.models import Chunk
@@ -212,8 +212,8 @@ class Pipeline:
         else:
             raise ModelMismatchError(
                 f"the index was built with {built_with!r}, not {wanted!r}; "
-                "run `ingest --rebuild` to re-embed everything, or set LAKESAGE_EMBED_MODEL "
-                "and LAKESAGE_EMBED_BACKEND to what built it"
+                "run `ingest --rebuild` to re-embed everything, or set "
+                f"{settings_that_built(built_with, wanted)} to embed as it was built"
             )
 
     def _parsed(

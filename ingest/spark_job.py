@@ -30,7 +30,14 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 # Settings an executor needs to rebuild the embedder; secrets never leave the driver.
-WORKER_FIELDS = ("home", "embed_model", "embed_backend", "embed_batch_size", "chunk_tokens")
+WORKER_FIELDS = (
+    "home",
+    "embed_model",
+    "embed_backend",
+    "embed_batch_size",
+    "model_cache",
+    "chunk_tokens",
+)
 # Texts per embedding task, about: enough tasks that every core embeds until the end.
 TEXTS_PER_TASK = 256
 CHUNK_DDL = (
@@ -139,7 +146,7 @@ def _process(
     conf = settings.model_dump(include=set(WORKER_FIELDS))
     # A task owns spark.task.cpus cores: an embedder on every core per task would oversubscribe.
     conf["embed_threads"] = int(spark.conf.get("spark.task.cpus", "1") or 1)
-    if settings.embed_backend != "torch":
+    if settings.embed_backend == "onnx-int8":
         make_embedder(settings).embed(["warm up"])  # exports the ONNX model once, here
     payloads = [(i, dumps(task)) for i, task in enumerate(tasks)]
     partitions = max(

@@ -1,32 +1,35 @@
 """An ONNX Runtime embedder: the packaged model exported and int8-quantised locally, once.
 
 The first use exports the local transformer weights to ONNX (and a dynamic int8 copy) under
-``cache_dir/onnx/<model folder>-<weights hash>/``; later runs load those files. Pooling and
-normalisation (mean over the attention mask, then L2) run in numpy, as sentence-transformers'
+``cache_dir/onnx/<model folder>-<weights hash>/``; later runs load those files. Pooling (the mean
+over the attention mask) runs in numpy and the base normalises, as sentence-transformers'
 Transformer + Pooling(mean) + Normalize modules do.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
-from rag.embedding import SentenceTransformerEmbedder, Tokenizer
+from rag.embedder_base import BaseEmbedder, resolve_model_path
 from rag.errors import LakesageError
 from rag.offline import go_offline
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17
@@ -80,7 +83,7 @@ def _export_fp32(model_path: Path, out: Path) -> None:
                 attention_mask=attention_mask,
                 token_type_ids=token_type_ids,
             )
-            return output.last_hidden_state  # type: ignore[no-any-return]
+            return output.last_hidden_state
 
     # A padded example, so the traced graph keeps the masking path.
     input_ids = torch.tensor([[101, 2023, 2003, 1037, 3231, 102], [101, 3231, 102, 0, 0, 0]])
@@ -149,8 +152,8 @@ def build_onnx(model_path: Path, cache_dir: Path) -> Path:
     return final
 
 
-class OnnxEmbedder:
-    """The same model as SentenceTransformerEmbedder, run with ONNX Runtime (int8 by default)."""
+class OnnxEmbedder(BaseEmbedder):
+    """The same model as the torch backend, run with ONNX Runtime (int8 by default)."""
 
     def __init__(
         self,
@@ -161,14 +164,21 @@ class OnnxEmbedder:
         quantize: bool = True,
         threads: int = 0,
     ) -> None:
-        self.name = name
+        super().__init__(name, model_path, batch_size)
         self.threads = threads
-        self.model_path = model_path
         self.cache_dir = cache_dir
-        self.batch_size = batch_size
         self.quantize = quantize
-        self.tokenizer = Tokenizer(model_path)
-        self.max_tokens = SentenceTransformerEmbedder._read_max_tokens(model_path)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        """The int8 embedder the settings describe, its ONNX files in their model cache."""
+        return cls(
+            settings.embed_model,
+            resolve_model_path(settings.embed_model),
+            settings.model_cache,
+            settings.embed_batch_size,
+            threads=settings.embed_threads,
+        )
 
     @cached_property
     def onnx_path(self) -> Path:
@@ -176,6 +186,7 @@ class OnnxEmbedder:
         (needed only to export) never weighs on this process's memory."""
         folder = self.cache_dir / "onnx" / cache_key(self.model_path)
         if not ((folder / FP32_FILE).is_file() and (folder / INT8_FILE).is_file()):
+            started = time.perf_counter()
             done = subprocess.run(
                 [
                     sys.executable,
@@ -191,6 +202,13 @@ class OnnxEmbedder:
             if done.returncode != 0:
                 last = (done.stderr.strip().splitlines() or ["no output"])[-1]
                 raise LakesageError(f"building the ONNX model in {folder} failed: {last}")
+            # Once per model and user: say why this first run took longer, and where it went.
+            print(
+                f"lakesage: exported {self.name} to ONNX int8 on first use in "
+                f"{time.perf_counter() - started:.1f} s (cached in {folder})",
+                file=sys.stderr,
+                flush=True,
+            )
         return folder / (INT8_FILE if self.quantize else FP32_FILE)
 
     @cached_property
@@ -215,63 +233,26 @@ class OnnxEmbedder:
         return {i.name for i in self.session.get_inputs()}
 
     @cached_property
-    def _encoder(self) -> Any:
-        """A truncating copy of the fast tokenizer (the counting one never truncates)."""
-        from tokenizers import Tokenizer as FastTokenizer
-
-        tok = FastTokenizer.from_file(str(self.model_path / "tokenizer.json"))
-        tok.enable_truncation(max_length=self.max_tokens)
-        tok.no_padding()
-        return tok
-
-    @cached_property
     def _pad_id(self) -> int:
-        pad = self._encoder.token_to_id("[PAD]")
+        pad = self.tokenizer.token_id("[PAD]")
         return int(pad) if pad is not None else 0
 
-    @cached_property
-    def dim(self) -> int:
-        """Vector dimensions, read from the model config (no session needed)."""
-        pooling = self.model_path / "1_Pooling" / "config.json"
-        if pooling.is_file():
-            return int(json.loads(pooling.read_text())["word_embedding_dimension"])
-        return int(json.loads((self.model_path / "config.json").read_text())["hidden_size"])
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts; batches hold neighbours in length, each padded only to its own longest."""
-        result = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return result
-        encodings = self._encoder.encode_batch(list(texts))
-        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            width = max(len(encodings[i].ids) for i in batch)
-            ids = np.full((len(batch), width), self._pad_id, dtype=np.int64)
-            mask = np.zeros((len(batch), width), dtype=np.int64)
-            types = np.zeros((len(batch), width), dtype=np.int64)
-            for row, i in enumerate(batch):
-                enc = encodings[i]
-                n = len(enc.ids)
-                ids[row, :n] = enc.ids
-                mask[row, :n] = 1
-                types[row, :n] = enc.type_ids
-            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-            feeds = {k: v for k, v in feeds.items() if k in self._input_names}
-            hidden = self.session.run(None, feeds)[0]
-            weights = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            result[batch] = pooled / np.clip(norms, 1e-12, None)
-        return result
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Word pieces of each text as the model reads it."""
-        return self.tokenizer.count(texts)
-
-    def is_word(self, word: str) -> bool:
-        """Whether the model's vocabulary holds this lowercase word whole."""
-        return self.tokenizer.is_word(word)
+    def embed_batch(self, texts: Sequence[str], encodings: Sequence[Any]) -> np.ndarray:
+        """One batch padded to its longest text, mean-pooled over the attention mask."""
+        width = max(len(enc.ids) for enc in encodings)
+        ids = np.full((len(texts), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(texts), width), dtype=np.int64)
+        types = np.zeros((len(texts), width), dtype=np.int64)
+        for row, enc in enumerate(encodings):
+            n = len(enc.ids)
+            ids[row, :n] = enc.ids
+            mask[row, :n] = 1
+            types[row, :n] = enc.type_ids
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        feeds = {k: v for k, v in feeds.items() if k in self._input_names}
+        hidden = self.session.run(None, feeds)[0]
+        weights = mask[:, :, None].astype(np.float32)
+        return (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
 
 
 if __name__ == "__main__":

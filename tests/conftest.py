@@ -1,4 +1,5 @@
-"""Shared fixtures: isolated home folders, the real corpus, the real model, no network."""
+"""Shared fixtures: isolated home folders, the real corpus, the real model and the hash
+backend, no network."""
 
 from __future__ import annotations
 
@@ -106,6 +107,16 @@ def dev_questions() -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One ONNX export of the model for the whole session, under its temporary folder (the
+    default model cache is under XDG_CACHE_HOME); commands the tests run inherit it."""
+    path = tmp_path_factory.mktemp("xdg-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(path))
+        yield path / "lakesage"
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own LAKESAGE_HOME and no settings file from the developer's cwd."""
@@ -149,14 +160,37 @@ def no_network(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Any:
-    """The real packaged all-MiniLM-L6-v2, loaded once for the session."""
+def embedder(model_cache: Path) -> Any:
+    """The real packaged all-MiniLM-L6-v2 on the default backend (onnx-int8), loaded once for
+    the session."""
     from rag.embedding import make_embedder
     from rag.settings import Settings
 
-    model = make_embedder(Settings())
+    model = make_embedder(Settings(model_cache=model_cache))
     model.embed(["warm up"])
     return model
+
+
+@pytest.fixture(scope="session")
+def torch_embedder() -> Any:
+    """The same model on the torch backend (fp32, its vectors independent of batching)."""
+    from rag.embedding import make_embedder
+    from rag.settings import Settings
+
+    model = make_embedder(Settings(embed_backend="torch"))
+    model.embed(["warm up"])
+    return model
+
+
+@pytest.fixture(scope="session")
+def hash_embedder() -> Any:
+    """The hash backend: deterministic vectors of the real tokenizer's word pieces, with no
+    weights loaded, for tests that need some vectors but not the model's meaning (pair it with
+    settings whose embed_backend is "hash", so the index records what built it)."""
+    from rag.embedding import make_embedder
+    from rag.settings import Settings
+
+    return make_embedder(Settings(embed_backend="hash"))
 
 
 @pytest.fixture(scope="session")

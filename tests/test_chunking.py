@@ -7,7 +7,7 @@ import time
 import pytest
 
 from ingest.chunking import CHARS_PER_PIECE, chunk_document, chunk_id
-from rag.embedding import Tokenizer, resolve_model_path
+from rag.embedder_base import Tokenizer, resolve_model_path
 from rag.models import Block, Document
 
 LIMIT = 256

