@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -15,6 +15,9 @@ from rag.errors import SettingsError
 CONFIG_ENV = "LAKESAGE_CONFIG"
 CONFIG_NAME = "lakesage.toml"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The answer engines by name: the CLI's choices, the UI's list and the engine factory read these.
+Engine = Literal["extractive", "openai", "databricks", "ollama", "llamacpp"]
+ENGINES: tuple[Engine, ...] = get_args(Engine)
 
 
 class Settings(BaseSettings):
@@ -67,7 +70,7 @@ class Settings(BaseSettings):
     )
     personas_dir: Path = Field(PROJECT_ROOT / "personas", description="Folder of persona cards.")
     persona: str = Field("databricks-developer", description="Default persona.")
-    engine: str = Field(
+    engine: Engine = Field(
         "extractive",
         description="Answer engine: extractive, openai, databricks, ollama or llamacpp.",
     )

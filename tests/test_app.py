@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from ingest.pipeline import Pipeline
 from ingest.sources import SourceSpec
 from pages.common import escape_markdown, passage_markdown, safe_pieces
-from rag.settings import load_settings
+from rag.settings import ENGINES, load_settings
 from tests.conftest import smollm2_gguf
 from tests.test_llm import MODEL, Server, openai_route
 
@@ -217,6 +217,7 @@ def test_llm_endpoint_down_is_a_clear_error(home: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     at = started()
+    assert at.selectbox(key="engine").options == list(ENGINES)
     at.selectbox(key="engine").set_value("openai").run()
     at.text_input(key="llm_base_url").set_value(f"http://127.0.0.1:{port}/v1")
     at.text_input(key="llm_model").set_value("local-model").run()

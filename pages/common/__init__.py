@@ -17,7 +17,6 @@ import streamlit as st
 
 from ingest.pipeline import Pipeline, Report
 from ingest.sources import SourceSpec
-from rag.answer import ENGINES
 from rag.embedding import Embedder, make_embedder
 from rag.errors import IndexNotFoundError, LakesageError
 from rag.feedback import cited_claims, highlight_spans
@@ -25,7 +24,7 @@ from rag.kb import KnowledgeBase, settings_for_index
 from rag.llm import OLLAMA_URL
 from rag.models import Answer
 from rag.offline import go_offline
-from rag.settings import Settings, load_settings
+from rag.settings import ENGINES, Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 # Every ASCII punctuation character can be backslash-escaped in (CommonMark) Markdown.
