@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from rag.answer import (
     unknown_text,
 )
 from rag.embedding import Embedder, make_embedder, parse_identity
-from rag.errors import IndexNotFoundError, ModelMismatchError
+from rag.errors import IndexNotFoundError, ModelMismatchError, SettingsError
 from rag.keywords import STOPWORDS, KeywordIndex, tokenize
 from rag.ledger import Ledger
 from rag.models import Answer, Hit
@@ -29,12 +30,33 @@ from rag.personas import Persona, get_persona, list_personas
 from rag.question import Question
 from rag.retrieval import Filters, Retriever
 from rag.selection import Selection, select
-from rag.settings import Settings, load_settings
+from rag.settings import Settings, load_settings, with_changes
 from rag.store import STAMP, ChromaStore
 
 # Unit vectors kept between questions (about 1.5 KB each).
 UNIT_VECTORS = 20_000
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[._][A-Za-z0-9]+)*")
+# What a view may change: these shape the answers, not the model, index or store views share.
+ANSWER_SETTINGS = frozenset(
+    {
+        "persona",
+        "engine",
+        "top_k",
+        "refusal_threshold",
+        "refusal_unknown_penalty",
+        "refusal_coverage_weight",
+        "llm_base_url",
+        "llm_model",
+        "llm_api_key",
+        "databricks_host",
+        "databricks_token",
+        "llm_timeout",
+        "llm_context_window",
+        "llm_max_tokens",
+    }
+)
+# A secret set for an endpoint, by the setting naming that endpoint.
+ENDPOINT_SECRETS = {"llm_base_url": "llm_api_key", "databricks_host": "databricks_token"}
 
 
 class AnswerStream:
@@ -53,6 +75,18 @@ class AnswerStream:
         self.answer = self._finish("".join(self._parts))
 
 
+@dataclass
+class _Loaded:
+    """What a knowledge base and its views share: the model, the retriever and its snapshot,
+    the vectors of quoted units, and the lock that keeps askers from loading them twice."""
+
+    embedder: Embedder | None
+    retriever: Retriever | None = None
+    built_at: Any = None
+    unit_vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
 class KnowledgeBase:
     """Hybrid search over the index and grounded, cited answers through a persona."""
 
@@ -60,26 +94,43 @@ class KnowledgeBase:
         self, settings: Settings | None = None, *, embedder: Embedder | None = None
     ) -> None:
         self.settings = settings_for_index(settings or load_settings())
-        self._embedder = embedder
-        self._retriever: Retriever | None = None
-        self._built_at: Any = None
-        self._unit_vectors: dict[str, np.ndarray] = {}
-        # Askers share one knowledge base: they must share one model, store and snapshot too.
-        self._lock = threading.RLock()
+        self._loaded = _Loaded(embedder)
 
     @classmethod
     def open(cls, home: str | None = None, **overrides: Any) -> KnowledgeBase:
         """Open the index in a home folder (default: the settings' home)."""
         return cls(load_settings(home=home, **overrides))
 
+    def with_settings(self, **changes: Any) -> KnowledgeBase:
+        """A view with other answer settings (engine, persona, top_k, refusal, LLM endpoint),
+        sharing this one's model, index and caches; an endpoint other than the configured one
+        gets none of the configured secrets unless given its own."""
+        others = sorted(set(changes) - ANSWER_SETTINGS)
+        if others:
+            raise SettingsError(
+                f"{', '.join(others)}: not an answer setting; open another KnowledgeBase for it"
+            )
+        changes = {k: v for k, v in changes.items() if v != getattr(self.settings, k)}
+        if not changes:
+            return self
+        for endpoint, secret in ENDPOINT_SECRETS.items():
+            if endpoint in changes:
+                changes.setdefault(secret, None)
+        view = KnowledgeBase.__new__(KnowledgeBase)
+        # Not __init__: it would read the index's metadata again, and load nothing shared.
+        view.settings = with_changes(self.settings, **changes)
+        view._loaded = self._loaded
+        return view
+
     @property
     def embedder(self) -> Embedder:
         """The query embedder, loaded on first use."""
-        if self._embedder is None:
-            with self._lock:
-                if self._embedder is None:
-                    self._embedder = make_embedder(self.settings)
-        return self._embedder
+        loaded = self._loaded
+        if loaded.embedder is None:
+            with loaded.lock:
+                if loaded.embedder is None:
+                    loaded.embedder = make_embedder(self.settings)
+        return loaded.embedder
 
     @property
     def retriever(self) -> Retriever:
@@ -87,19 +138,20 @@ class KnowledgeBase:
         last_run = index_stamp(self.settings)
         if last_run is None and not has_index(self.settings):
             raise self._no_index()
-        with self._lock:
-            if self._retriever is None:
-                self._retriever = Retriever(
+        loaded = self._loaded
+        with loaded.lock:
+            if loaded.retriever is None:
+                loaded.retriever = Retriever(
                     ChromaStore(self.settings),
                     self.embedder,
                     keyword_weight=self.settings.keyword_weight,
                     per_source=self.settings.per_source,
                     window=self.settings.passage_window,
                 )
-            elif last_run != self._built_at:
-                self._retriever.refresh()
-            self._built_at = last_run
-            return self._retriever
+            elif last_run != loaded.built_at:
+                loaded.retriever.refresh()
+            loaded.built_at = last_run
+            return loaded.retriever
 
     def status(self) -> dict[str, Any]:
         """What the index holds: files and chunks per product and source, model, last run."""
@@ -233,15 +285,16 @@ class KnowledgeBase:
         """Vectors of quotable units, remembered: the same passages answer many questions."""
         if not texts:
             return np.zeros((0, 1), dtype=np.float32)
+        memory = self._loaded.unit_vectors
         # A local copy: another asker may clear the shared memory meanwhile.
-        found = {t: v for t in texts if (v := self._unit_vectors.get(t)) is not None}
+        found = {t: v for t in texts if (v := memory.get(t)) is not None}
         missing = list(dict.fromkeys(t for t in texts if t not in found))
         if missing:
             fresh = dict(zip(missing, self.embedder.embed(missing), strict=True))
             found.update(fresh)
-            if len(self._unit_vectors) + len(fresh) > UNIT_VECTORS:
-                self._unit_vectors.clear()
-            self._unit_vectors.update(fresh)
+            if len(memory) + len(fresh) > UNIT_VECTORS:
+                memory.clear()
+            memory.update(fresh)
         return np.stack([found[t] for t in texts])
 
     def engine(self, name: str | None = None) -> AnswerEngine:

@@ -181,8 +181,21 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     try:
         return Settings(**values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
         where = f" in {path} or LAKESAGE_* env vars" if path else " in LAKESAGE_* env vars"
-        raise SettingsError(f"invalid settings{where}: {problems}") from exc
+        raise SettingsError(f"invalid settings{where}: {_problems(exc)}") from exc
+
+
+def with_changes(settings: Settings, **changes: Any) -> Settings:
+    """The settings with some fields changed, validated as load_settings validates them."""
+    try:
+        # model_validate, not Settings(...): the environment must not fill in anything here.
+        return Settings.model_validate({**settings.model_dump(), **changes})
+    except ValidationError as exc:
+        raise SettingsError(f"invalid settings: {_problems(exc)}") from exc
+
+
+def _problems(exc: ValidationError) -> str:
+    """Each invalid field with what is wrong with it, on one line."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+    )

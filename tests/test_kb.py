@@ -12,7 +12,7 @@ import pytest
 
 from ingest.sources import SourceSpec
 from rag.answer import REFUSAL, RULES, refusal_text
-from rag.errors import IndexNotFoundError, LLMError, UnknownNameError
+from rag.errors import IndexNotFoundError, LLMError, SettingsError, UnknownNameError
 from rag.evaluate import citation_check
 from rag.kb import AnswerStream, KnowledgeBase
 from rag.retrieval import Filters
@@ -147,6 +147,45 @@ def test_unknown_persona_lists_the_available_ones(kb: KnowledgeBase) -> None:
 def test_unknown_engine_is_named(kb: KnowledgeBase) -> None:
     with pytest.raises(UnknownNameError, match="unknown answer engine 'gpt'"):
         kb.ask(ON_CORPUS, engine="gpt")
+
+
+def test_a_view_answers_with_its_own_settings_and_shares_the_loaded_index(
+    index: Settings, embedder: Any
+) -> None:
+    kb = KnowledgeBase(index, embedder=embedder)
+    view = kb.with_settings(top_k=2, refusal_threshold=-10.0)  # made before anything loaded
+    assert view.retriever is kb.retriever and view.embedder is kb.embedder
+    assert len(view.ask(ON_CORPUS).hits) == 2
+    assert not view.ask(FIFA).refused  # its own threshold
+    assert len(kb.ask(ON_CORPUS).hits) == kb.settings.top_k == 6
+    assert kb.ask(FIFA).refused
+    assert kb.with_settings(top_k=6) is kb  # nothing changes: no view
+
+
+def test_a_view_changes_answer_settings_only(kb: KnowledgeBase) -> None:
+    with pytest.raises(SettingsError, match=r"^embed_model, home: not an answer setting"):
+        kb.with_settings(home="/elsewhere", embed_model="other")
+    with pytest.raises(SettingsError, match="top_k: Input should be greater than or equal to 1"):
+        kb.with_settings(top_k=0)
+    with pytest.raises(SettingsError, match="engine: Input should be 'extractive', 'openai'"):
+        kb.with_settings(engine="gpt")
+
+
+def test_a_view_on_another_endpoint_gets_no_configured_secret(kb: KnowledgeBase) -> None:
+    configured = kb.with_settings(
+        llm_base_url="http://127.0.0.1:8000/v1",
+        llm_api_key=KEY,
+        databricks_host="https://team.cloud.databricks.com",
+        databricks_token="dapi-team",
+    )
+    same = configured.with_settings(llm_base_url="http://127.0.0.1:8000/v1", llm_model="m")
+    assert same.settings.llm_api_key == KEY and same.settings.databricks_token == "dapi-team"
+    other = configured.with_settings(llm_base_url="http://reader.example/v1")
+    assert other.settings.llm_api_key is None and other.settings.databricks_token == "dapi-team"
+    host = configured.with_settings(databricks_host="https://reader.example")
+    assert host.settings.databricks_token is None and host.settings.llm_api_key == KEY
+    own = configured.with_settings(llm_base_url="http://reader.example/v1", llm_api_key="sk-own")
+    assert own.settings.llm_api_key == "sk-own"
 
 
 def test_status_and_search_on_an_empty_home(isolated_home: Path) -> None:
@@ -298,16 +337,9 @@ def servers() -> Iterator[dict[str, Server]]:
 
 
 def llm_kb(kb: KnowledgeBase, engine: str, url: str) -> KnowledgeBase:
-    settings = kb.settings.model_copy(
-        update={
-            "engine": engine,
-            "llm_base_url": url,
-            "llm_model": MODEL,
-            "llm_api_key": KEY,
-            "llm_timeout": 10.0,
-        }
+    return kb.with_settings(
+        engine=engine, llm_base_url=url, llm_model=MODEL, llm_api_key=KEY, llm_timeout=10.0
     )
-    return KnowledgeBase(settings, embedder=kb.embedder)
 
 
 def base_url(engine: str, server: Server) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import hmac
 import re
 import threading
@@ -175,30 +174,21 @@ def chat_options(settings: Settings) -> ChatOptions:
 
 
 def with_llm(kb: KnowledgeBase, options: ChatOptions) -> KnowledgeBase:
-    """The knowledge base with the sidebar's LLM endpoint, sharing the loaded model and index."""
-    update: dict[str, str | None] = {
+    """The knowledge base with the sidebar's choices, sharing the loaded model and index."""
+    endpoint = {
         name: value
         for name, value in (
             ("llm_base_url", options.llm_base_url),
             ("databricks_host", options.databricks_host),
             ("llm_model", options.llm_model),
         )
-        if value and value != getattr(kb.settings, name)
+        if value
     }
     if options.engine == "llamacpp":
         # A reader picks no file to load as a model: the local model is the configured one.
-        update.pop("llm_model", None)
-    if not update:
-        return kb
-    if "llm_base_url" in update:
-        # The configured key is for the configured endpoint: a reader's URL must not receive it.
-        update["llm_api_key"] = None
-    if "databricks_host" in update:
-        update["databricks_token"] = None
-    _ = kb.retriever  # make sure the copy shares the retriever (and its in-memory snapshot)
-    view = copy.copy(kb)
-    view.settings = kb.settings.model_copy(update=update)
-    return view
+        endpoint.pop("llm_model", None)
+    persona = {"persona": options.persona} if options.persona else {}
+    return kb.with_settings(engine=options.engine, top_k=options.top_k, **persona, **endpoint)
 
 
 def sidebar(kb: KnowledgeBase, settings: Settings) -> None:
