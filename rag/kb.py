@@ -23,6 +23,7 @@ from rag.answer import (
 )
 from rag.embedding import Embedder, make_embedder, parse_identity
 from rag.errors import IndexNotFoundError, ModelMismatchError, SettingsError
+from rag.index_watch import NO_INDEX, IndexWatch, read_meta
 from rag.keywords import STOPWORDS, KeywordIndex, tokenize
 from rag.ledger import Ledger
 from rag.models import Answer, Hit
@@ -81,6 +82,7 @@ class _Loaded:
     the vectors of quoted units, and the lock that keeps askers from loading them twice."""
 
     embedder: Embedder | None
+    watch: IndexWatch
     retriever: Retriever | None = None
     built_at: Any = None
     unit_vectors: dict[str, np.ndarray] = field(default_factory=dict)
@@ -94,7 +96,7 @@ class KnowledgeBase:
         self, settings: Settings | None = None, *, embedder: Embedder | None = None
     ) -> None:
         self.settings = settings_for_index(settings or load_settings())
-        self._loaded = _Loaded(embedder)
+        self._loaded = _Loaded(embedder, IndexWatch(self.settings))
 
     @classmethod
     def open(cls, home: str | None = None, **overrides: Any) -> KnowledgeBase:
@@ -134,11 +136,12 @@ class KnowledgeBase:
 
     @property
     def retriever(self) -> Retriever:
-        """The retriever, refreshed when an ingest has finished since it was built."""
-        last_run = index_stamp(self.settings)
-        if last_run is None and not has_index(self.settings):
-            raise self._no_index()
+        """The retriever, refreshed when an ingest has finished since it was built; no I/O
+        while the index stays as it was."""
         loaded = self._loaded
+        stamp = loaded.watch.stamp()
+        if stamp is NO_INDEX:
+            raise self._no_index()
         with loaded.lock:
             if loaded.retriever is None:
                 loaded.retriever = Retriever(
@@ -148,9 +151,9 @@ class KnowledgeBase:
                     per_source=self.settings.per_source,
                     window=self.settings.passage_window,
                 )
-            elif last_run != loaded.built_at:
+            elif stamp != loaded.built_at:
                 loaded.retriever.refresh()
-            loaded.built_at = last_run
+            loaded.built_at = stamp
             return loaded.retriever
 
     def status(self) -> dict[str, Any]:
@@ -227,7 +230,6 @@ class KnowledgeBase:
             else heuristic_rewrite(question, history)
         )
         found = self.search(search_query, k or self.settings.top_k, filters)
-        # One look at the index for the names and words (each `retriever` reads the ledger).
         snapshot = self.retriever.snapshot()
         names = snapshot.names
         unknown = names.unknown(Question(search_query)) if found else []
@@ -350,36 +352,6 @@ class KnowledgeBase:
             elif not keywords.knows_prefix(parts[0]) and not self.embedder.is_word(raw):
                 unknown.append(raw)
         return unknown
-
-
-def read_meta(settings: Settings, key: str) -> Any:
-    """One value of the index's metadata, or None when there is no index yet: what the last
-    ingest published on the server's collection when chroma_url is set, else the ledger's."""
-    if settings.chroma_url:  # readers of a shared server may have no ledger at all
-        published = ChromaStore(settings).published() or {}
-        if key in published:
-            return published[key]
-    if not settings.ledger_path.exists():
-        return None
-    ledger = Ledger(settings.ledger_path)
-    try:
-        return ledger.get_meta(key)
-    finally:
-        ledger.close()
-
-
-def index_stamp(settings: Settings) -> Any:
-    """What changes with every ingest: the stamp published on a server's collection, else the
-    ledger's last run; None when there is none yet."""
-    return read_meta(settings, STAMP if settings.chroma_url else "last_run")
-
-
-def has_index(settings: Settings) -> bool:
-    """Whether there is an index to read: a ledger in the home, or a server collection that
-    an ingest has published."""
-    return settings.ledger_path.exists() or (
-        bool(settings.chroma_url) and read_meta(settings, "model") is not None
-    )
 
 
 def settings_for_index(settings: Settings) -> Settings:

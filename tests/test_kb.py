@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ from ingest.sources import SourceSpec
 from rag.answer import REFUSAL, RULES, refusal_text
 from rag.errors import IndexNotFoundError, LLMError, SettingsError, UnknownNameError
 from rag.evaluate import citation_check
+from rag.index_watch import RACY_SECONDS
 from rag.kb import AnswerStream, KnowledgeBase
+from rag.ledger import Ledger
 from rag.retrieval import Filters
 from rag.settings import Settings, load_settings
 from tests.test_llm import KEY, MODEL, Handler, Server, closed_port, delta, sse
@@ -220,6 +223,39 @@ def test_a_new_ingest_is_seen_without_reopening(
     assert answer.body.startswith(
         "Our team runs VACUUM on bronze tables every night with a retention of 168 hours. [1]"
     )
+
+
+def test_the_retriever_reads_the_ledger_only_after_an_ingest(
+    tmp_path: Path, shared_corpus: Path, embedder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = clean_settings(tmp_path / "h")
+    docs = copy_files(shared_corpus, tmp_path / "d", DELTA_FILES[:1])
+    ingest(settings, [SourceSpec(str(docs))], embedder)
+    opened: list[Path] = []
+    real_open = Ledger.__init__
+
+    def counted_open(ledger: Ledger, path: Path) -> None:
+        opened.append(path)
+        real_open(ledger, path)
+
+    monkeypatch.setattr(Ledger, "__init__", counted_open)
+    kb = KnowledgeBase(settings, embedder=embedder)
+    time.sleep(RACY_SECONDS)  # the ledger's file times can be trusted from now on
+    retriever = kb.retriever
+    assert opened[-1] == settings.ledger_path  # the stamp, read once
+    opened.clear()
+    question = "How long does nightly-bronze-vacuum keep bronze tables?"
+    assert all(kb.retriever is retriever for _ in range(20))
+    assert NOTE_SOURCE not in {h.source for h in kb.ask(question).hits}
+    assert opened == []
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / NOTE_SOURCE).write_text(NOTE)
+    ingest(settings, [SourceSpec(str(notes), product="team")], embedder)
+    opened.clear()
+    assert kb.ask(question).hits[0].source == NOTE_SOURCE
+    assert opened and set(opened) == {settings.ledger_path}
 
 
 class CountingEmbedder:
@@ -454,8 +490,6 @@ def test_llm_endpoint_down(kb: KnowledgeBase, engine: str) -> None:
 
 
 def _ledger_with_model(home: Path, identity: str) -> None:
-    from rag.ledger import Ledger
-
     ledger = Ledger(home / "ledger.sqlite")
     ledger.set_meta("model", identity)
     ledger.close()
