@@ -16,13 +16,15 @@ from streamlit.testing.v1 import AppTest
 
 from ingest.pipeline import Pipeline
 from ingest.sources import SourceSpec
-from pages.common import escape_markdown, passage_markdown, safe_pieces
 from rag.settings import ENGINES, load_settings
 from tests.conftest import smollm2_gguf
 from tests.test_llm import MODEL, Server, openai_route
+from ui.safe_markdown import escape_markdown, safe_pieces
+from ui.sources_view import passage_markdown
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
+CHAT, INGEST, EVALUATE = "ui/pages/chat.py", "ui/pages/ingest.py", "ui/pages/evaluate.py"
 TIMEOUT = 120
 CORPUS_FILES = (
     "delta/docs/delta-constraints.mdx",
@@ -289,7 +291,7 @@ def test_ingest_page_asks_for_the_admin_password(
 ) -> None:
     monkeypatch.setenv("LAKESAGE_HOME", str(tmp_path / "fresh"))
     monkeypatch.setenv("LAKESAGE_ADMIN_PASSWORD", "s3cret-pass")
-    at = started(page="pages/1_Ingest.py")
+    at = started(page=INGEST)
     assert any("admin password" in i.value for i in at.info)
     assert not at.file_uploader
     at.text_input(key="admin-password").set_value("wrong").run()
@@ -305,7 +307,7 @@ def test_ingest_uploads_in_the_background_then_chat_sees_them(
 ) -> None:
     home = tmp_path / "fresh"
     monkeypatch.setenv("LAKESAGE_HOME", str(home))
-    at = started(page="pages/1_Ingest.py")
+    at = started(page=INGEST)
     note = (
         b"# Cluster tags\n\nEvery job cluster carries the cost-center tag finops-42 for billing.\n"
     )
@@ -320,7 +322,7 @@ def test_ingest_uploads_in_the_background_then_chat_sees_them(
     assert "broken.ipynb" in at.code[0].value  # the per-file failure report
     assert (home / "uploads" / "cluster-tags.md").read_bytes() == note
 
-    at.switch_page("app.py").run()
+    at.switch_page(CHAT).run()
     ask(at, "Which cost-center tag do job clusters carry?")
     assert "finops-42" in at.chat_message[1].markdown[0].value
     assert at.multiselect(key="products").options == ["team"]
@@ -345,7 +347,7 @@ def test_evaluation_runs_are_charted_and_kept(home: Path, tmp_path: Path) -> Non
         {"id": "q3", "question": "How do I bake sourdough bread?", "answerable": False},
     ]
     questions.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    at = started(page="pages/2_Evaluate.py")
+    at = started(page=EVALUATE)
     assert at.text_input(key="eval-path").value.endswith("shared/eval/dev.jsonl")
     at.text_input(key="eval-path").set_value(str(questions))
     at.text_input(key="eval-label").set_value("smoke")
@@ -401,7 +403,7 @@ def test_runs_saved_before_the_answer_figures_still_show(home: Path) -> None:
         json.dumps(new | {"figures": figures | {"gold_piece_share": 0.5}, "rows": [new_row]})
     )
     try:
-        at = started(page="pages/2_Evaluate.py")
+        at = started(page=EVALUATE)
         at.multiselect(key="eval-runs").set_value([new["id"], old["id"]]).run()
         assert not at.exception and not at.error
         [table] = [d.value for d in at.dataframe if "hit@1" in d.value.index]

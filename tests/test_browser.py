@@ -236,14 +236,14 @@ def test_uploaded_document_text_never_runs_as_html(
     note = tmp_path / "quarantine-policy.md"
     note.write_text(XSS_NOTE, encoding="utf-8")
     page = new_page(browser)
-    page.goto(f"{server}/Ingest")
+    page.goto(f"{server}/ingest")
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(note))
     page.get_by_text("quarantine-policy.md").first.wait_for()
     page.get_by_role("button", name="Ingest", exact=True).click()
     page.get_by_text("Ingest finished").wait_for()
     assert "1 files indexed" in page.get_by_test_id("stAlert").first.inner_text()
 
-    page.get_by_role("link", name="app").click()
+    page.get_by_role("link", name="Chat").click()
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill(XSS_QUESTION)
     box.press("Enter")
@@ -275,7 +275,7 @@ def test_evaluation_shows_the_answer_figures(browser: Any, server: str, tmp_path
     ]
     questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
     page = new_page(browser)
-    page.goto(f"{server}/Evaluate")
+    page.goto(f"{server}/evaluate")
     path = page.get_by_label("Questions file (JSONL)")
     path.fill(str(questions))
     path.press("Enter")
@@ -299,4 +299,22 @@ def test_evaluation_shows_the_answer_figures(browser: Any, server: str, tmp_path
     row = dict(zip(headers, first, strict=False))
     assert row["id"] == "check" and int(row["answer chars"]) > 0 and int(row["gold pieces"]) > 0
     page.screenshot(path=str(tmp_path / "evaluate.png"), full_page=True)
+    page.close()
+
+
+def test_the_navigation_names_the_pages_and_offers_no_deploy(browser: Any, server: str) -> None:
+    page = new_page(browser)
+    page.goto(server)
+    page.get_by_test_id("stChatInputTextArea").wait_for()
+    links = page.get_by_test_id("stSidebarNav").get_by_test_id("stSidebarNavLink")
+    titles = [link.inner_text().split()[-1] for link in links.all()]  # after the icon's name
+    assert titles == ["Chat", "Ingest", "Evaluate"]
+    assert page.title() == "Chat · lakesage"
+    links.filter(has_text="Evaluate").click()
+    page.get_by_role("heading", name="Evaluate").wait_for()
+    assert page.title() == "Evaluate · lakesage" and page.url == f"{server}/evaluate"
+    # The app is served on loopback, where Streamlit would show a developer's toolbar.
+    assert page.get_by_test_id("stAppDeployButton").count() == 0
+    assert page.get_by_role("button", name="Deploy").count() == 0
+    assert page.get_by_test_id("stMainMenu").count() == 0
     page.close()
