@@ -34,6 +34,8 @@ CORPUS_FILES = (
 CHECK_QUESTION = "Which exception does Delta raise when a CHECK constraint is violated?"
 QUARANTINE = """# Quarantine bucket policy
 
+## Quarantine bucket policy
+
 Raw uploads land in the quarantine bucket for 72 hours before promotion to bronze.
 A reviewer pasted this into the ticket: <script>window.__xss=1</script> and it must show as text.
 """
@@ -129,11 +131,16 @@ def test_chat_answers_with_citations_and_sources(home: Path) -> None:
     assert any(
         b.proto.url.startswith("https://github.com/delta-io/delta/") for b in at.get("link_button")
     )
-    passage = at.expander[0].markdown[-1].value
+    passage = "\n".join(m.value for m in at.expander[0].markdown)
     assert (
         ":orange-background[" in passage
         and escape_markdown("InvariantViolationException") in passage
     )
+    # The passages' code is shown as code blocks, without the fences' marks.
+    code = [block for source in at.expander for block in source.code]
+    assert any("ADD CONSTRAINT" in block.value and block.language == "sql" for block in code)
+    fence = escape_markdown("```")
+    assert not any(fence in m.value for source in at.expander for m in source.markdown)
 
     ask(at, "How do I drop it again?")  # a follow-up: the history goes with it
     assert len(at.chat_message) == 4
@@ -144,7 +151,11 @@ def test_chat_answers_with_citations_and_sources(home: Path) -> None:
 
 def test_document_text_is_shown_as_text(home: Path) -> None:
     at = ask(started(), "How long do raw uploads stay in the quarantine bucket?")
-    passages = [e.markdown[-1].value for e in at.expander if "Quarantine" in e.label]
+    sources = [e for e in at.expander if "Quarantine" in e.label]
+    # The note's title is also its first heading: the source names it once.
+    assert sources and sources[0].label.endswith(escape_markdown(" · Quarantine bucket policy"))
+    assert sources[0].label.count("Quarantine") == 1
+    passages = [e.markdown[-1].value for e in sources]
     assert passages and r"\<script\>window\.\_\_xss\=1\<\/script\>" in passages[0]
     assert "<script>" not in passages[0]
     assert not at.get("html")
