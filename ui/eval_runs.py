@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
+import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import streamlit as st
+
+from rag.evaluate import Question, Row, rows_as_dicts
 
 QUESTION_COLUMNS = [
     "id",
@@ -22,6 +27,29 @@ QUESTION_COLUMNS = [
     "product",
     "question",
 ]
+
+
+def new_run(
+    questions: Sequence[Question],
+    figures: dict[str, Any],
+    rows: Sequence[Row],
+    *,
+    label: str,
+    questions_file: str,
+    engine: str,
+) -> dict[str, Any]:
+    """One run as it is kept: an id that sorts by time, its label (the engine's name unless
+    given), the figures, and each question's row with its gold documents."""
+    gold = {q.id: list(q.gold_docs) for q in questions}
+    return {
+        "id": f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}",
+        "label": label.strip() or engine,
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "questions_file": questions_file,
+        "engine": engine,
+        "figures": figures,
+        "rows": [{**row, "gold_docs": gold.get(row["id"], [])} for row in rows_as_dicts(rows)],
+    }
 
 
 def save_run(folder: Path, run: dict[str, Any]) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import time
-import uuid
 from pathlib import Path
 
 import altair as alt
@@ -12,11 +10,11 @@ import pandas as pd
 import streamlit as st
 
 from rag.errors import LakesageError
-from rag.evaluate import FIGURE_HELP, KS, evaluate, is_gold, read_questions, rows_as_dicts
+from rag.evaluate import FIGURE_HELP, KS, evaluate, is_gold, read_questions
 from rag.settings import PROJECT_ROOT
 from ui.admin_gate import admin_gate
 from ui.errors import stop_with_error
-from ui.eval_runs import load_runs, question_table, save_run, show_progress
+from ui.eval_runs import load_runs, new_run, question_table, save_run, show_progress
 from ui.knowledge_base import index_status
 from ui.page_setup import page_setup
 
@@ -58,23 +56,10 @@ if st.button("Run evaluation", type="primary", key="eval-run"):
         )
     except LakesageError as exc:
         stop_with_error(str(exc))
-    gold = {q.id: list(q.gold_docs) for q in questions}
-    started = time.strftime("%Y-%m-%d %H:%M:%S")
-    run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
-    save_run(
-        runs_dir,
-        {
-            "id": run_id,
-            "label": label.strip() or engine,
-            "when": started,
-            "questions_file": str(path),
-            "engine": engine,
-            "figures": figures,
-            "rows": [{**row, "gold_docs": gold.get(row["id"], [])} for row in rows_as_dicts(rows)],
-        },
-    )
+    run = new_run(questions, figures, rows, label=label, questions_file=str(path), engine=engine)
+    save_run(runs_dir, run)
     bar.empty()
-    st.session_state["eval-runs"] = [run_id]
+    st.session_state["eval-runs"] = [run["id"]]
 
 runs = load_runs(runs_dir)
 if not runs:
