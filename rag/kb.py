@@ -118,7 +118,7 @@ class KnowledgeBase:
         for endpoint, secret in ENDPOINT_SECRETS.items():
             if endpoint in changes:
                 changes.setdefault(secret, None)
-        view = KnowledgeBase.__new__(KnowledgeBase)
+        view = type(self).__new__(type(self))
         # Not __init__: it would read the index's metadata again, and load nothing shared.
         view.settings = with_changes(self.settings, **changes)
         view._loaded = self._loaded
