@@ -3,7 +3,8 @@
 For the real index and for synthetic ones of 10k and 100k chunks (bench/query.py's perturbed
 copies of the real chunks), the same collection is loaded into an embedded store and into a
 fresh server on loopback. Measured per mode: KnowledgeBase.search p50/p95 (query embedding,
-exact dense + BM25 over the in-memory snapshot, the per-question index-stamp check), a raw
+exact dense + BM25 over the in-memory snapshot, the index-stamp check: a stat of the ledger
+embedded, at most one request a second on a server), a raw
 Chroma top-10 query p50/p95 (HNSW), the snapshot load (a reader's refresh after an ingest)
 and bytes on disk per chunk. Each question is embedded once up front and its vector reused,
 so search latency is retrieval only: the model costs the same in both modes, and on a busy

@@ -8,12 +8,12 @@ from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from rag.errors import UnknownNameError
-from rag.llm import ENGINES as LLM_ENGINES
-from rag.llm import ChatClient
+from rag.llm import CHAT_CLIENTS, ChatClient
 from rag.models import Hit
 from rag.names import Unknown
 from rag.personas import Persona
 from rag.selection import Piece, Selection
+from rag.settings import ENGINES
 from rag.units import INLINE_CODE, Unit
 
 REFUSAL = "Not found in the indexed docs"
@@ -235,14 +235,10 @@ def heuristic_rewrite(question: str, history: Sequence[Turn]) -> str:
     return f"{previous[-1]} {question}"
 
 
-# The one list of engine names: the CLI, the UI and the factories read it.
-ENGINES = ("extractive", *LLM_ENGINES)
-
-
 def make_engine(name: str, client_factory: object = None) -> AnswerEngine:
-    """The answer engine called name."""
+    """The answer engine called name (one of rag.settings.ENGINES)."""
     if name == "extractive":
         return ExtractiveEngine()
-    if name in LLM_ENGINES and callable(client_factory):
+    if name in CHAT_CLIENTS and callable(client_factory):
         return LLMEngine(name, client_factory())
     raise UnknownNameError(f"unknown answer engine {name!r}; available: {', '.join(ENGINES)}")

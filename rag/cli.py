@@ -10,13 +10,12 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from rag.answer import ENGINES
 from rag.errors import LakesageError
 from rag.evaluate import FIGURE_HELP, evaluate, is_gold, read_questions, rows_as_dicts
 from rag.kb import KnowledgeBase
 from rag.models import Answer, Hit
 from rag.retrieval import Filters
-from rag.settings import load_settings
+from rag.settings import ENGINES, load_settings
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -223,7 +223,7 @@ def transcript_markdown(
 
 def _source_line(hit: Hit) -> str:
     """One source as a Markdown list item: linked heading path, file, product and page."""
-    where = hit.heading_path or hit.title or hit.source
+    where = hit.breadcrumb or hit.source
     label = f"[{where}]({hit.url})" if hit.url else where
     details = ", ".join(
         part for part in (hit.product, f"page {hit.page}" if hit.page else "") if part

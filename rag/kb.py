@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,8 @@ from rag.answer import (
     unknown_text,
 )
 from rag.embedding import Embedder, make_embedder, parse_identity
-from rag.errors import IndexNotFoundError, ModelMismatchError
+from rag.errors import IndexNotFoundError, ModelMismatchError, SettingsError
+from rag.index_watch import NO_INDEX, IndexWatch, read_meta
 from rag.keywords import STOPWORDS, KeywordIndex, tokenize
 from rag.ledger import Ledger
 from rag.models import Answer, Hit
@@ -29,13 +31,34 @@ from rag.personas import Persona, get_persona, list_personas
 from rag.question import Question
 from rag.retrieval import Filters, Retriever
 from rag.selection import Selection, select
-from rag.settings import Settings, load_settings
+from rag.settings import Settings, load_settings, with_changes
 from rag.store import STAMP, ChromaClients, ChromaStore
 
 # Unit vectors kept between questions (about 1.5 KB each).
 UNIT_VECTORS = 20_000
 SAVED_SNAPSHOT = "snapshot.pickle"
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[._][A-Za-z0-9]+)*")
+# What a view may change: these shape the answers, not the model, index or store views share.
+ANSWER_SETTINGS = frozenset(
+    {
+        "persona",
+        "engine",
+        "top_k",
+        "refusal_threshold",
+        "refusal_unknown_penalty",
+        "refusal_coverage_weight",
+        "llm_base_url",
+        "llm_model",
+        "llm_api_key",
+        "databricks_host",
+        "databricks_token",
+        "llm_timeout",
+        "llm_context_window",
+        "llm_max_tokens",
+    }
+)
+# A secret set for an endpoint, by the setting naming that endpoint.
+ENDPOINT_SECRETS = {"llm_base_url": "llm_api_key", "databricks_host": "databricks_token"}
 
 
 class AnswerStream:
@@ -54,6 +77,20 @@ class AnswerStream:
         self.answer = self._finish("".join(self._parts))
 
 
+@dataclass
+class _Loaded:
+    """What a knowledge base and its views share: the model, the retriever and its snapshot,
+    the vectors of quoted units, and the lock that keeps askers from loading them twice."""
+
+    embedder: Embedder | None
+    clients: ChromaClients
+    watch: IndexWatch
+    retriever: Retriever | None = None
+    built_at: Any = None
+    unit_vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
 class KnowledgeBase:
     """Hybrid search over the index and grounded, cited answers through a persona."""
 
@@ -64,55 +101,74 @@ class KnowledgeBase:
         embedder: Embedder | None = None,
         clients: ChromaClients | None = None,
     ) -> None:
-        self.clients = clients or ChromaClients()
-        self.settings = settings_for_index(settings or load_settings(), self.clients)
-        self._embedder = embedder
-        self._retriever: Retriever | None = None
-        self._built_at: Any = None
-        self._unit_vectors: dict[str, np.ndarray] = {}
-        # Askers share one knowledge base: they must share one model, store and snapshot too.
-        self._lock = threading.RLock()
+        clients = clients or ChromaClients()
+        self.settings = settings_for_index(settings or load_settings(), clients)
+        self._loaded = _Loaded(embedder, clients, IndexWatch(self.settings, clients))
 
     @classmethod
     def open(cls, home: str | None = None, **overrides: Any) -> KnowledgeBase:
         """Open the index in a home folder (default: the settings' home)."""
         return cls(load_settings(home=home, **overrides))
 
+    def with_settings(self, **changes: Any) -> KnowledgeBase:
+        """A view with other answer settings (engine, persona, top_k, refusal, LLM endpoint),
+        sharing this one's model, index and caches; an endpoint other than the configured one
+        gets none of the configured secrets unless given its own."""
+        others = sorted(set(changes) - ANSWER_SETTINGS)
+        if others:
+            raise SettingsError(
+                f"{', '.join(others)}: not an answer setting; open another KnowledgeBase for it"
+            )
+        changes = {k: v for k, v in changes.items() if v != getattr(self.settings, k)}
+        if not changes:
+            return self
+        for endpoint, secret in ENDPOINT_SECRETS.items():
+            if endpoint in changes:
+                changes.setdefault(secret, None)
+        view = type(self).__new__(type(self))
+        # Not __init__: it would read the index's metadata again, and load nothing shared.
+        view.settings = with_changes(self.settings, **changes)
+        view._loaded = self._loaded
+        return view
+
     @property
     def embedder(self) -> Embedder:
         """The query embedder, loaded on first use."""
-        if self._embedder is None:
-            with self._lock:
-                if self._embedder is None:
-                    self._embedder = make_embedder(self.settings)
-        return self._embedder
+        loaded = self._loaded
+        if loaded.embedder is None:
+            with loaded.lock:
+                if loaded.embedder is None:
+                    loaded.embedder = make_embedder(self.settings)
+        return loaded.embedder
 
     @property
     def retriever(self) -> Retriever:
-        """The retriever, refreshed when an ingest has finished since it was built."""
-        last_run = index_stamp(self.settings, self.clients)
-        if last_run is None and not has_index(self.settings, self.clients):
+        """The retriever, refreshed when an ingest has finished since it was built; no I/O
+        while the index stays as it was."""
+        loaded = self._loaded
+        stamp = loaded.watch.stamp()
+        if stamp is NO_INDEX:
             raise self._no_index()
-        with self._lock:
-            if self._retriever is None:
-                self._retriever = Retriever(
-                    lambda: ChromaStore(self.settings, self.clients),
+        with loaded.lock:
+            if loaded.retriever is None:
+                loaded.retriever = Retriever(
+                    lambda: ChromaStore(self.settings, loaded.clients),
                     self.embedder,
                     saved=self.settings.cache_dir / SAVED_SNAPSHOT,
-                    stamp=lambda: self._built_at,
+                    stamp=lambda: loaded.built_at,
                     keyword_weight=self.settings.keyword_weight,
                     per_source=self.settings.per_source,
                     window=self.settings.passage_window,
                 )
-            elif last_run != self._built_at:
-                self._retriever.refresh()
-            self._built_at = last_run
-            return self._retriever
+            elif stamp != loaded.built_at:
+                loaded.retriever.refresh()
+            loaded.built_at = stamp
+            return loaded.retriever
 
     def status(self) -> dict[str, Any]:
         """What the index holds: files and chunks per product and source, model, last run."""
         if self.settings.chroma_url:  # the server's own account, current for every reader
-            published = ChromaStore(self.settings, self.clients).published()
+            published = ChromaStore(self.settings, self._loaded.clients).published()
             if published and "files" in published:
                 return {key: value for key, value in published.items() if key != STAMP}
         if not self.settings.ledger_path.exists():
@@ -183,7 +239,6 @@ class KnowledgeBase:
             else heuristic_rewrite(question, history)
         )
         found = self.search(search_query, k or self.settings.top_k, filters)
-        # One look at the index for the names and words (each `retriever` reads the ledger).
         snapshot = self.retriever.snapshot()
         names = snapshot.names
         unknown = names.unknown(Question(search_query)) if found else []
@@ -241,15 +296,16 @@ class KnowledgeBase:
         """Vectors of quotable units, remembered: the same passages answer many questions."""
         if not texts:
             return np.zeros((0, 1), dtype=np.float32)
+        memory = self._loaded.unit_vectors
         # A local copy: another asker may clear the shared memory meanwhile.
-        found = {t: v for t in texts if (v := self._unit_vectors.get(t)) is not None}
+        found = {t: v for t in texts if (v := memory.get(t)) is not None}
         missing = list(dict.fromkeys(t for t in texts if t not in found))
         if missing:
             fresh = dict(zip(missing, self.embedder.embed(missing), strict=True))
             found.update(fresh)
-            if len(self._unit_vectors) + len(fresh) > UNIT_VECTORS:
-                self._unit_vectors.clear()
-            self._unit_vectors.update(fresh)
+            if len(memory) + len(fresh) > UNIT_VECTORS:
+                memory.clear()
+            memory.update(fresh)
         return np.stack([found[t] for t in texts])
 
     def engine(self, name: str | None = None) -> AnswerEngine:
@@ -305,36 +361,6 @@ class KnowledgeBase:
             elif not keywords.knows_prefix(parts[0]) and not self.embedder.is_word(raw):
                 unknown.append(raw)
         return unknown
-
-
-def read_meta(settings: Settings, key: str, clients: ChromaClients) -> Any:
-    """One value of the index's metadata, or None when there is no index yet: what the last
-    ingest published on the server's collection when chroma_url is set, else the ledger's."""
-    if settings.chroma_url:  # readers of a shared server may have no ledger at all
-        published = ChromaStore(settings, clients).published() or {}
-        if key in published:
-            return published[key]
-    if not settings.ledger_path.exists():
-        return None
-    ledger = Ledger(settings.ledger_path)
-    try:
-        return ledger.get_meta(key)
-    finally:
-        ledger.close()
-
-
-def index_stamp(settings: Settings, clients: ChromaClients) -> Any:
-    """What changes with every ingest: the stamp published on a server's collection, else the
-    ledger's last run; None when there is none yet."""
-    return read_meta(settings, STAMP if settings.chroma_url else "last_run", clients)
-
-
-def has_index(settings: Settings, clients: ChromaClients) -> bool:
-    """Whether there is an index to read: a ledger in the home, or a server collection that
-    an ingest has published."""
-    return settings.ledger_path.exists() or (
-        bool(settings.chroma_url) and read_meta(settings, "model", clients) is not None
-    )
 
 
 def settings_for_index(settings: Settings, clients: ChromaClients | None = None) -> Settings:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from rag.errors import LLMError, MissingExtraError, UnknownNameError
 
 if TYPE_CHECKING:
-    from rag.settings import Settings
+    from rag.settings import Engine, Settings
 
 OLLAMA_URL = "http://127.0.0.1:11434"
 INSTALL = "pip install 'lakesage[llm]'"
@@ -351,7 +351,7 @@ def _make_llamacpp(settings: Settings) -> ChatClient:
     return LlamaCppChatClient(path, settings.llm_context_window, settings.llm_max_tokens)
 
 
-ENGINES: dict[str, Callable[[Settings], ChatClient]] = {
+CHAT_CLIENTS: dict[Engine, Callable[[Settings], ChatClient]] = {
     "openai": _make_openai,
     "databricks": _make_databricks,
     "ollama": _make_ollama,
@@ -361,9 +361,9 @@ ENGINES: dict[str, Callable[[Settings], ChatClient]] = {
 
 def make_chat_client(settings: Settings) -> ChatClient:
     """The chat client for `settings.engine` (openai, databricks, ollama or llamacpp)."""
-    factory = ENGINES.get(settings.engine)
+    factory = CHAT_CLIENTS.get(settings.engine)
     if factory is None:
         raise UnknownNameError(
-            f"unknown LLM engine {settings.engine!r}; available: {', '.join(sorted(ENGINES))}"
+            f"unknown LLM engine {settings.engine!r}; available: {', '.join(sorted(CHAT_CLIENTS))}"
         )
     return factory(settings)

@@ -109,6 +109,16 @@ class Hit:
         return str(self.metadata.get("heading_path", ""))
 
     @property
+    def breadcrumb(self) -> str:
+        """The heading path as a reader sees it: a heading that repeats the one before it (a
+        title that is also the first heading) shows once; the title when there is no path."""
+        crumbs: list[str] = []
+        for part in self.heading_path.split(" > "):
+            if part.strip() and (not crumbs or part.casefold() != crumbs[-1].casefold()):
+                crumbs.append(part)
+        return " > ".join(crumbs) or self.title
+
+    @property
     def product(self) -> str:
         """The product the chunk belongs to (spark, delta, mlflow, team, ...)."""
         return str(self.metadata.get("product", ""))
@@ -136,7 +146,7 @@ class Hit:
         where = self.source + (f" p.{self.page}" if self.page else "")
         link = f" <{self.url}>" if self.url else ""
         release = f"{self.release} · " if self.release else ""
-        return f"{release}{self.heading_path} ({where}){link}"
+        return f"{release}{self.breadcrumb} ({where}){link}"
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -15,6 +15,9 @@ from rag.errors import SettingsError
 CONFIG_ENV = "LAKESAGE_CONFIG"
 CONFIG_NAME = "lakesage.toml"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The answer engines by name: the CLI's choices, the UI's list and the engine factory read these.
+Engine = Literal["extractive", "openai", "databricks", "ollama", "llamacpp"]
+ENGINES: tuple[Engine, ...] = get_args(Engine)
 
 
 def default_model_cache() -> Path:
@@ -80,7 +83,7 @@ class Settings(BaseSettings):
     )
     personas_dir: Path = Field(PROJECT_ROOT / "personas", description="Folder of persona cards.")
     persona: str = Field("databricks-developer", description="Default persona.")
-    engine: str = Field(
+    engine: Engine = Field(
         "extractive",
         description="Answer engine: extractive, openai, databricks, ollama or llamacpp.",
     )
@@ -191,8 +194,21 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     try:
         return Settings(**values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
         where = f" in {path} or LAKESAGE_* env vars" if path else " in LAKESAGE_* env vars"
-        raise SettingsError(f"invalid settings{where}: {problems}") from exc
+        raise SettingsError(f"invalid settings{where}: {_problems(exc)}") from exc
+
+
+def with_changes(settings: Settings, **changes: Any) -> Settings:
+    """The settings with some fields changed, validated as load_settings validates them."""
+    try:
+        # model_validate, not Settings(...): the environment must not fill in anything here.
+        return Settings.model_validate({**settings.model_dump(), **changes})
+    except ValidationError as exc:
+        raise SettingsError(f"invalid settings: {_problems(exc)}") from exc
+
+
+def _problems(exc: ValidationError) -> str:
+    """Each invalid field with what is wrong with it, on one line."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+    )

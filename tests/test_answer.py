@@ -26,7 +26,7 @@ from rag.models import Answer, Hit
 from rag.names import Unknown
 from rag.personas import Persona, get_persona
 from rag.selection import Selection, select
-from rag.settings import Settings
+from rag.settings import ENGINES, Settings
 from rag.units import Unit
 
 MAPPING = Hit(
@@ -473,6 +473,11 @@ def test_make_engine() -> None:
         make_engine("gpt")
     with pytest.raises(UnknownNameError, match="unknown answer engine 'openai'"):
         make_engine("openai")  # no client factory
+
+
+def test_every_engine_name_makes_its_engine() -> None:
+    for name in ENGINES:
+        assert make_engine(name, ScriptedClient).name == name
 
 
 def test_citation_check_flags_misattributed_quotes() -> None:

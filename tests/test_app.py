@@ -16,13 +16,15 @@ from streamlit.testing.v1 import AppTest
 
 from ingest.pipeline import Pipeline
 from ingest.sources import SourceSpec
-from pages.common import escape_markdown, passage_markdown, safe_pieces
-from rag.settings import load_settings
+from rag.settings import ENGINES, load_settings
 from tests.conftest import smollm2_gguf
 from tests.test_llm import MODEL, Server, openai_route
+from ui.safe_markdown import escape_markdown, safe_pieces
+from ui.sources_view import passage_markdown
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
+CHAT, INGEST, EVALUATE = "ui/pages/chat.py", "ui/pages/ingest.py", "ui/pages/evaluate.py"
 TIMEOUT = 120
 CORPUS_FILES = (
     "delta/docs/delta-constraints.mdx",
@@ -31,6 +33,8 @@ CORPUS_FILES = (
 )
 CHECK_QUESTION = "Which exception does Delta raise when a CHECK constraint is violated?"
 QUARANTINE = """# Quarantine bucket policy
+
+## Quarantine bucket policy
 
 Raw uploads land in the quarantine bucket for 72 hours before promotion to bronze.
 A reviewer pasted this into the ticket: <script>window.__xss=1</script> and it must show as text.
@@ -127,11 +131,16 @@ def test_chat_answers_with_citations_and_sources(home: Path) -> None:
     assert any(
         b.proto.url.startswith("https://github.com/delta-io/delta/") for b in at.get("link_button")
     )
-    passage = at.expander[0].markdown[-1].value
+    passage = "\n".join(m.value for m in at.expander[0].markdown)
     assert (
         ":orange-background[" in passage
         and escape_markdown("InvariantViolationException") in passage
     )
+    # The passages' code is shown as code blocks, without the fences' marks.
+    code = [block for source in at.expander for block in source.code]
+    assert any("ADD CONSTRAINT" in block.value and block.language == "sql" for block in code)
+    fence = escape_markdown("```")
+    assert not any(fence in m.value for source in at.expander for m in source.markdown)
 
     ask(at, "How do I drop it again?")  # a follow-up: the history goes with it
     assert len(at.chat_message) == 4
@@ -142,7 +151,11 @@ def test_chat_answers_with_citations_and_sources(home: Path) -> None:
 
 def test_document_text_is_shown_as_text(home: Path) -> None:
     at = ask(started(), "How long do raw uploads stay in the quarantine bucket?")
-    passages = [e.markdown[-1].value for e in at.expander if "Quarantine" in e.label]
+    sources = [e for e in at.expander if "Quarantine" in e.label]
+    # The note's title is also its first heading: the source names it once.
+    assert sources and sources[0].label.endswith(escape_markdown(" · Quarantine bucket policy"))
+    assert sources[0].label.count("Quarantine") == 1
+    passages = [e.markdown[-1].value for e in sources]
     assert passages and r"\<script\>window\.\_\_xss\=1\<\/script\>" in passages[0]
     assert "<script>" not in passages[0]
     assert not at.get("html")
@@ -217,6 +230,7 @@ def test_llm_endpoint_down_is_a_clear_error(home: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     at = started()
+    assert at.selectbox(key="engine").options == list(ENGINES)
     at.selectbox(key="engine").set_value("openai").run()
     at.text_input(key="llm_base_url").set_value(f"http://127.0.0.1:{port}/v1")
     at.text_input(key="llm_model").set_value("local-model").run()
@@ -288,7 +302,7 @@ def test_ingest_page_asks_for_the_admin_password(
 ) -> None:
     monkeypatch.setenv("LAKESAGE_HOME", str(tmp_path / "fresh"))
     monkeypatch.setenv("LAKESAGE_ADMIN_PASSWORD", "s3cret-pass")
-    at = started(page="pages/1_Ingest.py")
+    at = started(page=INGEST)
     assert any("admin password" in i.value for i in at.info)
     assert not at.file_uploader
     at.text_input(key="admin-password").set_value("wrong").run()
@@ -304,7 +318,7 @@ def test_ingest_uploads_in_the_background_then_chat_sees_them(
 ) -> None:
     home = tmp_path / "fresh"
     monkeypatch.setenv("LAKESAGE_HOME", str(home))
-    at = started(page="pages/1_Ingest.py")
+    at = started(page=INGEST)
     note = (
         b"# Cluster tags\n\nEvery job cluster carries the cost-center tag finops-42 for billing.\n"
     )
@@ -319,7 +333,7 @@ def test_ingest_uploads_in_the_background_then_chat_sees_them(
     assert "broken.ipynb" in at.code[0].value  # the per-file failure report
     assert (home / "uploads" / "cluster-tags.md").read_bytes() == note
 
-    at.switch_page("app.py").run()
+    at.switch_page(CHAT).run()
     ask(at, "Which cost-center tag do job clusters carry?")
     assert "finops-42" in at.chat_message[1].markdown[0].value
     assert at.multiselect(key="products").options == ["team"]
@@ -344,7 +358,7 @@ def test_evaluation_runs_are_charted_and_kept(home: Path, tmp_path: Path) -> Non
         {"id": "q3", "question": "How do I bake sourdough bread?", "answerable": False},
     ]
     questions.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    at = started(page="pages/2_Evaluate.py")
+    at = started(page=EVALUATE)
     assert at.text_input(key="eval-path").value.endswith("shared/eval/dev.jsonl")
     at.text_input(key="eval-path").set_value(str(questions))
     at.text_input(key="eval-label").set_value("smoke")
@@ -400,7 +414,7 @@ def test_runs_saved_before_the_answer_figures_still_show(home: Path) -> None:
         json.dumps(new | {"figures": figures | {"gold_piece_share": 0.5}, "rows": [new_row]})
     )
     try:
-        at = started(page="pages/2_Evaluate.py")
+        at = started(page=EVALUATE)
         at.multiselect(key="eval-runs").set_value([new["id"], old["id"]]).run()
         assert not at.exception and not at.error
         [table] = [d.value for d in at.dataframe if "hit@1" in d.value.index]

@@ -58,6 +58,24 @@ ANSWER_TEXT = """(n) => {
 }"""
 
 NEW_FIGURES = ("answer_chars_p50", "lead_keyword_recall", "gold_piece_share")
+WIDE_QUESTION = "How does every notebook start its Spark session with the team defaults?"
+WIDE_CALL = "".join(f'.config("spark.team.default.{n}", "value-{n}")' for n in range(12))
+WIDE_NOTE = f"""# Spark session defaults
+
+Every notebook starts its Spark session with the team defaults, in one builder call:
+
+```python
+spark = SparkSession.builder.appName("nightly-bronze"){WIDE_CALL}.getOrCreate()
+```
+"""
+# The page's width and, for each code block in the chat, its full and its visible width.
+WIDTHS = """() => ({
+  page: document.documentElement.scrollWidth,
+  window: document.documentElement.clientWidth,
+  code: [...document.querySelectorAll('[data-testid="stChatMessage"] pre')].map(
+    (pre) => [pre.scrollWidth, pre.clientWidth]
+  ),
+})"""
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -75,15 +93,20 @@ def chromium() -> Path:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path, embedder: Any) -> Path:
-    """An index of Delta's constraints page (with its upstream URL from the MANIFEST)."""
+    """An index of Delta's constraints page (with its upstream URL from the MANIFEST) and a team
+    note with a long line of code."""
     root = tmp_path_factory.mktemp("browser-corpus")
     rel = "delta/docs/delta-constraints.mdx"
     (root / rel).parent.mkdir(parents=True)
     shutil.copy(shared_corpus / rel, root / rel)
     shutil.copy(shared_corpus / "MANIFEST.tsv", root / "MANIFEST.tsv")
+    notes = tmp_path_factory.mktemp("browser-notes")
+    (notes / "spark-session-defaults.md").write_text(WIDE_NOTE, encoding="utf-8")
     home = tmp_path_factory.mktemp("browser-home")
-    report = Pipeline(load_settings(home=home), embedder).run([SourceSpec(str(root))])
-    assert report.files_indexed == 1 and not report.failures
+    report = Pipeline(load_settings(home=home), embedder).run(
+        [SourceSpec(str(root)), SourceSpec(str(notes), name="notes", product="team")]
+    )
+    assert report.files_indexed == 2 and not report.failures
     return home
 
 
@@ -236,25 +259,28 @@ def test_uploaded_document_text_never_runs_as_html(
     note = tmp_path / "quarantine-policy.md"
     note.write_text(XSS_NOTE, encoding="utf-8")
     page = new_page(browser)
-    page.goto(f"{server}/Ingest")
+    page.goto(f"{server}/ingest")
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(note))
     page.get_by_text("quarantine-policy.md").first.wait_for()
     page.get_by_role("button", name="Ingest", exact=True).click()
     page.get_by_text("Ingest finished").wait_for()
     assert "1 files indexed" in page.get_by_test_id("stAlert").first.inner_text()
 
-    page.get_by_role("link", name="app").click()
+    page.get_by_role("link", name="Chat").click()
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill(XSS_QUESTION)
     box.press("Enter")
     message = answer_done(page)
     for summary in message.locator("summary").all():
         summary.click()
-    message.get_by_text(IMG_PAYLOAD).first.wait_for()
+    source = message.get_by_test_id("stExpander").first
+    source.get_by_test_id("stCode").get_by_text(IMG_PAYLOAD).wait_for()  # the passage's code
+    source.get_by_text("must show as text").wait_for()
     page.screenshot(path=str(tmp_path / "xss.png"), full_page=True)
 
     text = message.inner_text()
     assert SCRIPT_PAYLOAD in text and IMG_PAYLOAD in text  # shown literally
+    assert "```" not in text  # the passage's code block is a code block, not its fence marks
     assert page.evaluate("window.__xss") is None  # and nothing ran
     assert page.locator('img[src="x"]').count() == 0
     assert not page.evaluate("[...document.scripts].some(s => s.textContent.includes('__xss'))")
@@ -275,7 +301,7 @@ def test_evaluation_shows_the_answer_figures(browser: Any, server: str, tmp_path
     ]
     questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
     page = new_page(browser)
-    page.goto(f"{server}/Evaluate")
+    page.goto(f"{server}/evaluate")
     path = page.get_by_label("Questions file (JSONL)")
     path.fill(str(questions))
     path.press("Enter")
@@ -299,4 +325,41 @@ def test_evaluation_shows_the_answer_figures(browser: Any, server: str, tmp_path
     row = dict(zip(headers, first, strict=False))
     assert row["id"] == "check" and int(row["answer chars"]) > 0 and int(row["gold pieces"]) > 0
     page.screenshot(path=str(tmp_path / "evaluate.png"), full_page=True)
+    page.close()
+
+
+def test_the_navigation_names_the_pages_and_offers_no_deploy(browser: Any, server: str) -> None:
+    page = new_page(browser)
+    page.goto(server)
+    page.get_by_test_id("stChatInputTextArea").wait_for()
+    links = page.get_by_test_id("stSidebarNav").get_by_test_id("stSidebarNavLink")
+    titles = [link.inner_text().split()[-1] for link in links.all()]  # after the icon's name
+    assert titles == ["Chat", "Ingest", "Evaluate"]
+    assert page.title() == "Chat · lakesage"
+    links.filter(has_text="Evaluate").click()
+    page.get_by_role("heading", name="Evaluate").wait_for()
+    assert page.title() == "Evaluate · lakesage" and page.url == f"{server}/evaluate"
+    # The app is served on loopback, where Streamlit would show a developer's toolbar.
+    assert page.get_by_test_id("stAppDeployButton").count() == 0
+    assert page.get_by_role("button", name="Deploy").count() == 0
+    assert page.get_by_test_id("stMainMenu").count() == 0
+    page.close()
+
+
+def test_wide_code_scrolls_inside_its_block(browser: Any, server: str, tmp_path: Path) -> None:
+    page = new_page(browser)
+    ask_timed(page, server, WIDE_QUESTION)
+    message = answer_done(page)
+    for summary in message.locator("summary").all():
+        summary.click()
+    message.get_by_test_id("stExpander").get_by_test_id("stCode").first.wait_for()
+    page.screenshot(path=str(tmp_path / "wide-code.png"), full_page=True)
+    for width in (1280, 480):  # a desktop, then a phone, where the sidebar folds away
+        page.set_viewport_size({"width": width, "height": 1600})
+        page.wait_for_timeout(500)
+        widths = page.evaluate(WIDTHS)
+        assert widths["page"] <= widths["window"], widths  # the page does not scroll sideways
+        wide = [full for full, shown in widths["code"] if full > shown]
+        assert len(wide) >= 2, widths  # the answer's code and the passage's, each scrolling
+    page.screenshot(path=str(tmp_path / "wide-code-phone.png"), full_page=True)
     page.close()

@@ -22,6 +22,7 @@ from ingest.pipeline import Pipeline
 from ingest.sources import SourceSpec
 from rag.cli import main as rag_main
 from rag.errors import StoreUnavailableError
+from rag.index_watch import SERVER_SECONDS
 from rag.kb import KnowledgeBase
 from rag.settings import load_settings
 from rag.store import ChromaStore
@@ -162,7 +163,9 @@ def test_rag_cli_reads_the_server_from_a_home_without_ledger(
     assert not (reader / "ledger.sqlite").exists() and not (reader / "chroma").exists()
 
 
-def test_open_reader_sees_a_new_ingest(server: str, tmp_path: Path, embedder: Any) -> None:
+def test_open_reader_sees_a_new_ingest(
+    server: str, tmp_path: Path, embedder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "retention.md").write_text(RETENTION, encoding="utf-8")
@@ -173,16 +176,29 @@ def test_open_reader_sees_a_new_ingest(server: str, tmp_path: Path, embedder: An
         embedder=embedder,
     )
     assert reader.status()["files"] == 1
-    before = reader.search("Which tracker records promotion sign-off?", k=3)
-    assert [h.source for h in before] == ["retention.md"]
+    stamp_reads: list[float] = []
+    real_published = ChromaStore.published
+
+    def counted_published(store: ChromaStore) -> dict[str, Any] | None:
+        stamp_reads.append(time.monotonic())
+        return real_published(store)
+
+    monkeypatch.setattr(ChromaStore, "published", counted_published)
+    started = time.monotonic()
+    before = [reader.search("Which tracker records promotion sign-off?", k=3) for _ in range(20)]
+    assert [h.source for h in before[-1]] == ["retention.md"]
+    # The stamp costs a request: twenty searches read it once a second at most.
+    assert 1 <= len(stamp_reads) <= 2 + (time.monotonic() - started) / SERVER_SECONDS
 
     (corpus / "quarantine.md").write_text(NOTE, encoding="utf-8")
     Pipeline(writer, embedder).run([SourceSpec(str(corpus))])
+    time.sleep(SERVER_SECONDS)
     after = reader.search("Which tracker records promotion sign-off?", k=3)
     assert after[0].source == "quarantine.md" and "Zephyrine" in after[0].text
     assert reader.status()["files"] == 2
 
     Pipeline(writer, embedder).run([SourceSpec(str(corpus))], rebuild=True)  # a new collection
+    time.sleep(SERVER_SECONDS)
     assert reader.search("Which tracker records promotion sign-off?", k=1)[0].source == (
         "quarantine.md"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,11 @@ import pytest
 
 from ingest.sources import SourceSpec
 from rag.answer import REFUSAL, RULES, refusal_text
-from rag.errors import IndexNotFoundError, LLMError, UnknownNameError
+from rag.errors import IndexNotFoundError, LLMError, SettingsError, UnknownNameError
 from rag.evaluate import citation_check
+from rag.index_watch import RACY_SECONDS
 from rag.kb import AnswerStream, KnowledgeBase
+from rag.ledger import Ledger
 from rag.retrieval import Filters
 from rag.settings import Settings, load_settings
 from tests.test_llm import KEY, MODEL, Handler, Server, closed_port, delta, sse
@@ -149,6 +152,45 @@ def test_unknown_engine_is_named(kb: KnowledgeBase) -> None:
         kb.ask(ON_CORPUS, engine="gpt")
 
 
+def test_a_view_answers_with_its_own_settings_and_shares_the_loaded_index(
+    index: Settings, embedder: Any
+) -> None:
+    kb = KnowledgeBase(index, embedder=embedder)
+    view = kb.with_settings(top_k=2, refusal_threshold=-10.0)  # made before anything loaded
+    assert view.retriever is kb.retriever and view.embedder is kb.embedder
+    assert len(view.ask(ON_CORPUS).hits) == 2
+    assert not view.ask(FIFA).refused  # its own threshold
+    assert len(kb.ask(ON_CORPUS).hits) == kb.settings.top_k == 6
+    assert kb.ask(FIFA).refused
+    assert kb.with_settings(top_k=6) is kb  # nothing changes: no view
+
+
+def test_a_view_changes_answer_settings_only(kb: KnowledgeBase) -> None:
+    with pytest.raises(SettingsError, match=r"^embed_model, home: not an answer setting"):
+        kb.with_settings(home="/elsewhere", embed_model="other")
+    with pytest.raises(SettingsError, match="top_k: Input should be greater than or equal to 1"):
+        kb.with_settings(top_k=0)
+    with pytest.raises(SettingsError, match="engine: Input should be 'extractive', 'openai'"):
+        kb.with_settings(engine="gpt")
+
+
+def test_a_view_on_another_endpoint_gets_no_configured_secret(kb: KnowledgeBase) -> None:
+    configured = kb.with_settings(
+        llm_base_url="http://127.0.0.1:8000/v1",
+        llm_api_key=KEY,
+        databricks_host="https://team.cloud.databricks.com",
+        databricks_token="dapi-team",
+    )
+    same = configured.with_settings(llm_base_url="http://127.0.0.1:8000/v1", llm_model="m")
+    assert same.settings.llm_api_key == KEY and same.settings.databricks_token == "dapi-team"
+    other = configured.with_settings(llm_base_url="http://reader.example/v1")
+    assert other.settings.llm_api_key is None and other.settings.databricks_token == "dapi-team"
+    host = configured.with_settings(databricks_host="https://reader.example")
+    assert host.settings.databricks_token is None and host.settings.llm_api_key == KEY
+    own = configured.with_settings(llm_base_url="http://reader.example/v1", llm_api_key="sk-own")
+    assert own.settings.llm_api_key == "sk-own"
+
+
 def test_status_and_search_on_an_empty_home(isolated_home: Path) -> None:
     kb = KnowledgeBase(load_settings())
     assert kb.settings.home == isolated_home
@@ -181,6 +223,39 @@ def test_a_new_ingest_is_seen_without_reopening(
     assert answer.body.startswith(
         "Our team runs VACUUM on bronze tables every night with a retention of 168 hours. [1]"
     )
+
+
+def test_the_retriever_reads_the_ledger_only_after_an_ingest(
+    tmp_path: Path, shared_corpus: Path, embedder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = clean_settings(tmp_path / "h")
+    docs = copy_files(shared_corpus, tmp_path / "d", DELTA_FILES[:1])
+    ingest(settings, [SourceSpec(str(docs))], embedder)
+    opened: list[Path] = []
+    real_open = Ledger.__init__
+
+    def counted_open(ledger: Ledger, path: Path) -> None:
+        opened.append(path)
+        real_open(ledger, path)
+
+    monkeypatch.setattr(Ledger, "__init__", counted_open)
+    kb = KnowledgeBase(settings, embedder=embedder)
+    time.sleep(RACY_SECONDS)  # the ledger's file times can be trusted from now on
+    retriever = kb.retriever
+    assert opened[-1] == settings.ledger_path  # the stamp, read once
+    opened.clear()
+    question = "How long does nightly-bronze-vacuum keep bronze tables?"
+    assert all(kb.retriever is retriever for _ in range(20))
+    assert NOTE_SOURCE not in {h.source for h in kb.ask(question).hits}
+    assert opened == []
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / NOTE_SOURCE).write_text(NOTE)
+    ingest(settings, [SourceSpec(str(notes), product="team")], embedder)
+    opened.clear()
+    assert kb.ask(question).hits[0].source == NOTE_SOURCE
+    assert opened and set(opened) == {settings.ledger_path}
 
 
 class CountingEmbedder:
@@ -298,16 +373,9 @@ def servers() -> Iterator[dict[str, Server]]:
 
 
 def llm_kb(kb: KnowledgeBase, engine: str, url: str) -> KnowledgeBase:
-    settings = kb.settings.model_copy(
-        update={
-            "engine": engine,
-            "llm_base_url": url,
-            "llm_model": MODEL,
-            "llm_api_key": KEY,
-            "llm_timeout": 10.0,
-        }
+    return kb.with_settings(
+        engine=engine, llm_base_url=url, llm_model=MODEL, llm_api_key=KEY, llm_timeout=10.0
     )
-    return KnowledgeBase(settings, embedder=kb.embedder)
 
 
 def base_url(engine: str, server: Server) -> str:
@@ -422,8 +490,6 @@ def test_llm_endpoint_down(kb: KnowledgeBase, engine: str) -> None:
 
 
 def _ledger_with_model(home: Path, identity: str) -> None:
-    from rag.ledger import Ledger
-
     ledger = Ledger(home / "ledger.sqlite")
     ledger.set_meta("model", identity)
     ledger.close()

@@ -313,6 +313,7 @@ def test_non_object_question_line_is_a_one_line_error(tmp_path: Path) -> None:
         ("search", "q", "--k", "many"),
         ("--no-such-flag", "personas"),
         ("eval",),
+        ("ask", "q", "--engine", "gpt"),
     ],
 )
 def test_bad_usage_exits_2(tmp_path: Path, args: tuple[str, ...]) -> None:

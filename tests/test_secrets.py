@@ -20,7 +20,7 @@ from rag.cli import main as rag_main
 from rag.feedback import ChatTurn, Feedback, FeedbackLog, transcript_markdown
 from rag.kb import KnowledgeBase
 from rag.settings import load_settings
-from tests.test_app import wait_for_ingest
+from tests.test_app import CHAT, EVALUATE, INGEST, wait_for_ingest
 from tests.test_llm import MODEL, Server, closed_port, openai_route
 
 REPO = Path(__file__).resolve().parent.parent
@@ -147,7 +147,7 @@ def page(path: str) -> AppTest:
     """The app, switched to a page, run once with no exception."""
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
     at.run()
-    if path != "app.py":
+    if path != CHAT:
         at.switch_page(path).run()
     assert not at.exception
     return at
@@ -168,7 +168,7 @@ def page_text(at: AppTest) -> str:
     return "\n".join(parts)
 
 
-@pytest.mark.parametrize("path", ["app.py", "pages/1_Ingest.py", "pages/2_Evaluate.py"])
+@pytest.mark.parametrize("path", [CHAT, INGEST, EVALUATE])
 def test_pages_never_show_secrets(
     path: str, index_home: Path, secrets: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -177,7 +177,7 @@ def test_pages_never_show_secrets(
     at.selectbox(key="engine").set_value("openai").run()  # shows the LLM fields
     assert at.text_input(key="llm_base_url") is not None
     assert leaks(page_text(at)) == []
-    if path != "app.py":
+    if path != CHAT:
         at.text_input(key="admin-password").set_value(PASSWORD).run()
         assert not at.exception and not at.error
         assert leaks(page_text(at)) == []
@@ -193,7 +193,7 @@ def test_ingest_needs_the_admin_password(
 ) -> None:
     home = tmp_path / "fresh"
     monkeypatch.setenv("LAKESAGE_HOME", str(home))
-    at = page("pages/1_Ingest.py")
+    at = page(INGEST)
     assert any("Ingesting needs the admin password" in i.value for i in at.info)
     assert not at.button and not at.file_uploader  # nothing to write with before the password
     at.text_input(key="admin-password").set_value("wrong-password").run()
@@ -220,7 +220,7 @@ def test_an_evaluation_run_needs_the_admin_password(
     questions.write_text(json.dumps({"id": "q1", "question": QUESTION}) + "\n")
     runs = index_home / "evals"
     before = sorted(runs.glob("*.json")) if runs.exists() else []
-    at = page("pages/2_Evaluate.py")
+    at = page(EVALUATE)
     assert any("Running an evaluation needs the admin password" in i.value for i in at.info)
     at.text_input(key="eval-path").set_value(str(questions))
     at.button(key="eval-run").click().run()
@@ -243,7 +243,7 @@ def test_without_a_password_the_pages_write_freely(
     index_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LAKESAGE_HOME", str(index_home))
-    at = page("pages/1_Ingest.py")
+    at = page(INGEST)
     assert not [t for t in at.text_input if t.key == "admin-password"]
     assert at.button(key="ingest-start") is not None
     assert any("No admin password is set" in c.value for c in at.caption)
@@ -258,7 +258,7 @@ def test_a_readers_llm_url_never_receives_the_configured_key(
         monkeypatch.setenv("LAKESAGE_HOME", str(index_home))
         monkeypatch.setenv("LAKESAGE_LLM_BASE_URL", f"http://127.0.0.1:{closed_port()}/v1")
         monkeypatch.setenv("LAKESAGE_LLM_MODEL", MODEL)
-        at = page("app.py")
+        at = page(CHAT)
         at.selectbox(key="engine").set_value("openai").run()
         at.text_input(key="llm_base_url").set_value(f"{reader.url}/v1").run()
         at.chat_input(key="ask").set_value(QUESTION).run()
@@ -282,7 +282,7 @@ def test_a_readers_databricks_host_never_receives_the_configured_token(
         monkeypatch.setenv("LAKESAGE_DATABRICKS_HOST", f"http://127.0.0.1:{closed_port()}")
         monkeypatch.setenv("LAKESAGE_DATABRICKS_TOKEN", KEY)
         monkeypatch.setenv("LAKESAGE_LLM_MODEL", MODEL)
-        at = page("app.py")
+        at = page(CHAT)
         at.selectbox(key="engine").set_value("databricks").run()
         assert not [t for t in at.text_input if t.key == "llm_base_url"]
         at.text_input(key="databricks_host").set_value(reader.url).run()

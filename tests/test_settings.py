@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import SettingsError
-from rag.settings import PROJECT_ROOT, Settings, load_settings
+from rag.settings import ENGINES, PROJECT_ROOT, Settings, load_settings
 
 SECRET_KEY = "sk-very-secret-0123456789"
 SECRET_PASSWORD = "hunter2-admin-pw"
@@ -104,6 +104,7 @@ def test_env_beats_toml_whatever_the_case_of_the_name(
         ("top_k = 51\n", "top_k"),
         ('top_k = "many"\n', "top_k"),
         ('embed_backend = "gpu"\n', "embed_backend"),
+        ('engine = "gpt"\n', "engine"),
         ("passage_window = 5\n", "passage_window"),
         ("chunk_tokens = 8\n", "chunk_tokens"),
         ("llm_timeout = 0\n", "llm_timeout"),
@@ -125,6 +126,7 @@ def test_invalid_toml_values_name_the_field_and_file(tmp_path: Path, toml: str, 
         ("LAKESAGE_TOP_K", "abc", "top_k"),
         ("LAKESAGE_PER_SOURCE", "0", "per_source"),
         ("LAKESAGE_EMBED_BACKEND", "cuda", "embed_backend"),
+        ("LAKESAGE_ENGINE", "gpt", "engine"),
         ("LAKESAGE_REFUSAL_UNKNOWN_PENALTY", "-1", "refusal_unknown_penalty"),
     ],
 )
@@ -135,6 +137,13 @@ def test_invalid_env_values_name_the_field(
     with pytest.raises(SettingsError) as caught:
         load_settings()
     assert str(caught.value).startswith(f"invalid settings in LAKESAGE_* env vars: {field}: ")
+
+
+def test_an_unknown_engine_lists_the_engines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKESAGE_ENGINE", "gpt")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert all(f"'{name}'" in str(caught.value) for name in ENGINES)
 
 
 def test_invalid_override_names_the_field() -> None:

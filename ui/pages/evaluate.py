@@ -3,100 +3,29 @@
 from __future__ import annotations
 
 import inspect
-import json
-import time
-import uuid
 from pathlib import Path
-from typing import Any
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from pages.common import (
-    REPO,
-    admin_gate,
-    chat_options,
-    index_status,
-    page_setup,
-    stop_with_error,
-    with_llm,
-)
 from rag.errors import LakesageError
-from rag.evaluate import FIGURE_HELP, KS, evaluate, is_gold, read_questions, rows_as_dicts
+from rag.evaluate import FIGURE_HELP, KS, evaluate, is_gold, read_questions
+from rag.settings import PROJECT_ROOT
+from ui.admin_gate import admin_gate
+from ui.errors import stop_with_error
+from ui.eval_runs import load_runs, new_run, question_table, save_run, show_progress
+from ui.knowledge_base import index_status
+from ui.page_setup import page_setup
 
-DEFAULT_QUESTIONS = REPO.parent / "shared" / "eval" / "dev.jsonl"
+DEFAULT_QUESTIONS = PROJECT_ROOT.parent / "shared" / "eval" / "dev.jsonl"
 EVAL_K = 10
-QUESTION_COLUMNS = [
-    "id",
-    "gold rank",
-    "refused",
-    "answer chars",
-    "lead keyword recall",
-    "gold pieces",
-    "pieces",
-    "keyword recall",
-    "latency (ms)",
-    "product",
-    "question",
-]
 ROW_PX = 35  # st.dataframe's row height: the figures table is sized to show every figure
 
-
-def save_run(folder: Path, run: dict[str, Any]) -> None:
-    """Keep one run's figures and rows as JSON, named so that runs sort by time."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{run['id']}.json").write_text(json.dumps(run, indent=1), encoding="utf-8")
-
-
-def load_runs(folder: Path) -> list[dict[str, Any]]:
-    """The runs kept in the folder, oldest first; unreadable files are named and skipped."""
-    runs = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            runs.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
-            st.warning(f"{path.name}: not a saved run ({exc}); delete or fix it")
-    return [r for r in runs if isinstance(r, dict) and "figures" in r and "id" in r]
-
-
-def question_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """One line per question, the answer figures first (the question text is long), blank
-    where a figure leaves the question out or the run was saved before the figure existed."""
-    return pd.DataFrame(
-        [
-            {
-                "id": row["id"],
-                "gold rank": row["gold_rank"],
-                "refused": row["refused"],
-                "answer chars": row.get("answer_chars") if answered(row) else None,
-                "lead keyword recall": row.get("lead_keyword_recall"),
-                "gold pieces": row.get("gold_pieces") if answered(row) else None,
-                "pieces": row.get("pieces"),
-                "keyword recall": row.get("keyword_recall"),
-                "latency (ms)": row["latency_ms"],
-                "product": row["product"],
-                "question": row["question"],
-            }
-            for row in rows
-        ],
-        columns=QUESTION_COLUMNS,
-    )
-
-
-def answered(row: dict[str, Any]) -> bool:
-    """Whether the answer figures count this question: answerable and not refused."""
-    return bool(row["answerable"] and not row["refused"])
-
-
-def show_progress(bar: Any, done: int, total: int) -> None:
-    """Move the progress bar after each question."""
-    bar.progress(done / total, text=f"{done} of {total} questions")
-
-
-settings, kb = page_setup("Evaluate")
-options = chat_options(settings)
-runs_dir = settings.home / "evals"
+session = page_setup("Evaluate")
+kb = session.kb
+engine = kb.settings.engine
+runs_dir = session.settings.home / "evals"
 
 st.title("Evaluate")
 if not index_status(kb):
@@ -105,11 +34,9 @@ if not index_status(kb):
 
 path = st.text_input("Questions file (JSONL)", value=str(DEFAULT_QUESTIONS), key="eval-path")
 label = st.text_input("Run label", key="eval-label", placeholder="e.g. keyword weight 1.5")
-st.caption(
-    f"Answers use the sidebar's engine ({options.engine}); retrieval is scored at k={EVAL_K}."
-)
+st.caption(f"Answers use the sidebar's engine ({engine}); retrieval is scored at k={EVAL_K}.")
 
-may_run = admin_gate(settings, "Running an evaluation")
+may_run = admin_gate(session.settings, "Running an evaluation")
 if st.button("Run evaluation", type="primary", key="eval-run"):
     if not may_run:
         stop_with_error("Enter the admin password first; no evaluation was run.")
@@ -122,31 +49,17 @@ if st.button("Run evaluation", type="primary", key="eval-run"):
     bar = st.progress(0.0, text=f"0 of {len(questions)} questions")
     try:
         figures, rows = evaluate(
-            with_llm(kb, options),
+            kb,
             questions,
             k=EVAL_K,
-            engine=options.engine,
             progress=lambda done, total: show_progress(bar, done, total),
         )
     except LakesageError as exc:
         stop_with_error(str(exc))
-    gold = {q.id: list(q.gold_docs) for q in questions}
-    started = time.strftime("%Y-%m-%d %H:%M:%S")
-    run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
-    save_run(
-        runs_dir,
-        {
-            "id": run_id,
-            "label": label.strip() or options.engine,
-            "when": started,
-            "questions_file": str(path),
-            "engine": options.engine,
-            "figures": figures,
-            "rows": [{**row, "gold_docs": gold.get(row["id"], [])} for row in rows_as_dicts(rows)],
-        },
-    )
+    run = new_run(questions, figures, rows, label=label, questions_file=str(path), engine=engine)
+    save_run(runs_dir, run)
     bar.empty()
-    st.session_state["eval-runs"] = [run_id]
+    st.session_state["eval-runs"] = [run["id"]]
 
 runs = load_runs(runs_dir)
 if not runs:

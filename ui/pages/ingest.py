@@ -6,20 +6,19 @@ import streamlit as st
 
 from ingest.loaders import SUPPORTED_SUFFIXES
 from ingest.sources import SourceSpec
-from pages.common import (
-    admin_gate,
-    ingest_jobs,
-    load_embedder,
-    page_setup,
-    save_uploads,
-    stop_with_error,
-)
 from rag.errors import LakesageError
+from ui.admin_gate import admin_gate
+from ui.errors import stop_with_error
+from ui.ingest_report import show_ingest
+from ui.jobs import ingest_jobs
+from ui.page_setup import page_setup
+from ui.uploads import save_uploads
 
 UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in SUPPORTED_SUFFIXES)
 PRODUCTS = ["auto", "spark", "delta", "mlflow", "team", "docs"]
 
-settings, kb = page_setup("Ingest")
+session = page_setup("Ingest")
+settings = session.settings
 st.title("Add documents")
 
 if not admin_gate(settings, "Ingesting"):
@@ -54,44 +53,9 @@ if st.button("Ingest", type="primary", disabled=running, key="ingest-start"):
     if not specs:
         stop_with_error("Upload files or name a source first.")
     try:
-        embedder = load_embedder(
-            settings.embed_model, settings.embed_backend, settings.embed_batch_size, settings
-        )
-        job = jobs.start(settings, embedder, specs)
+        jobs.start(settings, session.kb.embedder, specs)
     except LakesageError as exc:
         stop_with_error(str(exc))
     running = True
 
-
-@st.fragment(run_every=1.0 if running else None)
-def progress() -> None:
-    """The running job's progress bar; once it ends, its report (and a refresh of the sidebar)."""
-    job = jobs.current(settings.home)
-    if job is None:
-        return
-    report = job.report
-    if not job.done:
-        share = report.files_done / report.files_total if report.files_total else 0.0
-        text = (
-            f"{report.files_done} of {report.files_total} files"
-            if report.files_total
-            else "Reading the sources…"
-        )
-        st.progress(min(share, 1.0), text=text)
-        return
-    if st.session_state.get("ingest-seen") != job.id:
-        st.session_state["ingest-seen"] = job.id
-        st.rerun()  # the whole page, so the sidebar shows the new index
-    if job.error:
-        st.error(job.error)
-        return
-    st.success(
-        f"Ingest finished in {report.seconds:g} s: {report.files_indexed} files indexed "
-        f"({report.chunks_stored} chunks), {report.files_unchanged} unchanged."
-    )
-    if report.failures:
-        st.warning(f"{len(report.failures)} inputs could not be ingested:")
-        st.code("\n".join(report.failures), language=None, wrap_lines=True)
-
-
-progress()
+show_ingest(jobs, settings.home, running)

@@ -1,0 +1,1 @@
+"""The Chat, Ingest and Evaluate pages: scripts st.navigation runs, never imported."""
