@@ -199,7 +199,9 @@ class KnowledgeBase:
 
     def search(self, question: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
         """Ranked passages for a question."""
-        return self.retriever.search(question, k, filters)
+        retriever = self.retriever
+        # Through the unit vectors: the answer's selection embeds the question again.
+        return retriever.search(question, k, filters, self._embed_units([question])[0])
 
     def ask(
         self,

@@ -261,13 +261,20 @@ class Retriever:
         with self._lock:
             self._stale = True
 
-    def search(self, question: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
-        """The k best chunks for a question, dense and keyword ranks fused."""
+    def search(
+        self,
+        question: str,
+        k: int = 10,
+        filters: Filters | None = None,
+        vector: np.ndarray | None = None,
+    ) -> list[Hit]:
+        """The k best chunks for a question (embedded here unless its vector is given), dense
+        and keyword ranks fused."""
         snap = self.snapshot()
         filters = filters or Filters()
         if not len(snap) or k <= 0:
             return []
-        query = self.embedder.embed([question])[0]
+        query = self.embedder.embed([question])[0] if vector is None else vector
         mask = snap.mask(filters)
         dense = self._dense(snap, query, mask, filters)
         keyword = snap.keywords.scores(question)
