@@ -474,6 +474,11 @@ def test_html_structure() -> None:
     ]
 
 
+def test_html_image_alt_text_stands_in_for_it() -> None:
+    doc = parse("<p>See <img src='dag.png' alt='the DAG'> here.</p><img src='x.png'>", "x.html")
+    assert prose(doc) == ["See the DAG here."]
+
+
 def test_html_title_from_first_h1_without_title_tag() -> None:
     doc = parse("<h1>Heading</h1><p>Body</p><h2>Sub</h2><p>More</p>", "x.htm")
     assert doc.title == "Heading"

@@ -88,6 +88,9 @@ class HtmlReader(HTMLParser):
                 self._text("`")
         elif tag == "br":
             self._text("\n")
+        elif tag == "img":
+            alt = dict(attrs).get("alt") or ""  # an image's text stands in for it, as in Markdown
+            self._text(f" {alt} " if alt.strip() else "")
         elif tag in ("ul", "ol"):
             if not self._lists and self._cells is None:
                 self._flush()
