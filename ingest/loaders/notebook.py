@@ -7,7 +7,7 @@ from typing import Any
 
 from ingest.fence import fenced
 from ingest.loaders.decoding import normalise
-from ingest.loaders.markdown import MarkdownReader
+from ingest.loaders.markdown import add_markdown
 from ingest.loaders.outline import Outline, collapse_blank_lines, has_words
 from rag.errors import SourceError
 from rag.models import Document
@@ -37,11 +37,10 @@ def parse_notebook(text: str, source: str) -> Document:
         raise SourceError(f"{source}: notebook has no 'cells' list; not a Jupyter notebook?")
     lang = _notebook_language(notebook.get("metadata"))
     outline = Outline(None, title_level=6)
-    reader = MarkdownReader(outline, mdx=False, liquid=False)
     for number, cell in enumerate(cells, 1):
         kind, body = _cell(cell, source, number)
         if kind == "markdown":
-            reader.feed(normalise(body))
+            add_markdown(outline, body)
         elif kind == "code" and body.strip():
             outline.add(fenced(collapse_blank_lines(normalise(body).strip("\n")), lang), code=True)
         elif kind == "raw" and has_words(body):
