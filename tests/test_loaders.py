@@ -285,7 +285,7 @@ def test_html_table_with_blank_lines_stays_one_table() -> None:
 def test_kramdown_markdown_element_content_is_markdown() -> None:
     doc = parse(
         '<div data-lang="python" markdown="1">\nSee [the guide](g.html) and `spark.sql`.\n</div>\n\n'
-        '<p style="text-align: center;">\n  <img src="x.png" title="Basic info" alt="Jobs page"/>\n</p>\n'
+        '<p style="text-align: center;">\n  <img src="x.png" title="Jobs page" alt="Jobs page"/>\n</p>\n'
     )
     assert prose(doc) == ["See the guide and `spark.sql`.", "Jobs page"]
 
@@ -559,8 +559,12 @@ def test_html_structure() -> None:
 
 
 def test_html_image_alt_text_stands_in_for_it() -> None:
-    doc = parse("<p>See <img src='dag.png' alt='the DAG'> here.</p><img src='x.png'>", "x.html")
-    assert prose(doc) == ["See the DAG here."]
+    doc = parse(
+        "<p>See <img src='dag.png' alt='the DAG' title='the DAG'> here.</p><img src='x.png'>"
+        "<p><img src='a.png' title='Figure 1: Architecture' alt='Spark Connect'></p>",
+        "x.html",
+    )
+    assert prose(doc) == ["See the DAG here.", "Spark Connect (Figure 1: Architecture)"]
 
 
 def test_html_title_from_first_h1_without_title_tag() -> None:

@@ -89,8 +89,7 @@ class HtmlReader(HTMLParser):
         elif tag == "br":
             self._text("\n")
         elif tag == "img":
-            alt = dict(attrs).get("alt") or ""  # an image's text stands in for it, as in Markdown
-            self._text(f" {alt} " if alt.strip() else "")
+            self._text(f" {_image_text(dict(attrs))} ")
         elif tag in ("ul", "ol"):
             if not self._lists and self._cells is None:
                 self._flush()
@@ -271,6 +270,14 @@ def squash(text: str) -> str:
     """Collapse whitespace within lines and drop empty lines."""
     lines = (" ".join(line.split()) for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
+
+
+def _image_text(attrs: dict[str, str | None]) -> str:
+    """What stands in for an image, as for a Markdown one: its alt text, and its title (a
+    caption, "Figure 1: Architecture") when the alt text does not already say it."""
+    alt = " ".join((attrs.get("alt") or "").split())
+    title = " ".join((attrs.get("title") or "").split())
+    return f"{alt} ({title})" if alt and title and title not in alt else alt or title
 
 
 def _code_lang(attrs: list[tuple[str, str | None]]) -> str:
