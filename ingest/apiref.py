@@ -48,7 +48,7 @@ from rag.errors import SourceError
 from rag.models import Block, Document
 
 # Part of every item's fingerprint: a new parser re-reads every module of an existing index.
-PARSER_VERSION = "apiref-2 public symbols"
+PARSER_VERSION = "apiref-3 docstring fences fenced again"
 ALSO_NAMES = 3  # other public names listed in an entry, at most
 SIGNATURE_CHARS = 100  # a longer `def` line is wrapped, one parameter per line
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from ingest.fence import fenced
+from ingest.fence import Opening, closes, fenced, opening
 from ingest.loaders.outline import collapse_blank_lines, dedent
 from ingest.loaders.tags import strip_tags
 
@@ -77,7 +77,7 @@ def _regions(lines: list[str], dialect: Dialect) -> Iterator[tuple[str, list[str
         was_in_comment = in_comment
         line, in_comment = _strip_html_comments(lines[i], in_comment)
         stripped = line.strip()
-        fence = _fence_open(line)
+        fence = opening(line)
         if was_in_comment and not stripped:
             i += 1
         elif fence is not None:
@@ -141,47 +141,27 @@ def _is_toc_line(line: str) -> bool:
     return line.strip().lstrip("*- ").startswith("This will become a table of contents")
 
 
-def _fence_open(line: str) -> tuple[int, str, int] | None:
-    """(indent, fence char, fence length) when the line opens a code fence."""
-    stripped = line.lstrip()
-    char = stripped[:1]
-    if char not in ("`", "~"):
-        return None
-    count = len(stripped) - len(stripped.lstrip(char))
-    if count < 3 or (char == "`" and "`" in stripped[count:]):
-        return None
-    return len(line) - len(stripped), char, count
-
-
-def _read_fence(lines: list[str], start: int, fence: tuple[int, str, int]) -> tuple[list[str], int]:
+def _read_fence(lines: list[str], start: int, fence: Opening) -> tuple[list[str], int]:
     """The lines of the fenced code block opened at start, and the index after it.
 
     Code written on the fence line and closed at the end of a later line is an upstream typo
     (```sql CREATE ... AUTO_REFRESH = true; ```): CommonMark would run that block on through
     the next fences, turning prose into code and code into prose; it ends where it was meant to.
     """
-    indent, char, count = fence
-    marker = char * count
-    info = lines[start].strip()[count:].strip()
-    end = next((i for i in range(start + 1, len(lines)) if _closes(lines[i], char, count)), 0)
-    code_in_info = len(info.split()) >= 3 and not re.search(r"\w=[\"'{]", info)
+    marker = fence.char * fence.length
+    end = next((i for i in range(start + 1, len(lines)) if closes(lines[i], fence)), 0)
+    code_in_info = len(fence.info.split()) >= 3 and not re.search(r"\w=[\"'{]", fence.info)
     if code_in_info or not end:
         stop = end or len(lines)
         typo = next((i for i in range(start + 1, stop) if lines[i].rstrip().endswith(marker)), 0)
         if typo:
-            pad = " " * indent
-            lang, _, first = info.partition(" ")
+            pad = " " * fence.indent
+            lang, _, first = fence.info.partition(" ")
             body = [f"{pad}{first.strip()}"] if first.strip() else []
             body += [*lines[start + 1 : typo], lines[typo].rstrip()[: -len(marker)].rstrip()]
             return [f"{pad}{marker}{lang}", *body, f"{pad}{marker}"], typo + 1
     end = end + 1 if end else len(lines)
     return lines[start:end], end
-
-
-def _closes(line: str, char: str, count: int) -> bool:
-    """Whether a line closes a fence of count chars (only the fence char, as many or more)."""
-    stripped = line.strip()
-    return len(stripped) >= count and stripped == char * len(stripped)
 
 
 def _read_highlight(lines: list[str], start: int) -> tuple[list[str], int]:
