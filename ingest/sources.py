@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from ingest import apiref, fetch
 from ingest.items import Item, fingerprint
-from ingest.loaders import is_supported, load_file
+from ingest.loaders import PARSER_VERSION, is_supported, load_file
 from rag.errors import SourceError
 from rag.models import Document
 from rag.settings import Settings
@@ -352,10 +352,15 @@ def _refused_item(source: str, problem: str) -> Item:
 
 
 def _file_item(path: Path, source: str, max_bytes: int, *, label: str | None = None) -> Item:
-    """An item whose fingerprint is the file's bytes; unreadable files fail when loaded."""
+    """An item whose fingerprint is the file's bytes and the parsers' version; unreadable files
+    fail when loaded."""
     try:
         size = path.stat().st_size
-        marker = f"too-large:{size}" if size > max_bytes else fingerprint(path.read_bytes())
+        marker = (
+            f"too-large:{size}"
+            if size > max_bytes
+            else fingerprint(b"\0".join([PARSER_VERSION.encode(), path.read_bytes()]))
+        )
     except OSError as exc:
         return _refused_item(
             label or source, f"cannot read ({exc.strerror or exc}); check its permissions"

@@ -25,7 +25,18 @@ from ingest.loaders.text import parse_text
 from rag.errors import SourceError
 from rag.models import Document
 
-__all__ = ["COMPRESSED_SUFFIXES", "SUPPORTED_SUFFIXES", "is_supported", "load_bytes", "load_file"]
+__all__ = [
+    "COMPRESSED_SUFFIXES",
+    "PARSER_VERSION",
+    "SUPPORTED_SUFFIXES",
+    "is_supported",
+    "load_bytes",
+    "load_file",
+]
+
+# Part of every file's fingerprint: a new parser re-reads every file of an existing index (the
+# vectors of chunks it makes again as they were are reused, not embedded again).
+PARSER_VERSION = "loaders-2 markdown-it"
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
     {".md", ".mdx", ".markdown", ".rst", ".txt", ".html", ".htm", ".ipynb", ".pdf"}
