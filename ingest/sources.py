@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
-from ingest import apiref, fetch
+from ingest import fetch, package_api
 from ingest.items import Item, fingerprint
 from ingest.loaders import PARSER_VERSION, is_supported, load_file
 from rag.errors import SourceError
@@ -139,11 +139,11 @@ def _resolve(spec: SourceSpec, settings: Settings) -> Source:
         origin = spec.name or str(root / spec.mirror)
         return _folder(root, mirrored, settings, origin=origin, under=spec.mirror)
     if text.startswith("pkg:"):
-        version, items = apiref.installed_package(text[4:], settings.cache_dir)
+        version, items = package_api.installed_package(text[4:], settings.cache_dir)
         product = spec.product or infer_product(text)
         return Source(text, items, product, spec.version or version, exhaustive=True)
     if text.startswith("pypi:"):
-        version, items = apiref.pypi_package(
+        version, items = package_api.pypi_package(
             text, settings.cache_dir, timeout=max(settings.fetch_timeout, 120.0)
         )
         product = spec.product or infer_product(text)
