@@ -55,7 +55,7 @@ class HtmlReader(HTMLParser):
 
     def read(self, markup: str) -> None:
         """Parse a whole document or fragment."""
-        self.feed(escape_broken_tags(markup))
+        self.feed(_escape_broken_tags(markup))
         self.close()
         if self._pre:
             self._end_pre()
@@ -174,7 +174,7 @@ class HtmlReader(HTMLParser):
 
     def _text_of_buffer(self) -> str:
         """The collected text, whitespace-squashed (and read as inline Markdown if asked)."""
-        text = squash("".join(self._buf))
+        text = _squash("".join(self._buf))
         return self.inline(text) if self.inline else text
 
     def _break(self) -> None:
@@ -228,7 +228,7 @@ class HtmlReader(HTMLParser):
             self.outline.add(text)
 
 
-def escape_broken_tags(markup: str) -> str:
+def _escape_broken_tags(markup: str) -> str:
     """Escape '<' that opens no complete tag or comment.
 
     html.parser rescans from every unterminated '<' to the end of the input, which is
@@ -266,7 +266,7 @@ def escape_broken_tags(markup: str) -> str:
     return "".join(out)
 
 
-def squash(text: str) -> str:
+def _squash(text: str) -> str:
     """Collapse whitespace within lines and drop empty lines."""
     lines = (" ".join(line.split()) for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
@@ -300,6 +300,6 @@ def parse_html(text: str, source: str) -> Document:
     if head_end >= 0:  # learn the <title> first so a matching <h1> is not repeated
         probe = HtmlReader(Outline(""))
         probe.read(markup[: head_end + len("</title>")])
-        outline.title = squash("".join(probe.page_title or [])) or None
+        outline.title = _squash("".join(probe.page_title or [])) or None
     reader.read(markup)
     return outline.document(source, "html")

@@ -51,12 +51,6 @@ def dedent(lines: list[str]) -> list[str]:
     return [line[cut:] for line in lines]
 
 
-def strip_indent(line: str, width: int) -> str:
-    """Remove up to width leading whitespace characters."""
-    rest = line.lstrip()
-    return line[min(width, len(line) - len(rest)) :]
-
-
 def indent_width(line: str) -> int:
     """The indentation of a line, counting a tab as four columns."""
     width = 0
