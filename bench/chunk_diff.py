@@ -3,9 +3,14 @@
 `write` runs the real stages before embedding (the sources file's mirrored guide sources
 resolved from --corpus, each file loaded and chunked by ingest.prepare with the embedder's
 tokenizer; no model weights are loaded) and writes one JSON line per chunk: its id, text and
-metadata. `compare` reads two such files and prints the chunks per product in each, then, file
-by file, the chunks only one side has (matched by text, so an inserted chunk does not count
-every later one as changed), and the chunks whose text is equal but whose metadata differs.
+metadata. `compare` reads two such files and prints the chunks per product in each; the
+changed chunks per product by kind of change (matched by text within each file, so an
+inserted chunk does not count every later one as changed): "cut elsewhere" (the same text in
+other chunks), "spacing" (the same characters apart from whitespace: indentation, blank lines,
+line breaks), "tables" (the same table cells, rendered otherwise or split with their header
+repeated) and "text" (other words: the ones to read); then, file by file, the heading paths
+only one side has, the chunks only one side has, and the chunks whose text is equal but whose
+metadata differs.
 
     python bench/chunk_diff.py write before.jsonl --corpus ../shared/corpus
     python bench/chunk_diff.py compare before.jsonl after.jsonl [--show 3] [--json]
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import re
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -36,6 +42,8 @@ from rag.embedding import make_embedder  # noqa: E402
 from rag.settings import load_settings  # noqa: E402
 
 Record = dict[str, Any]
+KINDS = ("cut elsewhere", "spacing", "tables", "text")
+_RULE_ROW = re.compile(r"\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*")
 
 
 def write(out: Path, corpus: Path) -> tuple[int, list[str]]:
@@ -87,8 +95,10 @@ def compare(before: list[Record], after: list[Record]) -> dict[str, Any]:
     """What changed from before to after, file by file."""
     old, new = by_file(before), by_file(after)
     files: dict[str, Any] = {}
+    kinds: dict[str, Counter[str]] = {kind: Counter() for kind in KINDS}
     for name in sorted(old.keys() | new.keys()):
         a, b = old.get(name, []), new.get(name, [])
+        product = (a or b)[0]["metadata"]["product"]
         texts_a, texts_b = [r["text"] for r in a], [r["text"] for r in b]
         matcher = difflib.SequenceMatcher(a=texts_a, b=texts_b, autojunk=False)
         removed: list[str] = []
@@ -103,8 +113,17 @@ def compare(before: list[Record], after: list[Record]) -> dict[str, Any]:
             else:
                 removed += texts_a[i1:i2]
                 added += texts_b[j1:j2]
+                kinds[_kind(texts_a[i1:i2], texts_b[j1:j2])][product] += max(i2 - i1, j2 - j1)
+        paths_a = {r["metadata"]["heading_path"] for r in a}
+        paths_b = {r["metadata"]["heading_path"] for r in b}
+        headings = {"gone": sorted(paths_a - paths_b), "new": sorted(paths_b - paths_a)}
         if removed or added or metadata:
-            files[name] = {"removed": removed, "added": added, "metadata": metadata}
+            files[name] = {
+                "removed": removed,
+                "added": added,
+                "metadata": metadata,
+                "headings": headings,
+            }
     return {
         "before": dict(sorted(products(before).items())),
         "after": dict(sorted(products(after).items())),
@@ -113,8 +132,36 @@ def compare(before: list[Record], after: list[Record]) -> dict[str, Any]:
         "same_ids_and_texts": len(
             {(r["id"], r["text"]) for r in before} & {(r["id"], r["text"]) for r in after}
         ),
+        "kinds": {kind: dict(sorted(counts.items())) for kind, counts in kinds.items()},
         "files": files,
     }
+
+
+def _kind(old: list[str], new: list[str]) -> str:
+    """How a run of chunks changed: cut elsewhere, spacing, tables or text."""
+    a, b = "\n\n".join(old), "\n\n".join(new)
+    if a == b:
+        return "cut elsewhere"
+    if "".join(a.split()) == "".join(b.split()):
+        return "spacing"
+    if _cells(a) == _cells(b):
+        return "tables"
+    return "text"
+
+
+def _cells(text: str) -> str:
+    """Text with table rows as their cells, without rule rows or a repeated header row."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for line in text.split("\n"):
+        if "|" not in line:
+            out.append(line)
+        elif not _RULE_ROW.fullmatch(line):
+            row = "|".join(cell.strip() for cell in line.strip().strip("|").split("|"))
+            if row not in seen:  # a split table repeats its header
+                seen.add(row)
+                out.append(row)
+    return "".join("".join(out).split())
 
 
 def _metadata_changes(a: Record, b: Record) -> dict[str, list[Any]]:
@@ -139,11 +186,19 @@ def report(result: dict[str, Any], show: int) -> str:
         f"\n{result['same_ids_and_texts']} chunks keep their id and text; "
         f"{len(result['files'])} files changed"
     )
+    names = sorted(result["before"].keys() | result["after"].keys())
+    lines += ["\nchanged chunks | " + " | ".join(names), "---|" + "---|" * len(names)]
+    for kind, counts in result["kinds"].items():
+        lines.append(f"{kind} | " + " | ".join(str(counts.get(p, 0)) for p in names))
     for name, change in result["files"].items():
         lines.append(
             f"\n## {name}: -{len(change['removed'])} +{len(change['added'])} chunks, "
             f"{len(change['metadata'])} with other metadata"
         )
+        for path in change["headings"]["gone"]:
+            lines.append(f"- heading path {path!r}")
+        for path in change["headings"]["new"]:
+            lines.append(f"+ heading path {path!r}")
         for text in change["removed"][:show]:
             lines.append("- " + json.dumps(text[:300], ensure_ascii=False))
         for text in change["added"][:show]:
