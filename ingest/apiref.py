@@ -1,4 +1,4 @@
-"""A package's public API as reference entries: one per public symbol, read with `ast`.
+"""Python source as API-reference entries: one per public symbol, read with `ast`, never run.
 
 The rule (PEP 8's, as Sphinx autodoc applies it to the `automodule :members:` directives
 PySpark, MLflow and Delta Lake build their references with; the details are in
@@ -13,27 +13,19 @@ PySpark, MLflow and Delta Lake build their references with; the details are in
 
 An entry holds the signature (a fenced python block), its version notes ("New in version
 3.4.0.", "Changed in version ...", "Deprecated since version ..."), the symbol's other
-public names, then the docstring; the package version goes with it as metadata. Each file
-of the package is one item whose document carries the entries defined in it, every block
-tagged with its entry's symbol.
+public names, then the docstring; the package version goes with it as metadata. A module
+file's document carries the entries defined in it, every block tagged with its entry's symbol
+(ingest.package_api makes a package's modules into items).
 """
 
 from __future__ import annotations
 
 import ast
-import functools
-import hashlib
 import inspect
-import json
-import os
 import textwrap
-from dataclasses import asdict
-from pathlib import Path
 
-from ingest import packages
 from ingest.docstrings import split_docstring, version_notes
 from ingest.fence import fenced
-from ingest.items import Item, fingerprint
 from ingest.public_api import (
     Function,
     ModuleAPI,
@@ -41,28 +33,15 @@ from ingest.public_api import (
     is_overload,
     module_name,
     public_api,
-    rule_key,
     runtime_statements,
 )
 from rag.errors import SourceError
 from rag.models import Block, Document
 
 # Part of every item's fingerprint: a new parser re-reads every module of an existing index.
-PARSER_VERSION = "apiref-2 public symbols"
+PARSER_VERSION = "apiref-3 docstring fences fenced again"
 ALSO_NAMES = 3  # other public names listed in an entry, at most
 SIGNATURE_CHARS = 100  # a longer `def` line is wrapped, one parameter per line
-
-
-def installed_package(name: str, cache_dir: Path | None = None) -> tuple[str, list[Item]]:
-    """The version and API-reference items of an installed distribution (`pkg:NAME`)."""
-    label, version, files = packages.installed_files(name)
-    return version, _items(label, files, version, cache_dir)
-
-
-def pypi_package(spec: str, cache_dir: Path, *, timeout: float) -> tuple[str, list[Item]]:
-    """The version and API-reference items of `pypi:NAME==VERSION`, downloaded once with pip."""
-    label, version, files = packages.pypi_files(spec, cache_dir, timeout=timeout)
-    return version, _items(label, files, version, cache_dir)
 
 
 def parse_module(
@@ -89,46 +68,6 @@ def parse_module(
     return Document(
         source=source, title=module_name(source), blocks=blocks, version=version, format="py"
     )
-
-
-def _items(label: str, files: packages.Files, version: str, cache_dir: Path | None) -> list[Item]:
-    """One item per file that holds public entries; none at all is an error."""
-    api = _cached_api(files, cache_dir) if cache_dir else public_api(files)
-    if not api:
-        raise SourceError(f"{label}: no public Python API found")
-    return [_item(path, files[path], api[path], version) for path in sorted(api)]
-
-
-def _cached_api(files: packages.Files, cache_dir: Path) -> dict[str, ModuleAPI]:
-    """The public API of a package, computed once per content and parser, then read back."""
-    digest = hashlib.sha256(PARSER_VERSION.encode())
-    digest.update(rule_key().encode())
-    for path in sorted(files):
-        digest.update(b"\0%s\0%d\0" % (path.encode(), len(files[path])))
-        digest.update(files[path])
-    cached = cache_dir / "apiref" / f"{digest.hexdigest()[:32]}.json"
-    try:
-        stored = json.loads(cached.read_text(encoding="utf-8"))
-        return {path: ModuleAPI.from_dict(entry) for path, entry in stored.items()}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        pass  # not computed yet, or unreadable: compute it again
-    api = public_api(files)
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(json.dumps({p: asdict(e) for p, e in api.items()}), encoding="utf-8")
-        partial.replace(cached)
-    except OSError:
-        pass  # a cache that cannot be written only costs the next run this work again
-    return api
-
-
-def _item(path: str, data: bytes, api: ModuleAPI, version: str) -> Item:
-    """One file as an item, fingerprinted with the parser version and its public names."""
-    names = json.dumps([api.names, api.also, api.module, api.error], sort_keys=True)
-    marker = fingerprint(b"\0".join([PARSER_VERSION.encode(), data, names.encode()]))
-    load = functools.partial(parse_module, path, data, version=version, api=api)
-    return Item(source=path, fingerprint=marker, load=load)
 
 
 # --- entries ----------------------------------------------------------------------------

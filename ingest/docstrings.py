@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import textwrap
 
-from ingest.fence import fenced
+from ingest.fence import fenced, read_fenced
 
 PARAGRAPH_CHARS = 1000
 
@@ -95,15 +95,17 @@ def _literal_intro(line: str) -> str:
 
 
 def _code_at(lines: list[str], i: int) -> tuple[str | None, int]:
-    """The code starting at line i (``` fence, code directive or doctest) and the line after it."""
+    """The code starting at line i (a ``` fence, code directive or doctest), fenced, and the
+    line after it."""
     stripped = lines[i].strip()
-    if stripped.startswith("```"):
-        ticks = stripped[: len(stripped) - len(stripped.lstrip("`"))]
-        end = next(
-            (j for j in range(i + 1, len(lines)) if lines[j].strip().startswith(ticks)),
-            len(lines) - 1,
-        )
-        return textwrap.dedent("\n".join(lines[i : end + 1])), end + 1
+    # Backtick fences only: in reST a line of ~ underlines a section title.
+    block = read_fenced(lines, i) if stripped.startswith("```") else None
+    if block is not None:
+        # Fenced again: closed even when the docstring's fence is not, and longer than any
+        # backtick run in the code.
+        code, info, end = block
+        code = textwrap.dedent(code).strip("\n")
+        return (fenced(code, info) if code.strip() else ""), end
     directive = _CODE_DIRECTIVE.match(lines[i])
     if directive:
         body, end = _indented_body(lines, i + 1, _indent(lines[i]))

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
-from ingest import apiref, fetch
+from ingest import fetch, package_api
 from ingest.items import Item, fingerprint
-from ingest.loaders import is_supported, load_file
+from ingest.loaders import PARSER_VERSION, is_supported, load_file
 from rag.errors import SourceError
 from rag.models import Document
 from rag.settings import Settings
@@ -146,11 +146,11 @@ def _resolve(spec: SourceSpec, settings: Settings) -> Source:
         origin = spec.name or str(root / spec.mirror)
         return _folder(root, mirrored, settings, origin=origin, under=spec.mirror)
     if text.startswith("pkg:"):
-        version, items = apiref.installed_package(text[4:], settings.cache_dir)
+        version, items = package_api.installed_package(text[4:], settings.cache_dir)
         product = spec.product or infer_product(text)
         return Source(text, items, product, spec.version or version, exhaustive=True)
     if text.startswith("pypi:"):
-        version, items = apiref.pypi_package(
+        version, items = package_api.pypi_package(
             text, settings.cache_dir, timeout=max(settings.fetch_timeout, 120.0)
         )
         product = spec.product or infer_product(text)
@@ -368,10 +368,15 @@ def _refused_item(source: str, problem: str) -> Item:
 
 
 def _file_item(path: Path, source: str, max_bytes: int, *, label: str | None = None) -> Item:
-    """An item whose fingerprint is the file's bytes; unreadable files fail when loaded."""
+    """An item whose fingerprint is the file's bytes and the parsers' version; unreadable files
+    fail when loaded."""
     try:
         size = path.stat().st_size
-        marker = f"too-large:{size}" if size > max_bytes else fingerprint(path.read_bytes())
+        marker = (
+            f"too-large:{size}"
+            if size > max_bytes
+            else fingerprint(b"\0".join([PARSER_VERSION.encode(), path.read_bytes()]))
+        )
     except OSError as exc:
         return _refused_item(
             label or source, f"cannot read ({exc.strerror or exc}); check its permissions"

@@ -14,7 +14,7 @@ from rag.names import Unknown
 from rag.personas import Persona
 from rag.selection import Piece, Selection
 from rag.settings import ENGINES
-from rag.units import INLINE_CODE, Unit
+from rag.units import FENCED, INLINE_CODE, Unit
 
 REFUSAL = "Not found in the indexed docs"
 # A backslash before the bracket marks an [n] quoted from a passage: Markdown shows it as [n],
@@ -22,7 +22,6 @@ REFUSAL = "Not found in the indexed docs"
 CITATION = re.compile(r"(?<!\\)\[(\d+)\]")
 # Anything an LLM could read as the start or end of a passage fence, in any case or spacing.
 FENCE_TAG = re.compile(r"<(\s*/?\s*passage\b)", re.IGNORECASE)
-FENCED = re.compile(r"^[ \t]*```[^\n]*\n.*?^[ \t]*```[ \t]*$", re.DOTALL | re.MULTILINE)
 
 Turn = tuple[str, str]  # (role, text): role is "user" or "assistant"
 

@@ -347,6 +347,8 @@ def test_code_indexing_is_no_citation(persona: Persona) -> None:
     assert cited_numbers(code, 2) == []
     assert cited_numbers(text, 2)[0] == 1
     assert cited_numbers("Use `rows[2]` here [1].", 3) == [1]
+    # Code that holds a fence is fenced with a longer one (a docstring's example, say).
+    assert cited_numbers('````python\nprint("```")\nrows[0][1]\n````\nSee [2].', 3) == [2]
     total, valid = citation_check(Answer("q", text, [hit, JDBC]))
     assert total == valid > 0
 

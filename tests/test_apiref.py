@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from ingest import apiref
-from ingest.apiref import installed_package, parse_module, pypi_package
+from ingest.apiref import parse_module
 from ingest.chunking import chunk_document
 from ingest.fence import FENCED
 from ingest.items import Item
+from ingest.package_api import installed_package, pypi_package
 from rag.embedder_base import Tokenizer, resolve_model_path
 from rag.errors import SourceError
 from rag.models import Block, Document
@@ -223,17 +222,6 @@ def texts(blocks: list[Block]) -> list[str]:
     return [block.text for block in blocks]
 
 
-def test_items_are_the_files_holding_public_entries(items: dict[str, Item]) -> None:
-    assert sorted(items) == [
-        "fakepkg/__init__.py",
-        "fakepkg/_impl.py",
-        "fakepkg/broken.py",
-        "fakepkg/core.py",
-        "fakepkg/sql/frame.py",
-    ]
-    assert "fakepkg" not in sys.modules
-
-
 def test_one_entry_per_public_symbol_under_its_shortest_name(items: dict[str, Item]) -> None:
     loaded = [items[s].load() for s in sorted(items) if s != "fakepkg/broken.py"]
     assert all(doc.version == "1.0" and doc.format == "py" for doc in loaded)
@@ -392,58 +380,6 @@ def test_chunks_are_titled_with_the_symbol_alone(items: dict[str, Item], count: 
 def test_a_broken_public_module_is_reported(items: dict[str, Item]) -> None:
     with pytest.raises(SourceError, match=r"^fakepkg/broken\.py: syntax error at line 1"):
         items["fakepkg/broken.py"].load()
-
-
-def test_fingerprints_follow_the_parser_and_the_public_names(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(subprocess, "run", no_pip)
-    first = package_items(tmp_path / "a", FILES)
-    assert package_items(tmp_path / "b", FILES)["fakepkg/core.py"].fingerprint == (
-        first["fakepkg/core.py"].fingerprint
-    )
-    monkeypatch.setattr(apiref, "PARSER_VERSION", "apiref-next")
-    again = package_items(tmp_path / "c", FILES)
-    assert all(again[s].fingerprint != first[s].fingerprint for s in first)
-    monkeypatch.undo()
-    monkeypatch.setattr(subprocess, "run", no_pip)
-    # frame.py is unchanged, but its class is no longer re-exported: its public name changed.
-    unexported = FILES | {"fakepkg/sql/__init__.py": "__all__ = []\n"}
-    renamed = package_items(tmp_path / "d", unexported)
-    assert renamed["fakepkg/sql/frame.py"].fingerprint != first["fakepkg/sql/frame.py"].fingerprint
-    assert next(iter(entries(renamed["fakepkg/sql/frame.py"].load()))) == "fakepkg.sql.frame.Frame"
-
-
-def test_the_public_api_is_worked_out_once_per_package_content(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(subprocess, "run", no_pip)
-    first = package_items(tmp_path, FILES)
-    (cached,) = (tmp_path / "apiref").glob("*.json")
-
-    def fail(files: Any) -> Any:
-        raise AssertionError("the cached public API must be read back")
-
-    with monkeypatch.context() as patched:
-        patched.setattr(apiref, "public_api", fail)
-        again = package_items(tmp_path, FILES)
-    assert {s: i.fingerprint for s, i in again.items()} == {
-        s: i.fingerprint for s, i in first.items()
-    }
-    assert entries(again["fakepkg/sql/frame.py"].load()) == entries(
-        first["fakepkg/sql/frame.py"].load()
-    )
-    cached.write_text("[not, json")
-    assert package_items(tmp_path, FILES).keys() == first.keys()  # worked out again
-    assert cached.read_text().startswith("{")
-
-
-def test_a_package_without_public_api_is_an_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(subprocess, "run", no_pip)
-    with pytest.raises(SourceError, match=r"^pypi:fakepkg==1.0: no public Python API found$"):
-        package_items(tmp_path, {"fakepkg/_impl.py": "def f(): ...\n"})
 
 
 def test_parse_module_alone() -> None:

@@ -68,6 +68,31 @@ def test_markdown_fences_in_docstrings_stay_whole() -> None:
     ]
 
 
+def test_docstring_fences_are_fenced_again_whole_and_closed() -> None:
+    doc = (
+        "Title\n~~~~~\n\nNested:\n\n  ````md\n  ```python\n  x = 1\n  ```\n  ````\n\n"
+        "Left open:\n\n```python\nx = 1\n"
+    )
+    pieces = split_docstring(doc)
+    assert pieces == [
+        ("Title\n~~~~~", False),  # a reST underline, not a ~~~ fence
+        ("Nested:", False),
+        ("````md\n```python\nx = 1\n```\n````", True),
+        ("Left open:", False),
+        ("```python\nx = 1\n```", True),
+    ]
+    assert all(FENCED.match(text) for text, code in pieces if code)
+
+
+def test_inline_triple_backticks_starting_a_line_are_prose() -> None:
+    doc = "Set it.\n\n```spark.conf.set('a', 'b')``` sets it.\n\nMore prose."
+    assert split_docstring(doc) == [
+        ("Set it.", False),
+        ("```spark.conf.set('a', 'b')``` sets it.", False),
+        ("More prose.", False),
+    ]
+
+
 def test_code_holding_a_fence_gets_a_longer_one() -> None:
     doc = 'Print markdown.\n\n>>> print("```sql")\n```sql\n>>> print("````")\n````'
     pieces = split_docstring(doc)

@@ -81,6 +81,21 @@ def test_unchanged_rerun_embeds_nothing(docs: Path, settings: Settings, hash_emb
     assert first.chunks_stored == len(before)
 
 
+def test_a_new_parser_rereads_every_file_and_reuses_its_vectors(
+    docs: Path, settings: Settings, embedder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest import sources
+
+    pipeline = Pipeline(settings, embedder)
+    pipeline.run([SourceSpec(str(docs))])
+    before = stored(settings)
+    monkeypatch.setattr(sources, "PARSER_VERSION", "loaders-next")
+    again = pipeline.run([SourceSpec(str(docs))])
+    assert again.files_indexed == len(SUBSET) and again.files_unchanged == 0
+    assert again.chunks_embedded == 0 and again.chunks_reused == len(before)
+    assert stored(settings) == before
+
+
 def test_changed_file_replaces_its_chunks_and_reuses_vectors(
     docs: Path, settings: Settings, hash_embedder: Any
 ) -> None:
