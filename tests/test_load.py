@@ -15,7 +15,7 @@ from rag.kb import KnowledgeBase
 from rag.models import Answer, Hit
 from rag.retrieval import Filters
 from rag.settings import Settings
-from tests.test_retrieval import build_small_index, ingest
+from tests.indexes import build_small_index, ingest
 
 QUESTIONS = (
     "How do I enable column mapping with delta.columnMapping.mode?",
