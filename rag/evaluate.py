@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from rag.answer import citation_matches
 from rag.errors import LakesageError
 from rag.keywords import tokenize
 from rag.models import Answer, Hit
+
+if TYPE_CHECKING:
+    from rag.retrieval import Filters
 
 KS = (1, 3, 5, 10)
 LEAD_CHARS = 300
@@ -235,6 +238,33 @@ def citation_check(answer: Answer) -> tuple[int, int]:
         if words and len(words & set(tokenize(passage))) / len(words) >= 0.7:
             valid += 1  # a paraphrase (LLM engines) that stays within the passage's words
     return total, valid
+
+
+def answer_problems(answer: Answer, filters: Filters) -> list[str]:
+    """What is wrong with an answer: citations out of range, a cited refusal, filter leaks."""
+    problems = []
+    if not answer.text.strip():
+        problems.append("empty answer")
+    if any(not 1 <= n <= len(answer.hits) for n in answer.citations):
+        problems.append(f"citation out of range: {answer.citations} for {len(answer.hits)} hits")
+    if answer.refused and answer.citations:
+        problems.append("a refusal with citations")
+    if not answer.refused and not answer.citations:
+        problems.append("an answer without citations")
+    total, valid = citation_check(answer)
+    if valid != total:
+        problems.append(f"{total - valid} of {total} [n] markers point at no passage")
+    return problems + hit_problems(answer.hits, filters)
+
+
+def hit_problems(hits: Sequence[Hit], filters: Filters) -> list[str]:
+    """Hits that escape the product filter or repeat."""
+    problems = []
+    if filters.products and (leaks := {h.product for h in hits} - set(filters.products)):
+        problems.append(f"filter {filters.products} leaked {sorted(leaks)}")
+    if len({h.id for h in hits}) != len(hits):
+        problems.append("a passage returned twice")
+    return problems
 
 
 def evaluate(

@@ -46,3 +46,34 @@ def run(
         cwd=cwd,
         timeout=timeout,
     )
+
+
+def rag_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a user with this home and the network behind a dead proxy."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.startswith("LAKESAGE_") and not k.startswith("LAKESAGE_TEST_"))
+    }
+    env.update(
+        {
+            "LAKESAGE_HOME": str(home),
+            "HTTP_PROXY": "http://127.0.0.1:9",
+            "HTTPS_PROXY": "http://127.0.0.1:9",
+            "NO_PROXY": "127.0.0.1,localhost",
+            **extra,
+        }
+    )
+    return env
+
+
+def run_rag(*args: str, home: Path, cwd: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    """The installed `rag` script run to its end in rag_env."""
+    return subprocess.run(
+        [str(BIN / "rag"), *args],
+        capture_output=True,
+        text=True,
+        env=rag_env(home, **extra),
+        cwd=cwd,
+        timeout=300,
+    )

@@ -197,7 +197,7 @@ def hash_embedder() -> Any:
 def small_index(
     tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path, embedder: Any
 ) -> Settings:
-    """test_retrieval's small real index, built once for the modules that only read it."""
-    from tests.test_retrieval import build_small_index
+    """The small real index of tests.indexes, built once for the modules that only read it."""
+    from tests.indexes import build_small_index
 
     return build_small_index(tmp_path_factory.mktemp("small-index"), shared_corpus, embedder)

@@ -6,7 +6,6 @@ import json
 import shutil
 import socket
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +16,14 @@ from streamlit.testing.v1 import AppTest
 from ingest.pipeline import Pipeline
 from ingest.sources import SourceSpec
 from rag.settings import ENGINES, load_settings
+from tests.app_pages import CHAT, EVALUATE, INGEST, TIMEOUT, wait_for_ingest
 from tests.conftest import smollm2_gguf
-from tests.test_llm import MODEL, Server, openai_route
+from tests.llm_servers import MODEL, Server, openai_route
 from ui.safe_markdown import escape_markdown, safe_pieces
 from ui.sources_view import passage_markdown
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
-CHAT, INGEST, EVALUATE = "ui/pages/chat.py", "ui/pages/ingest.py", "ui/pages/evaluate.py"
-TIMEOUT = 120
 CORPUS_FILES = (
     "delta/docs/delta-constraints.mdx",
     "mlflow/docs/docs/classic-ml/search/search-experiments/index.mdx",
@@ -103,16 +101,6 @@ def markdown_of(at: AppTest) -> str:
 
 def last_answer(at: AppTest) -> Any:
     return at.session_state["turns"][-1].answer
-
-
-def wait_for_ingest(at: AppTest) -> None:
-    """Rerun the Ingest page until its background run reports, failing on any error."""
-    deadline = time.monotonic() + TIMEOUT
-    while not at.success and time.monotonic() < deadline:
-        time.sleep(0.5)
-        at.run()
-        assert not at.exception and not at.error
-    assert at.success, "the ingest did not finish in time"
 
 
 def test_chat_answers_with_citations_and_sources(home: Path) -> None:

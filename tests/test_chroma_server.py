@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,69 +22,21 @@ from rag.index_watch import SERVER_SECONDS
 from rag.kb import KnowledgeBase
 from rag.settings import load_settings
 from rag.store import ChromaStore
+from tests.chroma_servers import BIN, free_port, quiet_env, start_server
 from tests.commands import stop
+from tests.documents import RETENTION
 
-BIN = Path(sys.executable).parent
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 FILES = (
     "delta/docs/delta-constraints.mdx",
     "mlflow/docs/docs/classic-ml/model-registry/workflow.mdx",
 )
 QUESTION = "Which exception does Delta raise when a CHECK constraint is violated?"
-RETENTION = """# Bronze retention
-
-Bronze tables keep 30 days of history; VACUUM runs nightly with the default retention.
-"""
 NOTE = """# Quarantine bucket policy
 
 Raw uploads land in the quarantine bucket for 72 hours before promotion to bronze.
 The reviewer on duty signs off each promotion in the Zephyrine tracker.
 """
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (just now)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def quiet_env(**extra: str) -> dict[str, str]:
-    """The environment without the test's LAKESAGE_* settings and with a dead proxy."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not (k.startswith("LAKESAGE_") and not k.startswith("LAKESAGE_TEST_"))
-    }
-    dead = "http://127.0.0.1:9"
-    env.update({"HTTP_PROXY": dead, "HTTPS_PROXY": dead, "NO_PROXY": "127.0.0.1,localhost"})
-    env.update({"ANONYMIZED_TELEMETRY": "False", "DO_NOT_TRACK": "1", **extra})
-    return env
-
-
-def start_server(path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`chroma run` on a free loopback port, once its heartbeat answers."""
-    port = free_port()
-    log = (path.parent / f"{path.name}.log").open("wb")
-    process = subprocess.Popen(
-        [BIN / "chroma", "run", "--path", path, "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=quiet_env(),
-    )
-    url = f"http://127.0.0.1:{port}"
-    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with direct.open(f"{url}/api/v2/heartbeat", timeout=1) as reply:
-                if reply.status == 200:
-                    return process, url
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                stop(process)
-                pytest.fail(f"chroma run did not start; see {log.name}")
-            time.sleep(0.1)
 
 
 def run(tool: str, *args: str, home: Path, url: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -8,10 +8,8 @@ crowd the guides out of the top 10 on the full index (tests never reach PyPI).
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
-import shutil
 import time
 import tomllib
 from collections.abc import Sequence
@@ -26,6 +24,7 @@ from rag.kb import KnowledgeBase
 from rag.settings import load_settings
 from tests.commands import run
 from tests.conftest import copy_corpus
+from tests.fake_packages import api_subset
 
 REPO = Path(__file__).resolve().parent.parent
 # Guides that answer dev questions (each question whose gold docs are all here is asked).
@@ -159,25 +158,6 @@ class Built:
     home: Path
     seconds: float
     status: dict[str, Any]
-
-
-def api_subset(site: Path, dist: str, modules: Sequence[str]) -> str:
-    """A distribution in site holding some modules of an installed one, for `pkg:` to read;
-    its name."""
-    real = importlib.metadata.distribution(dist)
-    name = f"lakesage-subset-{dist}"
-    for rel in modules:
-        source = Path(str(real.locate_file(rel)))
-        assert source.is_file(), f"{dist} {real.version} has no {rel}; update API_MODULES"
-        (site / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(source, site / rel)
-    info = site / f"{name.replace('-', '_')}-{real.version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {name}\nVersion: {real.version}\n", encoding="utf-8"
-    )
-    (info / "RECORD").write_text("".join(f"{rel},,\n" for rel in modules), encoding="utf-8")
-    return name
 
 
 def subset_sources(site: Path) -> str:

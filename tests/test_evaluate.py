@@ -28,7 +28,7 @@ from rag.evaluate import (
 from rag.kb import KnowledgeBase
 from rag.models import Answer, Hit
 from rag.settings import Settings
-from tests.test_retrieval import build_small_index
+from tests.indexes import build_small_index
 
 
 def hit(source: str, text: str = "") -> Hit:

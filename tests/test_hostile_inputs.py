@@ -20,8 +20,8 @@ from rag.ledger import Ledger
 from rag.settings import load_settings
 from rag.store import ChromaStore
 from tests.commands import run
+from tests.documents import make_pdf
 from tests.httpd import State, add_tar_file, serving
-from tests.test_loaders import make_pdf
 
 # Small limits so every hostile download or expansion trips quickly.
 LIMITS = {

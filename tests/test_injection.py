@@ -15,8 +15,8 @@ from rag.evaluate import citation_check
 from rag.kb import KnowledgeBase
 from rag.models import Answer
 from rag.settings import Settings
-from tests.test_llm import KEY, MODEL, Server, openai_route
-from tests.test_retrieval import clean_settings, ingest
+from tests.indexes import clean_settings, ingest
+from tests.llm_servers import KEY, MODEL, Server, openai_route
 
 NORMAL = """# Bronze retention
 

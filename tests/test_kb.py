@@ -20,8 +20,7 @@ from rag.kb import AnswerStream, KnowledgeBase
 from rag.ledger import Ledger
 from rag.retrieval import Filters
 from rag.settings import Settings, load_settings
-from tests.test_llm import KEY, MODEL, Handler, Server, closed_port, delta, sse
-from tests.test_retrieval import (
+from tests.indexes import (
     DELTA_FILES,
     NOTE,
     NOTE_SOURCE,
@@ -30,6 +29,7 @@ from tests.test_retrieval import (
     copy_files,
     ingest,
 )
+from tests.llm_servers import KEY, MODEL, Handler, Server, closed_port, delta, sse
 
 ON_CORPUS = "How do I enable column mapping with delta.columnMapping.mode?"
 FIFA = "Who won the 2018 FIFA World Cup?"

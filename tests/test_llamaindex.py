@@ -22,7 +22,7 @@ from rag.llamaindex import LakesageRetriever, query_engine
 from rag.retrieval import Filters
 from rag.settings import Settings
 from tests.conftest import REPO, smollm2_gguf
-from tests.test_retrieval import DELTA_VERSION, SPARK_VERSION
+from tests.indexes import DELTA_VERSION, SPARK_VERSION
 
 QUESTION = "How do I enable column mapping with delta.columnMapping.mode?"
 

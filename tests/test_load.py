@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from bench.load import answer_problems, run_load
 from ingest.sources import SourceSpec
+from rag.evaluate import answer_problems
 from rag.kb import KnowledgeBase
+from rag.load import run_load
 from rag.models import Answer, Hit
 from rag.retrieval import Filters
 from rag.settings import Settings
-from tests.test_retrieval import build_small_index, ingest
+from tests.indexes import build_small_index, ingest
 
 QUESTIONS = (
     "How do I enable column mapping with delta.columnMapping.mode?",

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from ingest.loaders import SUPPORTED_SUFFIXES, load_bytes, load_file
 from rag.errors import SourceError
 from rag.models import Block, Document
+from tests.documents import make_pdf
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("LAKESAGE_TEST_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -655,41 +656,6 @@ def test_bad_notebooks(text: str, reason: str) -> None:
 
 
 # ---------------------------------------------------------------------------- PDF
-
-
-def make_pdf(pages: list[list[str]], title: str | None = None) -> bytes:
-    """A small valid PDF with one text line per entry, written by hand (no binaries in git)."""
-    objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [{}] /Count {} >>".format(
-            " ".join(f"{4 + 2 * i} 0 R" for i in range(len(pages))), len(pages)
-        ),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    for i, lines in enumerate(pages):
-        ops = ["BT", "/F1 12 Tf", "72 720 Td", "16 TL"]
-        for line in lines:
-            escaped = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-            ops.append(f"({escaped}) Tj T*")
-        stream = "\n".join([*ops, "ET"])
-        objects.append(
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>"
-        )
-        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
-    if title is not None:
-        objects.append(f"<< /Title ({title}) >>")
-    out = "%PDF-1.4\n"
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n{body}\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n"
-    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets)
-    info = f" /Info {len(objects)} 0 R" if title is not None else ""
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{info} >>\nstartxref\n{xref}\n%%EOF\n"
-    return out.encode("latin-1")
 
 
 def test_pdf_pages_paragraphs_and_metadata_title() -> None:

@@ -19,9 +19,9 @@ from rag.errors import LLMError
 from rag.kb import KnowledgeBase
 from rag.llm import make_chat_client
 from rag.settings import Settings
-from tests.commands import stop
+from tests.commands import rag_env, run_rag, stop
 from tests.conftest import smollm2_gguf, unavailable
-from tests.test_rag_cli import ON_CORPUS, rag_env, run_rag
+from tests.indexes import ON_CORPUS
 
 BIN = Path(sys.executable).parent
 MARKER = "Zanzibar-7431"

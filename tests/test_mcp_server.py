@@ -25,7 +25,7 @@ from rag.mcp_server import build_server
 from rag.settings import load_settings
 from tests.commands import BIN, command_env, run, stop
 from tests.conftest import copy_corpus
-from tests.test_default_index import api_subset
+from tests.fake_packages import api_subset
 
 GUIDES = (
     "delta/docs/delta-utility/index.mdx",

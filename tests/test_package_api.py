@@ -12,7 +12,7 @@ import pytest
 
 from ingest import apiref, package_api
 from rag.errors import SourceError
-from tests.test_apiref import FILES, entries, no_pip, package_items
+from tests.fake_packages import FILES, entries, no_pip, package_items
 
 
 def test_items_are_the_files_holding_public_entries(

@@ -14,7 +14,7 @@ from ingest.chunking import chunk_document
 from ingest.loaders import load_bytes
 from rag.errors import SourceError
 from rag.models import Document
-from tests.test_loaders import make_pdf
+from tests.documents import make_pdf
 
 # No example database: nothing is written into the repository, and runs stay independent.
 settings.register_profile(

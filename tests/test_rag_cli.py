@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import re
 import sqlite3
 import subprocess
@@ -18,10 +17,10 @@ import pytest
 
 from rag.cli import build_parser
 from rag.settings import Settings
-from tests.test_retrieval import build_small_index
+from tests.commands import run_rag
+from tests.indexes import ON_CORPUS, build_small_index
 
 BIN = Path(sys.executable).parent
-ON_CORPUS = "How do I enable column mapping with delta.columnMapping.mode?"
 FIFA = "Who won the 2018 FIFA World Cup?"
 SECRET = "sk-cli-secret-4242424242"
 FIGURE_KEYS = {
@@ -59,36 +58,6 @@ QUESTIONS = [
     {"id": "fifa", "question": FIFA, "answerable": False},
 ]
 HAS_MLFLOW = importlib.util.find_spec("mlflow") is not None
-
-
-def rag_env(home: Path, **extra: str) -> dict[str, str]:
-    """The environment of a user with this home and the network behind a dead proxy."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not (k.startswith("LAKESAGE_") and not k.startswith("LAKESAGE_TEST_"))
-    }
-    env.update(
-        {
-            "LAKESAGE_HOME": str(home),
-            "HTTP_PROXY": "http://127.0.0.1:9",
-            "HTTPS_PROXY": "http://127.0.0.1:9",
-            "NO_PROXY": "127.0.0.1,localhost",
-            **extra,
-        }
-    )
-    return env
-
-
-def run_rag(*args: str, home: Path, cwd: Path, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "rag"), *args],
-        capture_output=True,
-        text=True,
-        env=rag_env(home, **extra),
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")

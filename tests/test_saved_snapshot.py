@@ -16,7 +16,7 @@ from rag.kb import SAVED_SNAPSHOT, KnowledgeBase
 from rag.keywords import KeywordIndex
 from rag.retrieval import Snapshot
 from rag.settings import Settings
-from tests.test_retrieval import DELTA_FILES, NOTE, NOTE_SOURCE, clean_settings, copy_files, ingest
+from tests.indexes import DELTA_FILES, NOTE, NOTE_SOURCE, clean_settings, copy_files, ingest
 
 QUESTION = "How long does nightly-bronze-vacuum keep bronze tables?"
 

@@ -20,8 +20,8 @@ from rag.cli import main as rag_main
 from rag.feedback import ChatTurn, Feedback, FeedbackLog, transcript_markdown
 from rag.kb import KnowledgeBase
 from rag.settings import load_settings
-from tests.test_app import CHAT, EVALUATE, INGEST, wait_for_ingest
-from tests.test_llm import MODEL, Server, closed_port, openai_route
+from tests.app_pages import CHAT, EVALUATE, INGEST, wait_for_ingest
+from tests.llm_servers import MODEL, Server, closed_port, openai_route
 
 REPO = Path(__file__).resolve().parent.parent
 KEY = "sk-SENTINEL-api-key-7f3a9c"

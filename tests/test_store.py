@@ -14,8 +14,9 @@ from ingest.sources import SourceSpec
 from rag.kb import KnowledgeBase
 from rag.settings import load_settings
 from rag.store import ChromaClients, ChromaStore
+from tests.chroma_servers import start_server
 from tests.commands import stop
-from tests.test_chroma_server import RETENTION, start_server
+from tests.documents import RETENTION
 
 QUESTION = "How long do bronze tables keep their history?"
 

@@ -15,16 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from rag.store import ChromaStore
 from rag.store_repair import torn_segment
+from tests.store_batches import SIZE
 
 SEED = 11
 KILLS = 4  # each reopen after a torn save re-applies ~1000 writes (10-20 s): CI time
 # More kills while none has torn the files yet (most do: 3 of 4 in a run on 2 busy cores).
 MAX_KILLS = 8
-SIZE = 500  # chunks per batch: Chroma saves the HNSW files every 1000 writes
 PER_RUN = 6
 # One process per run: opens the store (as a user would after the kill), checks what the
 # previous runs completed, then upserts its plan, printing a line after each batch returns.
@@ -34,7 +31,7 @@ import numpy as np
 from rag.models import Chunk
 from rag.settings import Settings
 from rag.store import ChromaStore
-from tests.test_store_crash import SIZE, check, vectors
+from tests.store_batches import SIZE, check, vectors
 home, done, plan = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 store = ChromaStore(Settings(home=home))
 print("checked", json.dumps({**check(store, done), "repaired": store.repaired}), flush=True)
@@ -48,30 +45,6 @@ for b in plan:
     store.upsert(chunks, vectors(b))
     print("done", b, flush=True)
 """
-
-
-def vectors(batch: int) -> np.ndarray:
-    """The unit vectors of one batch, the same in every process."""
-    v = np.random.default_rng(batch).standard_normal((SIZE, 384))
-    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
-
-
-def check(store: ChromaStore, done: list[int]) -> dict[str, int]:
-    """Count, wrong or missing vectors of the completed batches, and self-queries that miss."""
-    got = store.collection.get(include=["embeddings"])  # type: ignore[list-item]
-    stored = dict(
-        zip(got["ids"], got["embeddings"] if got["embeddings"] is not None else [], strict=True)
-    )
-    wrong = misses = 0
-    for batch in done:
-        expected = vectors(batch)
-        for i in range(SIZE):
-            vector = stored.get(f"b{batch}-{i}")
-            wrong += vector is None or not np.allclose(vector, expected[i], atol=1e-6)
-        for i in (0, SIZE // 2, SIZE - 1):
-            hits = store.query(expected[i], 3)
-            misses += not hits or hits[0].id != f"b{batch}-{i}" or hits[0].score < 0.99
-    return {"count": store.count(), "wrong": wrong, "misses": misses}
 
 
 def hnsw_files(home: Path) -> list[tuple[str, int, int]]:
