@@ -265,22 +265,6 @@ def test_second_ingest_on_the_same_home_is_refused(settings: Settings) -> None:
         Pipeline(settings).run([])
 
 
-@pytest.mark.parametrize(
-    ("path", "product"),
-    [
-        ("pypi:delta-spark==4.0.0", "delta"),
-        ("pypi:pyspark-client==4.0.1", "spark"),
-        ("/corpus/mlflow/docs/x.mdx", "mlflow"),
-        ("pdf/huangyibo_spark-summit-17/deck.pdf", "spark"),
-        ("notes/oncall.md", "docs"),
-    ],
-)
-def test_product_is_inferred_from_the_first_name_in_the_path(path: str, product: str) -> None:
-    from ingest.sources import infer_product
-
-    assert infer_product(path) == product
-
-
 def test_docs_archive_over_http_is_fetched_cached_and_indexed(
     tmp_path: Path, settings: Settings, hash_embedder: Any
 ) -> None:
