@@ -196,6 +196,7 @@ class Pipeline:
                         "failures": len(report.failures),
                     },
                 )
+                ledger.mark_changed()
                 store.publish(ledger.summary())  # what readers of a shared server go by
                 if progress:
                     progress(report)
@@ -360,6 +361,7 @@ def remove(
             ledger.begin(files)
             store.delete(origin)
             ledger.done(files)
+            ledger.mark_changed()
             store.publish(ledger.summary())
             return len(files)
         finally:

@@ -86,6 +86,7 @@ def sync_from_table(settings: Settings, uri: str, *, rebuild: bool = False) -> S
                     "failures": 0,
                 },
             )
+            ledger.mark_changed()
             store.publish(ledger.summary())  # what readers of a shared server go by
         finally:
             ledger.close()

@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any
 
-from rag.ledger import Ledger
+from rag.ledger import CHANGED, Ledger
 from rag.settings import Settings
 from rag.store import STAMP, ChromaClients, ChromaStore
 
@@ -37,9 +37,12 @@ def read_meta(settings: Settings, key: str, clients: ChromaClients) -> Any:
 
 
 def index_stamp(settings: Settings, clients: ChromaClients) -> Any:
-    """What changes with every ingest: the stamp published on a server's collection, else the
-    ledger's last run; None when there is none yet."""
-    return read_meta(settings, STAMP if settings.chroma_url else "last_run", clients)
+    """What changes with every ingest, removal or sync: the stamp published on a server's
+    collection, else the ledger's (its last run's, for a ledger older than the stamp); None when
+    there is none yet."""
+    if settings.chroma_url:
+        return read_meta(settings, STAMP, clients)
+    return read_meta(settings, CHANGED, clients) or read_meta(settings, "last_run", clients)
 
 
 def has_index(settings: Settings, clients: ChromaClients) -> bool:

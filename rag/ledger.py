@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# The meta key every finished change of the index (an ingest, a removal, a sync) renews.
+CHANGED = "changed"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     origin TEXT NOT NULL,
@@ -139,6 +142,10 @@ class Ledger:
         self._db.execute(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value, sort_keys=True))
         )
+
+    def mark_changed(self) -> None:
+        """Record that an operation changed what the index holds: readers reload on it."""
+        self.set_meta(CHANGED, time.time_ns())
 
     def summary(self) -> dict[str, Any]:
         """Counts per product and per origin, the model and the last run."""

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from ingest.pipeline import remove
 from ingest.sources import SourceSpec
 from rag import saved_snapshot
 from rag.kb import SAVED_SNAPSHOT, KnowledgeBase
@@ -60,6 +61,19 @@ def test_a_finished_ingest_makes_the_saved_snapshot_stale(
     (notes / NOTE_SOURCE).write_text(NOTE)
     ingest(index, [SourceSpec(str(notes), product="team")], embedder)
     assert KnowledgeBase(index, embedder=embedder).search(QUESTION, 5)[0].source == NOTE_SOURCE
+
+
+def test_a_removal_makes_the_saved_snapshot_stale(
+    index: Settings, embedder: Any, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / NOTE_SOURCE).write_text(NOTE)
+    ingest(index, [SourceSpec(str(notes), product="team")], embedder)
+    assert KnowledgeBase(index, embedder=embedder).search(QUESTION, 5)[0].source == NOTE_SOURCE
+    assert remove(index, str(notes)) == 1
+    found = KnowledgeBase(index, embedder=embedder).search(QUESTION, 5)
+    assert NOTE_SOURCE not in {h.source for h in found}
 
 
 @pytest.mark.parametrize("damage", ["garbage", "other code", "truncated"])
