@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 LAST_MODIFIED = "Wed, 01 Jan 2025 00:00:00 GMT"
 
@@ -141,6 +142,14 @@ def add_tar_file(tf: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)
     tf.addfile(info, io.BytesIO(data))
+
+
+def write_tar_gz(path: Path, members: dict[str, str]) -> Path:
+    """A .tar.gz at path holding each member's text."""
+    with tarfile.open(path, "w:gz") as tf:
+        for name, text in members.items():
+            add_tar_file(tf, name, text.encode())
+    return path
 
 
 def add_tar_link(tf: tarfile.TarFile, name: str, target: str, kind: bytes) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from rag.settings import load_settings
 from rag.store import ChromaStore
 from tests.commands import run
 from tests.conftest import copy_corpus
+from tests.httpd import write_tar_gz
 
 
 def run_ingest(*args: str, home: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -173,15 +172,13 @@ def test_a_mirror_may_hold_the_archive_as_downloaded(tmp_path: Path) -> None:
     include globs and prefix apply as for the URL, so only its docs go in, under its prefix."""
     mirror = tmp_path / "mirror"
     mirror.mkdir()
-    with tarfile.open(mirror / "spark.tar.gz", "w:gz") as tar:
-        for name, text in {
+    write_tar_gz(
+        mirror / "spark.tar.gz",
+        {
             "spark-4.0.1/docs/tuning.md": "# Tuning\n\nUse Kryo serialization for speed.\n",
             "spark-4.0.1/README.md": "# Apache Spark\n\nThe repository's own README.\n",
-        }.items():
-            data = text.encode()
-            member = tarfile.TarInfo(name)
-            member.size = len(data)
-            tar.addfile(member, io.BytesIO(data))
+        },
+    )
     sources = tmp_path / "sources.toml"
     sources.write_text(
         "[[source]]\n"

@@ -5,10 +5,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.metadata
-import io
 import subprocess
 import sys
-import tarfile
 import threading
 import zipfile
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +21,7 @@ from rag.errors import SourceError
 from rag.settings import load_settings
 from rag.store import ChromaStore
 from tests.commands import run
+from tests.httpd import write_tar_gz
 
 FILES = {
     "fakepkg/__init__.py": '"""Fake package."""\nfrom ._impl import Engine\n',
@@ -64,13 +63,7 @@ def make_sdist(folder: Path, files: dict[str, str]) -> Path:
 def write_sdist(path: Path, members: dict[str, str]) -> Path:
     """A .tar.gz whose members sit under its top folder, named like the file (`name-1.0/`)."""
     top = path.name.removesuffix(".tar.gz")
-    with tarfile.open(path, "w:gz") as tf:
-        for name, text in members.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"{top}/{name}")
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return path
+    return write_tar_gz(path, {f"{top}/{name}": text for name, text in members.items()})
 
 
 def no_pip(*args: Any, **kwargs: Any) -> Any:

@@ -17,6 +17,7 @@ from rag.ledger import Ledger
 from rag.settings import Settings, load_settings
 from rag.store import ChromaStore
 from tests.conftest import copy_corpus
+from tests.httpd import write_tar_gz
 
 SUBSET = [
     "delta/docs/delta-constraints.mdx",
@@ -271,22 +272,16 @@ def test_docs_archive_over_http_is_fetched_cached_and_indexed(
     """A .tar.gz of docs served on loopback goes in with paths under the configured prefix."""
     import functools
     import http.server
-    import io
-    import tarfile
     import threading
 
-    payload = io.BytesIO()
-    with tarfile.open(fileobj=payload, mode="w:gz") as tar:
-        for name, text in {
+    (tmp_path / "www").mkdir()
+    write_tar_gz(
+        tmp_path / "www" / "docs.tar.gz",
+        {
             "project-1.0/docs/streaming.md": "# Streaming\n\nSet `maxFilesPerTrigger` to 1000.\n",
             "project-1.0/docs/skip.txt": "not included by the glob",
-        }.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    (tmp_path / "www").mkdir()
-    (tmp_path / "www" / "docs.tar.gz").write_bytes(payload.getvalue())
+        },
+    )
     handler = functools.partial(
         http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "www")
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +9,7 @@ import pytest
 from ingest.sources import SourceSpec, infer_product, read_sources_file, resolve
 from rag.errors import SourceError
 from rag.settings import Settings
+from tests.httpd import write_tar_gz
 
 SPARK_GUIDES = SourceSpec(
     "http://127.0.0.1:9/v4.0.1.tar.gz",
@@ -59,13 +58,7 @@ def test_a_bad_sources_file_names_itself_and_the_fix(
 
 def github_archive(path: Path, files: dict[str, str]) -> Path:
     """A .tar.gz laid out as GitHub serves a tag: everything under one top folder."""
-    with tarfile.open(path, "w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            member = tarfile.TarInfo(f"spark-4.0.1/{name}")
-            member.size = len(data)
-            tar.addfile(member, io.BytesIO(data))
-    return path
+    return write_tar_gz(path, {f"spark-4.0.1/{name}": text for name, text in files.items()})
 
 
 def test_a_mirrored_archive_is_read_with_the_sources_include_and_prefix(tmp_path: Path) -> None:
