@@ -120,8 +120,12 @@ def _render(piece: Piece, *, bullet: bool) -> str:
     text = render_row(unit) if unit.kind == "row" else unit.text
     mark = "- " if bullet else ""
     if piece.items:
-        lines = [_prose(unit.lead_in), *(f"- {_prose(item.text)}" for item in piece.items)]
-        return "\n".join(lines) + f" [{n}]\n\n"
+        intro = unit.lead_in if unit.kind == "item" else text
+        indent = "  " if bullet else ""
+        items = (f"{indent}- {_prose(item.text)}" for item in piece.items)
+        return (
+            "\n".join([f"{mark}{_prose(intro)}", *items]) + f" [{n}]\n" + ("" if bullet else "\n")
+        )
     if piece.code is not None:
         return f"{mark}{_prose(text)}\n{piece.code.text}\n[{n}]\n\n"
     return f"{mark}{_prose(text)} [{n}]\n" + ("" if bullet else "\n")

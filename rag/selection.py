@@ -32,6 +32,9 @@ INSTRUCTION = re.compile(
     r"calling|adding|passing|specifying|enabling)\b",
     re.IGNORECASE,
 )
+# "This enables ...", "It also ...": a sentence that leans on the one before it, which a lead
+# does not show.
+ANAPHORA = re.compile(r"^(?:this|that|these|those|it|they|its|their|such)\b", re.IGNORECASE)
 OUTPUT_LINE = re.compile(r"^\s*(?:\d{4}[-/]\d\d[-/]\d\d|Traceback|File \"|[+|][-+=]{3}|[|├└─])")
 SPACE = re.compile(r"\s+")
 # A unit's score is a weighted sum of these signals. The weights started from a logistic
@@ -61,10 +64,11 @@ WEIGHTS = {
     "length": 0.35,  # its length, up to 600 characters
     "output": -1.0,  # a code block of output (logs, tracebacks, tables)
     "language": 0.3,  # code in the language the question prefers
+    "anaphora": 0.0,  # opens by pointing back ("This enables ...")
 }
-# The lead states the answer: a sentence, item or row beats code and length counts for nothing
-# (code that a leading sentence introduces still follows it).
-LEAD_WEIGHTS = {**WEIGHTS, "code": -0.6, "length": 0.0}
+# The lead states the answer: a sentence, item or row beats code, length counts for nothing
+# (code that a leading sentence introduces still follows it), and it must read on its own.
+LEAD_WEIGHTS = {**WEIGHTS, "code": -0.6, "length": 0.0, "anaphora": -0.6}
 MAX_EMBEDDED = 16
 # A unit may be quoted when it holds this share of the question's (rarity-weighted) words, or
 # its meaning is this close to the question's.
@@ -79,6 +83,7 @@ LEAD_CHARS = 320
 MAX_SUPPORT = 8
 ANSWER_CHARS = 800
 MAX_LIST_ITEMS = 5
+LIST_CHARS = 450
 COHERENCE = 0.15
 # Support leans to the documents the lead quotes: a document answers in one place, and a
 # passage of another one that merely shares the question's words adds noise.
@@ -162,11 +167,14 @@ def select(
     if not scored:
         return Selection(hits=list(hits))
 
+    lists = _lists(units)
+
     def size(unit: Unit) -> int:
-        """Characters a unit takes in the answer, with the code it leads into."""
+        """Characters a unit takes in the answer, with the code or list it leads into."""
         code = None if unit.code else code_after.get((unit.hit, unit.text))
         intro = len(unit.lead_in) if unit.kind == "item" else 0
-        return len(unit.text) + intro + (len(code.text) if code else 0)
+        listed = sum(len(i.text) for i in _shown_items(unit, lists, in_lead=False))
+        return len(unit.text) + intro + (len(code.text) if code else 0) + listed
 
     def has_code(unit: Unit) -> bool:
         return unit.code or (unit.hit, unit.text) in code_after
@@ -175,7 +183,7 @@ def select(
     if not lead:
         return Selection(hits=list(hits))
     support = _support(asked, scored, lead, size, has_code, [hit.source for hit in hits])
-    return _number(hits, lead, support, code_after, _lists(units))
+    return _number(hits, lead, support, code_after, lists)
 
 
 def _candidates(asked: Question, hits: Sequence[Hit]) -> list[Unit]:
@@ -259,6 +267,7 @@ def _common(asked: Question, unit: Unit, hit: Hit) -> dict[str, float]:
         "language": _language_fit(asked, unit),
         "output": 1.0 if unit.code and _looks_like_output(unit) else 0.0,
         "instruction": 1.0 if not unit.code and INSTRUCTION.search(text) else 0.0,
+        "anaphora": 1.0 if unit.kind in ("sentence", "item") and ANAPHORA.match(text) else 0.0,
         "concrete": 1.0 if unit.code or INLINE_CODE.search(text) else 0.0,
         "length": min(len(text), 600) / 600,
         **_name_signals(asked, unit),
@@ -383,18 +392,37 @@ def _number(
 
     def piece(unit: Unit, *, in_lead: bool = False) -> Piece:
         code = None if unit.code else code_after.get((unit.hit, unit.text))
-        items: tuple[Unit, ...] = ()
-        if in_lead and unit.kind == "item" and unit.lead_in:
-            siblings = lists.get((unit.hit, unit.lead_in), [unit])
-            short = len(siblings) <= MAX_LIST_ITEMS and sum(len(u.text) for u in siblings) <= 450
-            items = tuple(siblings) if short else (unit,)
-        return Piece(unit, number[unit.hit], code, items)
+        return Piece(unit, number[unit.hit], code, _shown_items(unit, lists, in_lead=in_lead))
 
     return Selection(
         hits=[hits[i] for i in order + rest],
         lead=[piece(s.unit, in_lead=True) for s in lead],
         support=[piece(s.unit) for s in support],
     )
+
+
+def _shown_items(
+    unit: Unit, lists: dict[tuple[int, str], list[Unit]], *, in_lead: bool
+) -> tuple[Unit, ...]:
+    """The list items quoted with a unit: for a list item in the lead, its list when short
+    (else itself); for a sentence that introduces a list ("... the following option:"), the
+    first items that fit, since the sentence says nothing without them."""
+    if unit.kind == "item" and unit.lead_in:
+        if not in_lead:
+            return ()
+        siblings = lists.get((unit.hit, unit.lead_in), [unit])
+        short = len(siblings) <= MAX_LIST_ITEMS and sum(len(u.text) for u in siblings) <= LIST_CHARS
+        return tuple(siblings) if short else (unit,)
+    if unit.kind != "sentence" or not unit.text.endswith(":"):
+        return ()
+    items: list[Unit] = []
+    used = 0
+    for item in lists.get((unit.hit, unit.text), [])[:MAX_LIST_ITEMS]:
+        if items and used + len(item.text) > LIST_CHARS:
+            break
+        items.append(item)
+        used += len(item.text)
+    return tuple(items)
 
 
 def _lists(units: list[Unit]) -> dict[tuple[int, str], list[Unit]]:

@@ -185,6 +185,28 @@ def test_a_list_is_quoted_with_the_sentence_that_introduces_it(persona: Persona)
     ) in text
 
 
+def test_a_leading_sentence_brings_the_list_it_introduces(persona: Persona) -> None:
+    hit = Hit(
+        "x",
+        "Late records can be dropped from the initial snapshot of a stream.\n\n"
+        "You can avoid dropping late records from the initial snapshot by enabling the "
+        "following option:\n\n"
+        "- withEventTimeOrder: whether the snapshot is processed in event time order.\n\n"
+        "The option is read when the stream starts.",
+        1,
+        {},
+    )
+    question = "How do I avoid dropping late records from the initial snapshot?"
+    text = extract(question, [hit], persona)
+    assert_only_verbatim_quotes(text, [hit], persona)
+    assert pieces_of(text, persona)[0] == (
+        "You can avoid dropping late records from the initial snapshot by enabling the "
+        "following option:\n- withEventTimeOrder: whether the snapshot is processed in event "
+        "time order.",
+        1,
+    )
+
+
 def test_a_table_row_is_quoted_with_its_header(persona: Persona) -> None:
     table = Hit(
         "t",

@@ -118,3 +118,14 @@ def test_support_leans_to_the_document_the_lead_quotes() -> None:
     ]
     selection = select("How do I run VACUUM on a delta table?", hits)
     assert [selection.hits[p.n - 1].source for p in selection.pieces] == ["a.md", "a.md", "b.md"]
+
+
+def test_a_sentence_that_points_back_does_not_lead() -> None:
+    text = (
+        "Column mapping lets you rename a column with `delta.columnMapping.mode` set to `name`. "
+        "This lets you rename a column without rewriting the Parquet files."
+    )
+    selection = select(
+        "How can I rename a column without rewriting the Parquet files?", [hit(text)]
+    )
+    assert selection.lead[0].unit.text.startswith("Column mapping lets you")
