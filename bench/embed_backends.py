@@ -75,8 +75,8 @@ def main() -> None:
 
     backends: dict[str, Any] = {
         "torch-fp32": SentenceTransformerEmbedder(MODEL, path, args.batch_size),
-        "onnx-fp32": OnnxEmbedder(MODEL, path, cache, args.batch_size, quantize=False),
-        "onnx-int8": OnnxEmbedder(MODEL, path, cache, args.batch_size, quantize=True),
+        "onnx-fp32": OnnxEmbedder(MODEL, path, cache, quantize=False),
+        "onnx-int8": OnnxEmbedder(MODEL, path, cache, quantize=True),
     }
     tokens = backends["onnx-int8"].count_tokens(texts)
     results: dict[str, dict[str, float]] = {}

@@ -41,9 +41,14 @@ class Settings(BaseSettings):
         "on first use), torch fp32, or hash (hashed word pieces, no model weights: deterministic "
         "vectors for tests, with no meaning).",
     )
-    embed_batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch.")
+    embed_batch_size: int = Field(
+        32, ge=1, le=1024, description="Texts per embedding batch (torch; ONNX runs one at a time)."
+    )
     embed_threads: int = Field(
-        0, ge=0, description="Threads one embedder uses (0: every core; Spark tasks use 1 each)."
+        0,
+        ge=0,
+        description="Cores one embedder uses: torch's threads, or ONNX runs side by side "
+        "(0: every core; Spark tasks use 1 each).",
     )
     model_cache: Path = Field(
         default_factory=default_model_cache,

@@ -29,7 +29,7 @@ def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def int8(onnx_cache: Path) -> OnnxEmbedder:
-    return OnnxEmbedder(MODEL, resolve_model_path(MODEL), onnx_cache, batch_size=8)
+    return OnnxEmbedder(MODEL, resolve_model_path(MODEL), onnx_cache, threads=2)
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +62,17 @@ def test_int8_matches_torch_fp32(
     cos = cosines(int8.embed(texts), torch_embedder.embed(texts))
     assert cos.mean() >= 0.98, cos.mean()
     assert cos.min() >= 0.95, cos.min()
+
+
+def test_a_vector_does_not_depend_on_the_texts_beside_it(
+    int8: OnnxEmbedder, onnx_cache: Path, shared_corpus: Path
+) -> None:
+    texts = paragraphs(shared_corpus)
+    together = int8.embed(texts)
+    alone = np.stack([int8.embed([text])[0] for text in texts[:8]])
+    one_core = OnnxEmbedder(MODEL, resolve_model_path(MODEL), onnx_cache, threads=1)
+    np.testing.assert_array_equal(together[:8], alone)
+    np.testing.assert_array_equal(one_core.embed(texts[::-1])[::-1], together)
 
 
 def test_fp32_onnx_matches_torch(
