@@ -28,7 +28,7 @@ from rag.keywords import STOPWORDS, KeywordIndex, tokenize
 from rag.ledger import Ledger
 from rag.models import Answer, Hit
 from rag.personas import Persona, get_persona, list_personas
-from rag.question import Question
+from rag.question import Question, is_stack_name
 from rag.retrieval import Filters, Retriever
 from rag.selection import Selection, select
 from rag.settings import Settings, load_settings, with_changes
@@ -38,6 +38,9 @@ from rag.store import STAMP, ChromaClients, ChromaStore
 UNIT_VECTORS = 20_000
 SAVED_SNAPSHOT = "snapshot.pickle"
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[._][A-Za-z0-9]+)*")
+# A capitalised word after another word (not an acronym, not a sentence's first word): a name
+# the question gives, of a product, tool or place ("the Flink checkpoint interval").
+PROPER_NAME = re.compile(r"(?<=[\w,;:)] )[A-Z][a-z][A-Za-z0-9]+")
 # What a view may change: these shape the answers, not the model, index or store views share.
 ANSWER_SETTINGS = frozenset(
     {
@@ -46,6 +49,7 @@ ANSWER_SETTINGS = frozenset(
         "top_k",
         "refusal_threshold",
         "refusal_unknown_penalty",
+        "refusal_absent_name_penalty",
         "refusal_coverage_weight",
         "llm_base_url",
         "llm_model",
@@ -324,7 +328,10 @@ class KnowledgeBase:
 
     def confidence(self, question: str, hits: Sequence[Hit]) -> float:
         """Best dense similarity of the top passages plus the rarity-weighted share of
-        the question's words they contain: off-corpus questions name things the docs never do."""
+        the question's words they contain, less the terms the docs never use and the names
+        the passages never mention: off-corpus questions name things the docs never do, or
+        that the passages found are not about ("the Flink checkpoint interval" answered from
+        Spark's)."""
         if not hits:
             return 0.0
         best = max(float(h.metadata.get("dense_score", 0.0)) for h in hits[:3])
@@ -332,16 +339,24 @@ class KnowledgeBase:
         if not words:
             return best
         keywords = self.retriever.snapshot().keywords
-        found: set[str] = set()
-        for hit in hits[:3]:
-            found |= words & set(tokenize(f"{hit.heading_path} {hit.text}"))
+        passages = " ".join(f"{hit.heading_path} {hit.text}" for hit in hits[:3])
+        found = words & set(tokenize(passages))
         weights = {w: keywords.idf(w) for w in words}
         coverage = sum(weights[w] for w in found) / sum(weights.values())
         unknown = self._unknown_terms(question, keywords)
+        lowered = passages.lower()
+        absent = {
+            name
+            for name in PROPER_NAME.findall(question)
+            if name.lower() not in lowered
+            and name.lower() not in STOPWORDS
+            and not is_stack_name(name)  # PySpark, SQL: how it is asked, not what
+        }
         return (
             best
             + self.settings.refusal_coverage_weight * coverage
             - self.settings.refusal_unknown_penalty * min(2, len(unknown))
+            - self.settings.refusal_absent_name_penalty * min(2, len(absent))
         )
 
     def unknown_terms(self, question: str) -> list[str]:

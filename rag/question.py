@@ -202,6 +202,11 @@ class Question:
         return frozenset(name for name, pattern in _PRODUCTS.items() if pattern.search(self.text))
 
 
+def is_stack_name(word: str) -> bool:
+    """Whether a word names one of the stack's products or languages (PySpark, Delta, SQL)."""
+    return any(p.fullmatch(word) for p in (*_LANGUAGES.values(), *_PRODUCTS.values()))
+
+
 def _scene(text: str) -> str:
     """The statements before the first question sentence ("I deleted runs. How do I ...?")."""
     scene = ""

@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     refusal_unknown_penalty: float = Field(
         0.3, ge=0, description="Confidence lost per question term the docs never use."
     )
+    refusal_absent_name_penalty: float = Field(
+        0.6,
+        ge=0,
+        description="Confidence lost per name the question gives (a capitalised word mid-sentence: "
+        "Flink, Snowpipe) that the best passages never mention.",
+    )
     refusal_coverage_weight: float = Field(
         1.0, ge=0, description="Weight of question-word coverage in the confidence."
     )

@@ -103,6 +103,27 @@ def test_unknown_terms_name_other_stacks(kb: KnowledgeBase) -> None:
     assert kb.unknown_terms("How do I read from kerberized databases?") == []
 
 
+def test_a_name_the_passages_never_mention_costs_confidence(kb: KnowledgeBase) -> None:
+    """The Flink question finds the column-mapping passages, which are not about Flink; the
+    stack's own names (PySpark) say how a question is asked, not what about."""
+    blind = kb.with_settings(refusal_absent_name_penalty=0.0)
+    penalty = kb.settings.refusal_absent_name_penalty
+    assert penalty > 0
+    for question, lost in [
+        ("How do I enable column mapping in Flink with delta.columnMapping.mode?", penalty),
+        (
+            "How do I enable column mapping in Flink and Hive with delta.columnMapping.mode?",
+            2 * penalty,
+        ),
+        ("How do I enable column mapping in PySpark with delta.columnMapping.mode?", 0.0),
+        (ON_CORPUS, 0.0),
+    ]:
+        hits = kb.search(question, 6)
+        assert blind.confidence(question, hits) - kb.confidence(question, hits) == pytest.approx(
+            lost
+        )
+
+
 def test_ask_stream_pieces_join_to_the_answer(kb: KnowledgeBase) -> None:
     stream = kb.ask_stream("How do I add a CHECK constraint to a Delta table?")
     assert isinstance(stream, AnswerStream) and stream.answer is None
