@@ -4,7 +4,7 @@ Each pipeline runs in its own process (wall seconds and peak RSS measured by the
 same corpus with the same model: then a second, unchanged lakesage run, then a run after one
 file changed. Prints a table with ratios and one JSON line.
 
-    python bench/ingest.py --corpus ../shared/corpus [--backend onnx-int8]
+    python bench/ingest.py --corpus ../shared/corpus [--backend torch]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.embedder_base import Tokenizer, resolve_model_path
-from rag.settings import load_settings
+from rag.settings import Settings, load_settings
 from rag.store import ChromaStore
 
 HERE = Path(__file__).resolve().parent
@@ -60,7 +60,11 @@ def lakesage_tokens(home: Path) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--backend", default="torch", help="lakesage embed_backend")
+    parser.add_argument(
+        "--backend",
+        default=Settings.model_fields["embed_backend"].default,
+        help="lakesage embed_backend (default: the settings' default)",
+    )
     args = parser.parse_args()
     env = {**os.environ, "LAKESAGE_EMBED_BACKEND": args.backend, "HF_HUB_OFFLINE": "1"}
     results: dict[str, Any] = {"backend": args.backend}
