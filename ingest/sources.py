@@ -16,7 +16,12 @@ from pathlib import Path, PurePosixPath
 
 from ingest import fetch, package_api
 from ingest.items import Item, fingerprint
-from ingest.loaders import PARSER_VERSION, is_supported, load_file
+from ingest.loaders import (
+    PARSER_VERSION,
+    is_notebook_source,
+    is_supported,
+    load_file,
+)
 from rag.errors import SourceError
 from rag.models import Document
 from rag.settings import Settings
@@ -269,8 +274,9 @@ def _folder(
 def walk(root: Path) -> Iterator[tuple[Path, str | None]]:
     """Files below root in a stable order, each with why it cannot be read (None when it can).
 
-    Hidden entries and unsupported file types are passed over in silence; symlinks are never
-    followed into folders, and a link to a file is read only when it stays inside root.
+    Hidden entries and unsupported file types are passed over in silence (code files too, unless
+    their first line marks a Databricks notebook); symlinks are never followed into folders, and a
+    link to a file is read only when it stays inside root.
     """
     real_root = root.resolve()
     # An explicit stack rather than os.walk: depth is bounded by memory, not recursion.
@@ -293,7 +299,7 @@ def walk(root: Path) -> Iterator[tuple[Path, str | None]]:
             elif entry.is_symlink():
                 if (link := _link(path, real_root, _wanted(entry.name))) is not None:
                     yield path, link
-            elif _wanted(entry.name):
+            elif _wanted(entry.name) or is_notebook_source(path):
                 yield path, _entry_problem(path, entry.name)
         stack.extend(reversed(subfolders))
 
@@ -313,7 +319,7 @@ def _link(path: Path, real_root: Path, wanted: bool) -> str | None:
         if wanted or target.is_dir():
             return "symlink to a path outside the source folder; not followed"
         return None
-    if target.is_dir() or not wanted:
+    if target.is_dir() or not (wanted or is_notebook_source(target, path.name)):
         return None  # a folder inside root is walked directly, never through a link
     return _entry_problem(path, path.name) or ""
 
