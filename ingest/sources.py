@@ -19,6 +19,7 @@ from ingest.items import Item, fingerprint
 from ingest.loaders import (
     PARSER_VERSION,
     is_notebook_source,
+    is_refused,
     is_supported,
     load_file,
 )
@@ -305,8 +306,9 @@ def walk(root: Path) -> Iterator[tuple[Path, str | None]]:
 
 
 def _wanted(name: str) -> bool:
-    """Whether a file name is one to read or to report: a document or an archive."""
-    return is_supported(name) or fetch.is_archive(name)
+    """Whether a file name is one to read or to report: a document, an archive, or a format
+    refused with its fix (.dbc)."""
+    return is_supported(name) or is_refused(name) or fetch.is_archive(name)
 
 
 def _link(path: Path, real_root: Path, wanted: bool) -> str | None:

@@ -133,6 +133,17 @@ def test_a_notebook_of_empty_cells_has_no_text() -> None:
         parse(databricks_notebook("", "MAGIC %md", ""), "empty.py")
 
 
+def test_a_dbc_archive_is_refused_with_the_export_to_use_instead(tmp_path: Path) -> None:
+    path = tmp_path / "workspace.dbc"
+    path.write_bytes(b"PK\x03\x04 not read")
+    with pytest.raises(SourceError) as caught:
+        load_file(path, "exports/workspace.dbc", max_bytes=4)  # named before the size limit
+    assert str(caught.value) == (
+        "exports/workspace.dbc: a DBC archive is Databricks' own undocumented format and is "
+        'not read; export the notebooks as "Source file" instead'
+    )
+
+
 def test_a_code_file_is_a_notebook_only_when_its_first_line_says_so(tmp_path: Path) -> None:
     files = {
         "etl.py": ETL_NOTEBOOK.encode(),

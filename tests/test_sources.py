@@ -111,9 +111,12 @@ def test_a_folders_code_files_are_read_only_when_they_are_databricks_notebooks(
     (root / "jobs" / "helpers.py").write_text("def rows():\n    return 1\n")
     (root / "jobs" / "gold.sql").write_text(SQL_NOTEBOOK)
     (root / "jobs" / "schema.sql").write_text("CREATE TABLE t (id INT);\n")
+    (root / "jobs" / "workspace.dbc").write_bytes(b"PK\x03\x04")
     (root / "etl-link.py").symlink_to("jobs/etl.py")
     (root / "helpers-link.py").symlink_to("jobs/helpers.py")
     source = resolve(SourceSpec(str(root)), Settings(home=tmp_path / "home"))
     items = {item.source: item for item in source.items}
-    assert set(items) == {"etl-link.py", "jobs/etl.py", "jobs/gold.sql"}
+    assert set(items) == {"etl-link.py", "jobs/etl.py", "jobs/gold.sql", "jobs/workspace.dbc"}
     assert items["jobs/etl.py"].load().title == "Nightly events load"
+    with pytest.raises(SourceError, match=r"^jobs/workspace\.dbc: .*export the notebooks as"):
+        items["jobs/workspace.dbc"].load()

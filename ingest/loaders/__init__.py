@@ -33,6 +33,7 @@ __all__ = [
     "PARSER_VERSION",
     "SUPPORTED_SUFFIXES",
     "is_notebook_source",
+    "is_refused",
     "is_supported",
     "load_bytes",
     "load_file",
@@ -45,6 +46,13 @@ PARSER_VERSION = "loaders-3 notebook cells, databricks"
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
     {".md", ".mdx", ".markdown", ".rst", ".txt", ".html", ".htm", ".ipynb", ".pdf"}
 )
+
+# Formats known only to be refused, each with what to do instead. Databricks publishes no
+# specification of its DBC archives (zips of JSON notebooks), so they are not guessed at.
+REFUSED: dict[str, str] = {
+    ".dbc": "a DBC archive is Databricks' own undocumented format and is not read; "
+    'export the notebooks as "Source file" instead',
+}
 
 # A single document compressed on its own (notes.md.gz) is read; archives are not files.
 COMPRESSED_SUFFIXES: frozenset[str] = frozenset({".gz", ".bz2", ".xz"})
@@ -85,6 +93,11 @@ def is_supported(name: str) -> bool:
     return bool(suffixes) and suffixes[-1] in SUPPORTED_SUFFIXES
 
 
+def is_refused(name: str) -> bool:
+    """Whether a file name is of a format load_file refuses with what to do instead (.dbc)."""
+    return PurePosixPath(name).suffix.lower() in REFUSED
+
+
 def load_file(path: Path, source: str, *, max_bytes: int) -> Document:
     """Read a file (refusing ones over max_bytes, also once decompressed) and parse it."""
     compression = PurePosixPath(source.replace("\\", "/")).suffix.lower()
@@ -92,6 +105,7 @@ def load_file(path: Path, source: str, *, max_bytes: int) -> Document:
         inner = PurePosixPath(source.replace("\\", "/")).stem
         data = _decompress(path, source, compression, max_bytes)
         return load_bytes(data, source, fmt=PurePosixPath(inner).suffix)
+    _format_of(source, None)  # a refused format (a large .dbc) is named before any size limit
     try:
         size = path.stat().st_size
         if size > max_bytes:
@@ -134,6 +148,8 @@ def load_bytes(data: bytes, source: str, *, fmt: str | None = None) -> Document:
 def _format_of(source: str, fmt: str | None) -> str:
     """The canonical format name from an explicit fmt or the source's suffix."""
     name = fmt if fmt is not None else PurePosixPath(source.replace("\\", "/")).suffix
+    if reason := REFUSED.get("." + name.lower().lstrip(".")):
+        raise SourceError(f"{source}: {reason}")
     kind = _FORMATS.get(name.lower().lstrip("."))
     if kind is None:
         supported = " ".join(sorted(SUPPORTED_SUFFIXES))
