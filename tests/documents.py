@@ -94,7 +94,10 @@ MAGIC ```
 )
 SQL_NOTEBOOK = databricks_notebook(
     "MAGIC %md\nMAGIC # Gold rollup\nMAGIC Daily totals per country.",
-    "CREATE OR REPLACE TABLE gold.daily AS\nSELECT day, country, sum(amount) AS total\nFROM silver.orders\nGROUP BY day, country",
+    "CREATE OR REPLACE TABLE gold.daily AS\n"
+    "SELECT day, country, sum(amount) AS total\n"
+    "FROM silver.orders\n"
+    "GROUP BY day, country",
     prefix="--",
 )
 SCALA_NOTEBOOK = databricks_notebook(
