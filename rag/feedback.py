@@ -227,6 +227,5 @@ def _source_line(hit: Hit) -> str:
     """One source as a Markdown list item: linked heading path, file, product, page or cell."""
     where = hit.breadcrumb or hit.source
     label = f"[{where}]({hit.url})" if hit.url else where
-    place = f"page {hit.page}" if hit.page else hit.place
-    details = ", ".join(part for part in (hit.product, place) if part)
+    details = ", ".join(part for part in (hit.product, hit.place) if part)
     return f"{label} — `{hit.source}`" + (f" ({details})" if details else "")

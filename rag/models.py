@@ -154,9 +154,9 @@ class Hit:
 
     @property
     def place(self) -> str:
-        """Where in its file the passage is: "p.6", "cell 3", "cells 3-4", or "" for the whole."""
+        """Where in its file the passage is: "page 6", "cell 3", "cells 3-4", or "" for all."""
         if self.page:
-            return f"p.{self.page}"
+            return f"page {self.page}"
         if self.cell is None:
             return ""
         last = self.last_cell
@@ -170,7 +170,8 @@ class Hit:
     @property
     def citation(self) -> str:
         """One citation line: product and version, heading path, source, page or cell and link."""
-        where = f"{self.source} {self.place}" if self.place else self.source
+        place = f"p.{self.page}" if self.page else self.place
+        where = f"{self.source} {place}" if place else self.source
         link = f" <{self.url}>" if self.url else ""
         release = f"{self.release} · " if self.release else ""
         return f"{release}{self.breadcrumb} ({where}){link}"
