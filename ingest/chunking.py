@@ -16,6 +16,9 @@ Counter = Callable[[Sequence[str]], list[int]]
 # Separators tried in order when a block is too long: paragraphs, lines, sentences, words.
 SEPARATORS = ("\n\n", "\n", r"(?<=[.!?;:])\s+", r"\s+")
 MAX_PREFIX_SHARE = 0.25
+# A notebook cell is a unit of its own, but a cell this small (a share of the budget) joins
+# its small neighbours: a one-line heading or a two-line cell is a poor passage alone.
+SMALL_CELL_SHARE = 1 / 3
 # A chunk is charged at least one word piece per this many characters: a run the tokenizer
 # reads as one [UNK] piece (a 1 MB word) must not become a 1 MB chunk.
 CHARS_PER_PIECE = 16
@@ -46,7 +49,8 @@ def chunk_document(doc: Document, origin: str, count: Counter, max_tokens: int) 
     """Split a document into chunks whose embedded text never exceeds max_tokens word pieces.
 
     An API entry's blocks (those with a symbol) are chunked apart from any other entry's, and
-    titled with the symbol alone: its heading path is the public name.
+    titled with the symbol alone: its heading path is the public name. A notebook's cells are
+    chunked apart, but small neighbours share a chunk (see _cell_bodies).
     """
     count = _char_floor(count)
     chunks: list[Chunk] = []
@@ -55,7 +59,7 @@ def chunk_document(doc: Document, origin: str, count: Counter, max_tokens: int) 
         title, headings = (symbol, ()) if symbol else (doc.title, headings)
         prefix = _fit_prefix(breadcrumb(title, headings), count, max_tokens)
         budget = max_tokens - count([prefix + JOIN])[0]
-        for body in _pack(list(blocks), count, budget):
+        for body, (cell, last_cell) in _cell_bodies(list(blocks), count, budget):
             embed_text = f"{prefix}{JOIN}{body}" if prefix else body
             ordinal = len(chunks)
             chunks.append(
@@ -75,6 +79,8 @@ def chunk_document(doc: Document, origin: str, count: Counter, max_tokens: int) 
                     page=page,
                     symbol=symbol,
                     reference=doc.reference,
+                    cell=cell,
+                    last_cell=last_cell if last_cell != cell else None,
                 )
             )
     return chunks
@@ -95,6 +101,33 @@ def _fit_prefix(prefix: str, count: Counter, max_tokens: int) -> str:
     if count([prefix])[0] <= limit:
         return prefix
     return _hard_split(prefix, count, limit)[0]
+
+
+def _cell_bodies(
+    blocks: list[Block], count: Counter, budget: int
+) -> list[tuple[str, tuple[int | None, int | None]]]:
+    """A section's bodies with the (first, last) cell each comes from: every cell packed on its
+    own, then runs of small cells joined while they fit the budget."""
+    if all(block.cell is None for block in blocks):
+        return [(body, (None, None)) for body in _pack(blocks, count, budget)]
+    small = int(budget * SMALL_CELL_SHARE)
+    out: list[tuple[str, tuple[int | None, int | None]]] = []
+    joinable = False  # whether the last body holds small cells only
+    for cell, run in groupby(blocks, key=lambda b: b.cell):
+        bodies = _pack(list(run), count, budget)
+        if len(bodies) != 1 or cell is None or count(bodies)[0] > small:
+            out.extend((body, (cell, cell)) for body in bodies)
+            joinable = False
+            continue
+        if joinable:
+            last, (first, _) = out[-1]
+            joined = f"{last}{JOIN}{bodies[0]}"
+            if count([joined])[0] <= budget:
+                out[-1] = (joined, (first, cell))
+                continue
+        out.append((bodies[0], (cell, cell)))
+        joinable = True
+    return out
 
 
 def _pack(blocks: list[Block], count: Counter, budget: int) -> list[str]:

@@ -35,6 +35,8 @@ SCHEMA = pa.schema(
         pa.field("content_hash", pa.string(), nullable=False),
         pa.field("symbol", pa.string()),
         pa.field("reference", pa.bool_()),
+        pa.field("cell", pa.int32()),
+        pa.field("last_cell", pa.int32()),
         pa.field("embedding", pa.list_(pa.float32()), nullable=False),
     ]
 )
@@ -63,12 +65,14 @@ def chunk_row(chunk: Chunk, fingerprint: str) -> dict[str, Any]:
         "content_hash": chunk.content_hash,
         "symbol": chunk.symbol,
         "reference": chunk.reference,
+        "cell": chunk.cell,
+        "last_cell": chunk.last_cell,
     }
 
 
 def row_chunk(row: dict[str, Any]) -> Chunk:
-    """A table row back as a chunk (a table written before `symbol` or `reference` existed
-    has none)."""
+    """A table row back as a chunk (a table written before `symbol`, `reference` or `cell`
+    existed has none)."""
     values: dict[str, Any] = {name: row.get(name) for name in CHUNK_COLUMNS}
     values.update(headings=tuple(row["headings"]), reference=bool(row.get("reference")))
     return Chunk(**values)
@@ -161,7 +165,8 @@ class ChunkTable:
         return table.sort_by("id")
 
     def _add_missing_columns(self) -> None:
-        """Give a table written before a column existed (symbol, reference) that column, empty."""
+        """Give a table written before a column existed (symbol, reference, cell) that column,
+        empty."""
         from deltalake import DeltaTable
         from deltalake.schema import Field
 

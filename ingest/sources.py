@@ -16,7 +16,13 @@ from pathlib import Path, PurePosixPath
 
 from ingest import fetch, package_api
 from ingest.items import Item, fingerprint
-from ingest.loaders import PARSER_VERSION, is_supported, load_file
+from ingest.loaders import (
+    PARSER_VERSION,
+    is_notebook_source,
+    is_refused,
+    is_supported,
+    load_file,
+)
 from rag.errors import SourceError
 from rag.models import Document
 from rag.settings import Settings
@@ -269,8 +275,9 @@ def _folder(
 def walk(root: Path) -> Iterator[tuple[Path, str | None]]:
     """Files below root in a stable order, each with why it cannot be read (None when it can).
 
-    Hidden entries and unsupported file types are passed over in silence; symlinks are never
-    followed into folders, and a link to a file is read only when it stays inside root.
+    Hidden entries and unsupported file types are passed over in silence (code files too, unless
+    their first line marks a Databricks notebook); symlinks are never followed into folders, and a
+    link to a file is read only when it stays inside root.
     """
     real_root = root.resolve()
     # An explicit stack rather than os.walk: depth is bounded by memory, not recursion.
@@ -293,14 +300,15 @@ def walk(root: Path) -> Iterator[tuple[Path, str | None]]:
             elif entry.is_symlink():
                 if (link := _link(path, real_root, _wanted(entry.name))) is not None:
                     yield path, link
-            elif _wanted(entry.name):
+            elif _wanted(entry.name) or is_notebook_source(path):
                 yield path, _entry_problem(path, entry.name)
         stack.extend(reversed(subfolders))
 
 
 def _wanted(name: str) -> bool:
-    """Whether a file name is one to read or to report: a document or an archive."""
-    return is_supported(name) or fetch.is_archive(name)
+    """Whether a file name is one to read or to report: a document, an archive, or a format
+    refused with its fix (.dbc)."""
+    return is_supported(name) or is_refused(name) or fetch.is_archive(name)
 
 
 def _link(path: Path, real_root: Path, wanted: bool) -> str | None:
@@ -313,7 +321,7 @@ def _link(path: Path, real_root: Path, wanted: bool) -> str | None:
         if wanted or target.is_dir():
             return "symlink to a path outside the source folder; not followed"
         return None
-    if target.is_dir() or not wanted:
+    if target.is_dir() or not (wanted or is_notebook_source(target, path.name)):
         return None  # a folder inside root is walked directly, never through a link
     return _entry_problem(path, path.name) or ""
 

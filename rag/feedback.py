@@ -127,6 +127,8 @@ def citation_records(answer: Answer) -> list[dict[str, Any]]:
             "product": hit.product,
             "url": hit.url,
             "page": hit.page,
+            "cell": hit.cell,
+            "last_cell": hit.last_cell,
             "claims": claims.get(n, []),
         }
         for n, hit in answer.cited_hits()
@@ -222,10 +224,8 @@ def transcript_markdown(
 
 
 def _source_line(hit: Hit) -> str:
-    """One source as a Markdown list item: linked heading path, file, product and page."""
+    """One source as a Markdown list item: linked heading path, file, product, page or cell."""
     where = hit.breadcrumb or hit.source
     label = f"[{where}]({hit.url})" if hit.url else where
-    details = ", ".join(
-        part for part in (hit.product, f"page {hit.page}" if hit.page else "") if part
-    )
+    details = ", ".join(part for part in (hit.product, hit.place) if part)
     return f"{label} — `{hit.source}`" + (f" ({details})" if details else "")

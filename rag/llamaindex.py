@@ -19,7 +19,18 @@ from rag.models import Hit
 from rag.retrieval import Filters
 
 # What a node carries from lakesage's metadata, for citing it wherever the node ends up.
-CITATION_KEYS = ("source", "title", "heading_path", "product", "version", "url", "page", "symbol")
+CITATION_KEYS = (
+    "source",
+    "title",
+    "heading_path",
+    "product",
+    "version",
+    "url",
+    "page",
+    "cell",
+    "last_cell",
+    "symbol",
+)
 # The one key the LLM reads beside the passage: the rest would spend a small model's context.
 LLM_KEYS = ("citation",)
 

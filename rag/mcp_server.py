@@ -55,6 +55,8 @@ class Passage(BaseModel):
     source: str
     url: str | None
     page: int | None
+    cell: int | None = Field(None, description="The notebook cell (the first, of several).")
+    last_cell: int | None = Field(None, description="The last cell when the passage joins some.")
     score: float
     text: str
 
@@ -297,6 +299,8 @@ def _passage(hit: Hit) -> Passage:
         source=hit.source,
         url=hit.url,
         page=hit.page,
+        cell=hit.cell,
+        last_cell=hit.last_cell,
         score=round(hit.score, 6),
         text=hit.text,
     )

@@ -18,6 +18,7 @@ class Block:
     code: bool = False
     page: int | None = None
     symbol: str | None = None  # the public name of the API entry the block belongs to
+    cell: int | None = None  # the notebook cell the block comes from (1 for the first)
 
 
 @dataclass
@@ -53,6 +54,8 @@ class Chunk:
     page: int | None = None
     symbol: str | None = None  # an API entry's public name, e.g. pyspark.sql.DataFrame.repartition
     reference: bool = False  # from reference material for implementers, not a guide
+    cell: int | None = None  # the notebook cell of the chunk (the first, when it joins several)
+    last_cell: int | None = None  # the last cell of a chunk joining small cells; None for one
 
     @property
     def heading_path(self) -> str:
@@ -75,6 +78,8 @@ class Chunk:
             ("url", self.url),
             ("page", self.page),
             ("symbol", self.symbol),
+            ("cell", self.cell),
+            ("last_cell", self.last_cell),
         )
         for key, value in optional:
             if value is not None:
@@ -136,14 +141,37 @@ class Hit:
         return int(value) if value is not None else None
 
     @property
+    def cell(self) -> int | None:
+        """The notebook cell when the chunk comes from a notebook (its first cell, of several)."""
+        value = self.metadata.get("cell")
+        return int(value) if value is not None else None
+
+    @property
+    def last_cell(self) -> int | None:
+        """The last notebook cell of a passage that joins small cells (None for one cell)."""
+        value = self.metadata.get("last_cell")
+        return int(value) if value is not None else None
+
+    @property
+    def place(self) -> str:
+        """Where in its file the passage is: "page 6", "cell 3", "cells 3-4", or "" for all."""
+        if self.page:
+            return f"page {self.page}"
+        if self.cell is None:
+            return ""
+        last = self.last_cell
+        return f"cells {self.cell}-{last}" if last is not None else f"cell {self.cell}"
+
+    @property
     def release(self) -> str:
         """The product and version the passage documents, like "Delta Lake 4.0.0"."""
         return release_of(self.metadata)
 
     @property
     def citation(self) -> str:
-        """One citation line: product and version, heading path, source, page and link."""
-        where = self.source + (f" p.{self.page}" if self.page else "")
+        """One citation line: product and version, heading path, source, page or cell and link."""
+        place = f"p.{self.page}" if self.page else self.place
+        where = f"{self.source} {place}" if place else self.source
         link = f" <{self.url}>" if self.url else ""
         release = f"{self.release} · " if self.release else ""
         return f"{release}{self.breadcrumb} ({where}){link}"

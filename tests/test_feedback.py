@@ -177,6 +177,17 @@ def test_transcript_lists_turns_and_numbered_sources(answer: Answer) -> None:
     assert text.endswith("Not found in the indexed docs.\n")
 
 
+def test_a_notebook_passage_is_cited_with_its_cells() -> None:
+    cells = hit(
+        "Load the events.", source="etl.py", title="Etl", product="team", cell=2, last_cell=3
+    )
+    answer = Answer(question="How?", text="Load the events. [1]", hits=[cells], citations=[1])
+    record = citation_records(answer)[0]
+    assert (record["page"], record["cell"], record["last_cell"]) == (None, 2, 3)
+    turns = [ChatTurn("user", "How?"), ChatTurn("assistant", answer.text, answer)]
+    assert "1. Etl — `etl.py` (team, cells 2-3)" in transcript_markdown(turns, when=0)
+
+
 def test_history_of_gives_role_text_pairs() -> None:
     turns = [ChatTurn("user", "q"), ChatTurn("assistant", "a")]
     assert history_of(turns) == [("user", "q"), ("assistant", "a")]

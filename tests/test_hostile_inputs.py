@@ -151,6 +151,7 @@ def build_folder(tmp_path: Path) -> tuple[Path, dict[str, str], list[Bad], list[
     ]
 
     os.mkfifo(root / "pipe.md")  # reading it would block forever
+    os.mkfifo(root / "pipe.py")  # nor may sniffing it for a notebook's first line
     (root / "loop-a.md").symlink_to("loop-b.md")
     (root / "loop-b.md").symlink_to("loop-a.md")
     (root / "dangling.md").symlink_to("nowhere.md")
@@ -169,7 +170,8 @@ def build_folder(tmp_path: Path) -> tuple[Path, dict[str, str], list[Bad], list[
     # Folder links back up the tree must be neither followed nor reported.
     (root / "guide" / "up").symlink_to("..")
     (root / "guide" / "self").symlink_to(".")
-    quiet = ["guide/up", "guide/self", "photo.png", ".hidden.md"]
+    quiet = ["guide/up", "guide/self", "photo.png", ".hidden.md", "pipe.py", "script.py"]
+    (root / "script.py").write_text("import os\n")
     (root / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     (root / ".hidden.md").write_text(page("papaword"))
     return root, good, bad, quiet

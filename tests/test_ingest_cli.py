@@ -13,8 +13,15 @@ from ingest.cli import build_parser
 from rag.ledger import Ledger
 from rag.settings import load_settings
 from rag.store import ChromaStore
-from tests.commands import run
+from tests.commands import run, run_rag
 from tests.conftest import copy_corpus
+from tests.documents import (
+    ETL_NOTEBOOK,
+    MIXED_NOTEBOOK,
+    SCALA_NOTEBOOK,
+    SQL_NOTEBOOK,
+    databricks_notebook,
+)
 from tests.httpd import write_tar_gz
 
 
@@ -200,3 +207,67 @@ def test_a_mirror_may_hold_the_archive_as_downloaded(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     _, stored = reopen(tmp_path / "h")
     assert set(stored) == {"spark/docs/tuning.md"}
+
+
+# A notebook whose two cells are each too large to share a chunk.
+VACUUM_NOTEBOOK = databricks_notebook(
+    "MAGIC %md\nMAGIC # Vacuum policy\nMAGIC\nMAGIC "
+    + " ".join(
+        f"Rule {i}: the nightly vacuum job keeps {i + 7} days of files on the silver tables."
+        for i in range(9)
+    ),
+    "\n".join(f'spark.sql("VACUUM silver.table_{i} RETAIN 168 HOURS")' for i in range(8)),
+)
+
+
+def test_databricks_notebooks_are_stored_by_cell_and_cited_by_cell(tmp_path: Path) -> None:
+    """Notebooks in the source format go in cell by cell (a malformed one and a .dbc are one
+    line each, a plain .py is passed over), and `rag ask` cites the cell it quotes."""
+    root = tmp_path / "workspace"
+    (root / "jobs").mkdir(parents=True)
+    for name, text in {
+        "etl.py": ETL_NOTEBOOK,
+        "gold.sql": SQL_NOTEBOOK,
+        "clicks.scala": SCALA_NOTEBOOK,
+        "vacuum.py": VACUUM_NOTEBOOK,
+        "broken.py": MIXED_NOTEBOOK,
+        "helpers.py": "def rows():\n    return 1\n",
+    }.items():
+        (root / "jobs" / name).write_text(text)
+    (root / "workspace.dbc").write_bytes(b"PK\x03\x04")
+    home = tmp_path / "h"
+    done = run("ingest", str(root), home=home, cwd=tmp_path, LAKESAGE_EMBED_BACKEND="hash")
+    assert done.returncode == 1
+    assert done.stdout.startswith("indexed 4 files"), done.stdout
+    assert done.stderr.splitlines() == [
+        "skipped: workspace.dbc: a DBC archive is Databricks' own undocumented format and is "
+        'not read; export the notebooks as "Source file" instead',
+        "skipped: jobs/broken.py: Databricks notebook cell 2 mixes MAGIC lines with plain "
+        'lines; re-export the notebook from Databricks as "Source file"',
+    ]
+
+    store = ChromaStore(load_settings(home=home))
+    stored = [
+        (meta["source"], meta.get("cell"), meta.get("last_cell"), text)
+        for _, texts, metas, _ in store.scan()
+        for text, meta in zip(texts, metas, strict=True)
+    ]
+    assert {source for source, *_ in stored} == {
+        "jobs/etl.py",
+        "jobs/gold.sql",
+        "jobs/clicks.scala",
+        "jobs/vacuum.py",
+    }
+    assert all(cell is not None for _, cell, _, _ in stored)
+    assert not any("MAGIC" in text or "COMMAND" in text for *_, text in stored)
+    vacuum = sorted((cell, last, text) for source, cell, last, text in stored if "vacuum" in source)
+    assert [(cell, last) for cell, last, _ in vacuum] == [(1, None), (2, None)]
+    assert vacuum[1][2].startswith("```python\nspark.sql(")
+    etl = sorted((cell, last) for source, cell, last, _ in stored if source == "jobs/etl.py")
+    assert etl == [(1, 3), (4, 10)]  # small cells share a chunk, the heading parts them
+
+    question = "How many days of files does the nightly vacuum job keep?"
+    asked = run_rag("ask", question, home=home, cwd=tmp_path, LAKESAGE_EMBED_BACKEND="hash")
+    assert asked.returncode == 0, asked.stderr
+    sources = asked.stdout.split("\nSources:\n")[1]
+    assert "· Vacuum policy (jobs/vacuum.py cell 1)" in sources.splitlines()[0]

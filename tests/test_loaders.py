@@ -623,11 +623,11 @@ def test_notebook_cells() -> None:
     doc = parse(text, "nb/demo.ipynb")
     assert doc.title == "Tracking Demo"
     assert doc.format == "ipynb"
-    assert [(b.text, b.headings, b.code) for b in doc.blocks] == [
-        ("Intro.", (), False),
-        ("```r\nimport mlflow\nmlflow.autolog()\n```", (), True),
-        ("Fit it.", ("Train",), False),
-        ("Raw note.", ("Train",), False),
+    assert [(b.text, b.headings, b.code, b.cell) for b in doc.blocks] == [
+        ("Intro.", (), False, 1),
+        ("```r\nimport mlflow\nmlflow.autolog()\n```", (), True, 2),
+        ("Fit it.", ("Train",), False, 3),
+        ("Raw note.", ("Train",), False, 5),
     ]
     assert "SECRET" not in all_text(doc)
 

@@ -41,3 +41,17 @@ def test_the_citation_line_names_the_title_once() -> None:
         product="team",
     )
     assert found.citation == "team notes · Quarantine bucket policy (notes/quarantine.md)"
+
+
+@pytest.mark.parametrize(
+    ("place", "where"),
+    [
+        ({"page": 6}, "(pdf/deck.pdf p.6)"),
+        ({"cell": 3}, "(pdf/deck.pdf cell 3)"),
+        ({"cell": 3, "last_cell": 4}, "(pdf/deck.pdf cells 3-4)"),
+        ({}, "(pdf/deck.pdf)"),
+    ],
+)
+def test_the_citation_line_names_the_page_or_the_cells(place: dict[str, int], where: str) -> None:
+    found = hit(heading_path="Deck", title="Deck", source="pdf/deck.pdf", product="docs", **place)
+    assert found.citation == f"docs · Deck {where}"

@@ -186,12 +186,40 @@ def test_notebooks_never_raise_anything_else(text: str) -> None:
     parses_or_refuses(text.encode("utf-8", "surrogatepass"), "nb.ipynb")
 
 
+def databricks_like() -> st.SearchStrategy[str]:
+    """Databricks notebook source text: the header, then lines of cells, magic, titles and
+    separators in any order, any prefix, mixed with words and noise."""
+    prefix = st.sampled_from(["#", "--", "//"])
+    line = st.one_of(
+        st.sampled_from(["MAGIC %md", "MAGIC %sql", "MAGIC %run ./x", "MAGIC", "MAGIC %"]),
+        st.sampled_from(["COMMAND ----------", "DBTITLE 1,Title", "MAGIC # Heading"]),
+        markup_text("md").map(lambda t: t.replace("\n", " ")),
+    )
+    lines = st.lists(st.tuples(st.booleans(), prefix, line), max_size=12)
+    return st.tuples(prefix, lines).map(
+        lambda p: (
+            f"{p[0]} Databricks notebook source\n"
+            + "\n".join(f"{pre} {text}" if prefixed else text for prefixed, pre, text in p[1])
+        )
+    )
+
+
+@settings(PROFILE)
+@given(text=databricks_like(), suffix=st.sampled_from([".py", ".sql", ".scala", ".r"]))
+def test_databricks_notebooks_never_raise_anything_else(text: str, suffix: str) -> None:
+    doc = parses_or_refuses(text.encode("utf-8", "surrogatepass"), f"nb{suffix}")
+    if doc is not None:
+        own = re.escape(text.split(" ", 1)[0])  # another language's prefix is only code here
+        joined = "\n".join(b.text for b in doc.blocks)
+        assert not re.search(f"^{own} (MAGIC|COMMAND -)", joined, re.MULTILINE)
+
+
 PDF = make_pdf([["Delta Lake tables", "keep a transaction log."], ["Page two."]])
 
 
 @settings(PROFILE, max_examples=25)
 @given(
-    suffix=st.sampled_from([".md", ".mdx", ".rst", ".txt", ".html", ".ipynb", ".pdf"]),
+    suffix=st.sampled_from([".md", ".mdx", ".rst", ".txt", ".html", ".ipynb", ".pdf", ".py"]),
     data=st.one_of(
         st.binary(max_size=600),
         st.tuples(st.integers(0, len(PDF)), st.binary(max_size=40)).map(

@@ -1,4 +1,5 @@
-"""Sources: the sources file, product inference, and what a mirror folder stands in for."""
+"""Sources: the sources file, product inference, what a mirror folder stands in for, and which
+files of a folder are read."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from ingest.sources import SourceSpec, infer_product, read_sources_file, resolve
 from rag.errors import SourceError
 from rag.settings import Settings
+from tests.documents import ETL_NOTEBOOK, SQL_NOTEBOOK
 from tests.httpd import write_tar_gz
 
 SPARK_GUIDES = SourceSpec(
@@ -98,3 +100,23 @@ def test_a_mirror_without_the_source_names_both_places_it_looked(tmp_path: Path)
 )
 def test_product_is_inferred_from_the_first_name_in_the_path(path: str, product: str) -> None:
     assert infer_product(path) == product
+
+
+def test_a_folders_code_files_are_read_only_when_they_are_databricks_notebooks(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "workspace"
+    (root / "jobs").mkdir(parents=True)
+    (root / "jobs" / "etl.py").write_text(ETL_NOTEBOOK)
+    (root / "jobs" / "helpers.py").write_text("def rows():\n    return 1\n")
+    (root / "jobs" / "gold.sql").write_text(SQL_NOTEBOOK)
+    (root / "jobs" / "schema.sql").write_text("CREATE TABLE t (id INT);\n")
+    (root / "jobs" / "workspace.dbc").write_bytes(b"PK\x03\x04")
+    (root / "etl-link.py").symlink_to("jobs/etl.py")
+    (root / "helpers-link.py").symlink_to("jobs/helpers.py")
+    source = resolve(SourceSpec(str(root)), Settings(home=tmp_path / "home"))
+    items = {item.source: item for item in source.items}
+    assert set(items) == {"etl-link.py", "jobs/etl.py", "jobs/gold.sql", "jobs/workspace.dbc"}
+    assert items["jobs/etl.py"].load().title == "Nightly events load"
+    with pytest.raises(SourceError, match=r"^jobs/workspace\.dbc: .*export the notebooks as"):
+        items["jobs/workspace.dbc"].load()

@@ -35,7 +35,7 @@ def show_sources(answer: Answer) -> None:
     for n, hit in cited:
         with st.expander(escape_markdown(source_label(n, hit))):
             st.badge(escape_markdown(hit.product or "docs"), color=_color(hit.product))
-            where = hit.source + (f", page {hit.page}" if hit.page else "")
+            where = hit.source + (f", {hit.place}" if hit.place else "")
             st.caption(escape_markdown(where))
             if is_web_url(hit.url):
                 st.link_button("Open upstream", str(hit.url), icon=":material/open_in_new:")
@@ -44,9 +44,9 @@ def show_sources(answer: Answer) -> None:
 
 def source_label(n: int, hit: Hit) -> str:
     """[n], the product and version, and where in the document: "[1] Delta Lake 4.0.0 ·
-    Constraints > CHECK constraint, page 3"."""
+    Constraints > CHECK constraint, page 3" (or "cell 3" in a notebook)."""
     label = f"[{n}] {hit.release} · {hit.breadcrumb or hit.source}"
-    return label + (f", page {hit.page}" if hit.page else "")
+    return label + (f", {hit.place}" if hit.place else "")
 
 
 def show_passage(text: str, spans: list[tuple[int, int]]) -> None:

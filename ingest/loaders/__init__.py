@@ -1,8 +1,9 @@
 """Source files to documents: the format by file name, decompression, and each format's parser.
 
-One module per format (markdown, rst, html, notebook, pdf, text), each a function from the
-file's text (or bytes, for PDF) to a Document; this module picks one and turns any failure
-into a one-line SourceError naming the file.
+One module per format (markdown, rst, html, notebook, databricks, pdf, text), each a function
+from the file's text (or bytes, for PDF) to a Document; this module picks one and turns any
+failure into a one-line SourceError naming the file. Code files (.py, .sql, .scala, .r) are read
+only when they are Databricks notebooks, which their first line tells (is_notebook_source).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
+from ingest.loaders.databricks import SUFFIXES as NOTEBOOK_SUFFIXES
+from ingest.loaders.databricks import is_notebook_source, parse_databricks
 from ingest.loaders.decoding import decode, one_line
 from ingest.loaders.html import parse_html
 from ingest.loaders.markdown import parse_markdown, parse_mdx
@@ -29,6 +32,8 @@ __all__ = [
     "COMPRESSED_SUFFIXES",
     "PARSER_VERSION",
     "SUPPORTED_SUFFIXES",
+    "is_notebook_source",
+    "is_refused",
     "is_supported",
     "load_bytes",
     "load_file",
@@ -36,11 +41,18 @@ __all__ = [
 
 # Part of every file's fingerprint: a new parser re-reads every file of an existing index (the
 # vectors of chunks it makes again as they were are reused, not embedded again).
-PARSER_VERSION = "loaders-2 markdown-it"
+PARSER_VERSION = "loaders-3 notebook cells, databricks"
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
     {".md", ".mdx", ".markdown", ".rst", ".txt", ".html", ".htm", ".ipynb", ".pdf"}
 )
+
+# Formats known only to be refused, each with what to do instead. Databricks publishes no
+# specification of its DBC archives (zips of JSON notebooks), so they are not guessed at.
+REFUSED: dict[str, str] = {
+    ".dbc": "a DBC archive is Databricks' own undocumented format and is not read; "
+    'export the notebooks as "Source file" instead',
+}
 
 # A single document compressed on its own (notes.md.gz) is read; archives are not files.
 COMPRESSED_SUFFIXES: frozenset[str] = frozenset({".gz", ".bz2", ".xz"})
@@ -57,6 +69,7 @@ _FORMATS: dict[str, str] = {
     "htm": "html",
     "ipynb": "ipynb",
     "pdf": "pdf",
+    **dict.fromkeys((suffix.lstrip(".") for suffix in NOTEBOOK_SUFFIXES), "databricks"),
 }
 
 # The parsers of text formats, by canonical format name (PDF is read from its bytes).
@@ -67,15 +80,22 @@ _PARSERS: dict[str, Callable[[str, str], Document]] = {
     "txt": parse_text,
     "html": parse_html,
     "ipynb": parse_notebook,
+    "databricks": parse_databricks,
 }
 
 
 def is_supported(name: str) -> bool:
-    """Whether a file name is a format load_file reads, perhaps compressed (guide.md.gz)."""
+    """Whether a file name is a format load_file reads, perhaps compressed (guide.md.gz); a code
+    file's name alone never is (see is_notebook_source)."""
     suffixes = [s.lower() for s in PurePosixPath(name).suffixes]
     if suffixes and suffixes[-1] in COMPRESSED_SUFFIXES:
         suffixes.pop()
     return bool(suffixes) and suffixes[-1] in SUPPORTED_SUFFIXES
+
+
+def is_refused(name: str) -> bool:
+    """Whether a file name is of a format load_file refuses with what to do instead (.dbc)."""
+    return PurePosixPath(name).suffix.lower() in REFUSED
 
 
 def load_file(path: Path, source: str, *, max_bytes: int) -> Document:
@@ -85,6 +105,7 @@ def load_file(path: Path, source: str, *, max_bytes: int) -> Document:
         inner = PurePosixPath(source.replace("\\", "/")).stem
         data = _decompress(path, source, compression, max_bytes)
         return load_bytes(data, source, fmt=PurePosixPath(inner).suffix)
+    _format_of(source, None)  # a refused format (a large .dbc) is named before any size limit
     try:
         size = path.stat().st_size
         if size > max_bytes:
@@ -127,6 +148,8 @@ def load_bytes(data: bytes, source: str, *, fmt: str | None = None) -> Document:
 def _format_of(source: str, fmt: str | None) -> str:
     """The canonical format name from an explicit fmt or the source's suffix."""
     name = fmt if fmt is not None else PurePosixPath(source.replace("\\", "/")).suffix
+    if reason := REFUSED.get("." + name.lower().lstrip(".")):
+        raise SourceError(f"{source}: {reason}")
     kind = _FORMATS.get(name.lower().lstrip("."))
     if kind is None:
         supported = " ".join(sorted(SUPPORTED_SUFFIXES))

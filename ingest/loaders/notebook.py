@@ -39,6 +39,7 @@ def parse_notebook(text: str, source: str) -> Document:
     outline = Outline(None, title_level=6)
     for number, cell in enumerate(cells, 1):
         kind, body = _cell(cell, source, number)
+        outline.cell = number
         if kind == "markdown":
             add_markdown(outline, body)
         elif kind == "code" and body.strip():

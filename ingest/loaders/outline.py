@@ -90,15 +90,18 @@ def table_blocks(rows: list[str], header: list[str]) -> list[str]:
 class _Section:
     level: int
     text: str
+    cell: int | None
     used: bool = False
 
 
 class Outline:
-    """Collects blocks in reading order under the current heading path."""
+    """Collects blocks in reading order under the current heading path (and notebook cell)."""
 
     def __init__(self, title: str | None, *, title_level: int = 1) -> None:
         self.title = " ".join(title.split()) if title else None
         self.blocks: list[Block] = []
+        # The notebook cell being read: the blocks added (and headings entered) belong to it.
+        self.cell: int | None = None
         self._title_level = title_level
         self._stack: list[_Section] = []
         self._seen_heading = False
@@ -117,13 +120,15 @@ class Outline:
             return
         while self._stack and self._stack[-1].level >= level:
             self._close()
-        self._stack.append(_Section(level, text))
+        self._stack.append(_Section(level, text, self.cell))
 
-    def add(self, text: str, *, code: bool = False, page: int | None = None) -> None:
-        """Append a block under the current heading path."""
+    def add(
+        self, text: str, *, code: bool = False, page: int | None = None, cell: int | None = None
+    ) -> None:
+        """Append a block under the current heading path, in the current cell unless given."""
         if not text.strip():
             return
-        self.blocks.append(Block(text, self.path(), code, page))
+        self.blocks.append(Block(text, self.path(), code, page, cell=cell or self.cell))
         for section in self._stack:
             section.used = True
 
@@ -146,5 +151,5 @@ class Outline:
         # A heading with nothing under it would otherwise vanish from the output.
         section = self._stack[-1]
         if not section.used:
-            self.add(section.text)
+            self.add(section.text, cell=section.cell)
         self._stack.pop()
