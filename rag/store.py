@@ -278,6 +278,18 @@ class ChromaStore:
         with self._reachable():
             self.collection.delete(where=where)  # type: ignore[arg-type]
 
+    def delete_sources(self, origin: str, sources: Sequence[str]) -> None:
+        """Remove the chunks of several files of one origin."""
+        for start in range(0, len(sources), 500):
+            where = {
+                "$and": [
+                    {"origin": origin},
+                    {"source": {"$in": list(sources[start : start + 500])}},
+                ]
+            }
+            with self._reachable():
+                self.collection.delete(where=where)  # type: ignore[arg-type]
+
     def vectors_for(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors of chunks whose embedded text has one of these hashes."""
         found: dict[str, np.ndarray] = {}

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import chromadb
+import numpy as np
 import pytest
 
 from ingest.pipeline import Pipeline
@@ -17,6 +18,7 @@ from rag.store import ChromaClients, ChromaStore
 from tests.chroma_servers import start_server
 from tests.commands import stop
 from tests.documents import RETENTION
+from tests.table_rows import chunk, vector
 
 QUESTION = "How long do bronze tables keep their history?"
 
@@ -76,3 +78,23 @@ def test_an_ingest_and_a_knowledge_base_share_the_clients_passed_to_them(
     other = KnowledgeBase(reader, embedder=embedder)  # its own clients, made once
     assert other.search(QUESTION, k=1) and other.status()["files"] == 1
     assert len(made) == 2, made
+
+
+def test_delete_sources_removes_only_the_named_files_of_the_origin(tmp_path: Path) -> None:
+    store = ChromaStore(load_settings(home=tmp_path / "home"))
+    made = [
+        chunk(source, ordinal, f"text {ordinal} of {source}", origin)
+        for origin in ("docs", "notes")
+        for source in ("a.md", "b.md", "c.md")
+        for ordinal in range(2)
+    ]
+    store.upsert(made, np.array([vector(c.text) for c in made], dtype=np.float32))
+    store.delete_sources("docs", ["a.md", "c.md"])
+    kept = store.collection.get(include=["metadatas"])["metadatas"] or []  # type: ignore[list-item]
+    assert sorted({(m["origin"], m["source"]) for m in kept}) == [
+        ("docs", "b.md"),
+        ("notes", "a.md"),
+        ("notes", "b.md"),
+        ("notes", "c.md"),
+    ]
+    assert store.count() == 8
