@@ -106,8 +106,12 @@ class ExtractiveEngine:
         yield framing_line(persona)
         for piece in selection.lead:
             yield _render(piece, bullet=False)
+        for note in selection.notes:
+            yield f"{note}\n\n"
         for piece in selection.support:
             yield _render(piece, bullet=True)
+        if selection.footer:
+            yield f"\n{selection.footer}\n" if selection.support else f"{selection.footer}\n"
 
 
 def _render(piece: Piece, *, bullet: bool) -> str:
@@ -204,7 +208,7 @@ class LLMEngine:
     def stream(
         self, question: str, selection: Selection, persona: Persona, history: Sequence[Turn]
     ) -> Iterator[str]:
-        """Yield the model's text deltas."""
+        """Yield the model's text deltas (its sources line names each passage's release)."""
         hits = self.passages(selection)
         yield from self.client.stream(build_messages(question, hits, persona, history))
 

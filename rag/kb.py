@@ -26,10 +26,11 @@ from rag.errors import IndexNotFoundError, ModelMismatchError, SettingsError
 from rag.index_watch import NO_INDEX, IndexWatch, read_meta
 from rag.keywords import STOPWORDS, KeywordIndex, tokenize
 from rag.ledger import Ledger
-from rag.models import Answer, Hit
+from rag.models import Answer, Hit, symbol_of
 from rag.personas import Persona, get_persona, list_personas
 from rag.question import Question, is_stack_name
-from rag.retrieval import Filters, Retriever
+from rag.releases import differences, release_line
+from rag.retrieval import Filters, Retriever, Snapshot
 from rag.selection import Selection, select
 from rag.settings import Settings, load_settings, with_changes
 from rag.store import STAMP, ChromaClients, ChromaStore
@@ -163,6 +164,7 @@ class KnowledgeBase:
                     keyword_weight=self.settings.keyword_weight,
                     per_source=self.settings.per_source,
                     window=self.settings.passage_window,
+                    pinned=self.settings.releases,
                 )
             elif stamp != loaded.built_at:
                 loaded.retriever.refresh()
@@ -254,6 +256,11 @@ class KnowledgeBase:
             if refused
             else self._select(question, found, search_query, snapshot.keywords)
         )
+        if not refused:
+            if not (filters and filters.versions):  # asked about one release: that one only
+                selection.notes = self._differences(search_query, selection, snapshot)
+            led = [selection.hits[n - 1] for n in dict.fromkeys(p.n for p in selection.lead)]
+            selection.footer = release_line(led or selection.used, self.settings.releases)
         hits = answerer.passages(selection)
         if unknown:
             pieces: Iterator[str] = iter([unknown_text(card, unknown)])
@@ -283,6 +290,15 @@ class KnowledgeBase:
             )
 
         return AnswerStream(pieces, finish)
+
+    def _differences(self, question: str, selection: Selection, snapshot: Snapshot) -> list[str]:
+        """The signatures that differ across the indexed releases of the symbols the lead
+        quotes or the question names."""
+        named = [
+            symbol_of(snapshot.metas[i]) for i in snapshot.named(Question(question).code_names)
+        ]
+        quoted = [symbol_of(selection.hits[p.n - 1].metadata) for p in selection.lead]
+        return differences(snapshot, [s for s in [*quoted, *named] if s])
 
     def select(self, question: str, hits: Sequence[Hit], *, context: str = "") -> Selection:
         """The lead and supporting units of the passages, scored with the loaded model; a

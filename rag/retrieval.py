@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,9 @@ DEFINED_BONUS = 1.0 / (RRF_K + 1)
 PHRASE_BOOST = 0.5
 # A bare name (`persist()`) names an entry only when few entries end with it.
 AMBIGUOUS = 3
+# A file's copy from another release than the pinned one, which the index also holds, counts
+# this much: it still answers what only its release documents.
+SUPERSEDED_WEIGHT = 0.25
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,18 @@ class Snapshot:
                 and (not filters.sources or str(meta.get("source", "")).startswith(filters.sources))
             )
         return keep
+
+    def superseded(self, pinned: Mapping[str, str]) -> np.ndarray:
+        """Which chunks come from another release of a file than the pinned one, when the
+        index also holds the pinned release's copy (same product and source path)."""
+        held = {(m.get("product"), m.get("version"), m.get("source")) for m in self.metas}
+        out = np.zeros(len(self.metas), dtype=bool)
+        for i, meta in enumerate(self.metas):
+            product, version = meta.get("product"), meta.get("version")
+            wanted = pinned.get(str(product))
+            if wanted and version and version != wanted:
+                out[i] = (product, wanted, meta.get("source")) in held
+        return out
 
     @property
     def reference(self) -> np.ndarray:
@@ -203,6 +218,7 @@ class Retriever:
         window: int = 1,
         saved: Path | None = None,
         stamp: Callable[[], object] | None = None,
+        pinned: Mapping[str, str] | None = None,
     ) -> None:
         self._store: ChromaStore | None = None
         self._open_store: Callable[[], ChromaStore] | None = None
@@ -212,6 +228,8 @@ class Retriever:
             self._store = store
         self.saved = saved
         self.stamp = stamp
+        self.pinned = dict(pinned or {})
+        self._superseded: tuple[Snapshot, np.ndarray] | None = None
         self.embedder = embedder
         self.exact_limit = exact_limit
         self.keyword_weight = keyword_weight
@@ -282,7 +300,18 @@ class Retriever:
             keyword = np.where(mask, keyword, 0.0)
         fused = self._fuse(snap, dense, keyword)
         self._weigh(snap, fused, Question(question), mask)
+        if self.pinned and not filters.versions:
+            superseded = self._superseded_in(snap)
+            for i in fused:
+                if superseded[i]:
+                    fused[i] *= SUPERSEDED_WEIGHT
         return self._select(snap, fused, dense, keyword, k)
+
+    def _superseded_in(self, snap: Snapshot) -> np.ndarray:
+        """Snapshot.superseded() for the pinned releases, worked out once per snapshot."""
+        if self._superseded is None or self._superseded[0] is not snap:
+            self._superseded = (snap, snap.superseded(self.pinned))
+        return self._superseded[1]
 
     def _weigh(
         self,

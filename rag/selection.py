@@ -111,6 +111,8 @@ class Selection:
     hits: list[Hit]
     lead: list[Piece] = field(default_factory=list)
     support: list[Piece] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # said after the lead (releases differ)
+    footer: str = ""  # said last (the releases quoted)
 
     @property
     def pieces(self) -> list[Piece]:

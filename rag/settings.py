@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         1.0, ge=0, description="Weight of BM25 against dense in rank fusion."
     )
     per_source: int = Field(3, ge=1, description="Chunks of one file before others get a turn.")
+    releases: dict[str, str] = Field(
+        default_factory=dict,
+        description='The release of each product the team runs, e.g. {delta = "3.3.2"}: '
+        "without a version filter, a file's copies from other releases rank below the pinned "
+        "one's, and answers say they are from it.",
+    )
     passage_window: int = Field(
         1, ge=0, le=3, description="Neighbouring chunks on each side returned with a hit."
     )
