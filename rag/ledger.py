@@ -159,10 +159,17 @@ class Ledger:
             "SELECT origin, COUNT(*), SUM(chunks) FROM files GROUP BY origin ORDER BY origin"
         ):
             per_origin[origin] = {"files": files, "chunks": chunks or 0}
+        releases: dict[str, list[str]] = {}
+        for product, version in self._db.execute(
+            "SELECT DISTINCT product, version FROM files WHERE version IS NOT NULL "
+            "AND version != '' ORDER BY product, version"
+        ):
+            releases.setdefault(product, []).append(version)
         return {
             "files": sum(p["files"] for p in per_product.values()),
             "chunks": sum(p["chunks"] for p in per_product.values()),
             "products": per_product,
+            "releases": releases,
             "sources": per_origin,
             "model": self.get_meta("model"),
             "last_run": self.get_meta("last_run"),

@@ -30,6 +30,7 @@ CORPUS_FILES = (
     "mlflow/docs/docs/classic-ml/search/search-experiments/index.mdx",
     "spark/docs/sql-performance-tuning.md",
 )
+UPSTREAM_VERSION = "4.0.0"
 CHECK_QUESTION = "Which exception does Delta raise when a CHECK constraint is violated?"
 QUARANTINE = """# Quarantine bucket policy
 
@@ -66,7 +67,7 @@ def index_home(
     home = tmp_path_factory.mktemp("app-home")
     report = Pipeline(load_settings(home=home), embedder).run(
         [
-            SourceSpec(str(root / "upstream"), name="upstream"),
+            SourceSpec(str(root / "upstream"), name="upstream", version=UPSTREAM_VERSION),
             SourceSpec(str(root / "notes"), name="team-notes", product="team"),
         ]
     )
@@ -175,6 +176,18 @@ def test_product_filter_limits_the_passages(home: Path) -> None:
     answer = last_answer(at)
     assert answer.hits and {h.product for h in answer.hits} == {"team"}
     assert "02:00 UTC" in answer.text
+
+
+def test_release_filter_limits_the_passages(home: Path) -> None:
+    at = started()
+    releases = at.multiselect(key="versions")
+    assert releases.options == [f"{UPSTREAM_VERSION} (delta, mlflow, spark)"]
+    releases.set_value([UPSTREAM_VERSION]).run()
+    ask(at, "How often does the Delta table maintenance job run?")
+    answer = last_answer(at)
+    assert answer.hits and {h.metadata.get("version") for h in answer.hits} == {UPSTREAM_VERSION}
+    at.multiselect(key="products").set_value(["team"]).run()
+    assert "versions" not in [m.key for m in at.multiselect]  # the team notes have no release
 
 
 def test_passages_slider_sets_k(home: Path) -> None:

@@ -20,7 +20,7 @@ from ui.sidebar import session_kb, sidebar
 @dataclass(frozen=True)
 class Session:
     """What a page works with: the app's settings, this session's view of the knowledge base
-    (its persona, engine, endpoint and passages) and its product filter."""
+    (its persona, engine, endpoint and passages) and its product and release filters."""
 
     settings: Settings
     kb: KnowledgeBase
@@ -38,4 +38,4 @@ def page_setup(title: str) -> Session:
         view = session_kb(kb, picked)
     except LakesageError as exc:
         stop_with_error(str(exc))
-    return Session(settings, view, Filters(products=picked.products))
+    return Session(settings, view, Filters(products=picked.products, versions=picked.versions))

@@ -20,6 +20,7 @@ from ui.safe_markdown import escape_markdown
 CHOICE_KEYS = (
     "persona",
     "products",
+    "versions",
     "engine",
     "llm_base_url",
     "databricks_host",
@@ -36,6 +37,7 @@ class Choices:
 
     persona: str
     products: tuple[str, ...]
+    versions: tuple[str, ...]
     engine: str
     llm_base_url: str
     databricks_host: str
@@ -62,6 +64,16 @@ def sidebar(kb: KnowledgeBase, settings: Settings) -> Choices:
         products = sorted(status["products"]) if status else []
         state["products"] = [p for p in state.get("products", []) if p in products]
         st.multiselect("Products", products, key="products", placeholder="All products")
+        releases = release_options(status, state["products"])
+        state["versions"] = [v for v in state.get("versions", []) if v in releases]
+        if releases:
+            st.multiselect(
+                "Releases",
+                list(releases),
+                key="versions",
+                format_func=lambda version: releases.get(version, version),
+                placeholder="All releases",
+            )
         if state.get("engine") not in ENGINES:
             state["engine"] = settings.engine
         engine = st.selectbox("Answer engine", ENGINES, key="engine")
@@ -77,6 +89,17 @@ def sidebar(kb: KnowledgeBase, settings: Settings) -> Choices:
         st.slider("Passages", 1, max(20, settings.top_k), key="top_k")
         show_status(status, settings)
     return choices(settings)
+
+
+def release_options(status: dict[str, Any] | None, products: list[str]) -> dict[str, str]:
+    """The indexed releases of the picked products (all products when none is picked), by
+    version, labelled with their products ("3.3.2 (delta)")."""
+    found: dict[str, list[str]] = {}
+    for product, versions in ((status or {}).get("releases") or {}).items():
+        if not products or product in products:
+            for version in versions:
+                found.setdefault(version, []).append(product)
+    return {v: f"{v} ({', '.join(ps)})" for v, ps in sorted(found.items())}
 
 
 def endpoint_inputs(engine: str, settings: Settings) -> None:
@@ -99,6 +122,7 @@ def choices(settings: Settings) -> Choices:
     return Choices(
         persona=state.get("persona") or settings.persona,
         products=tuple(state.get("products") or ()),
+        versions=tuple(state.get("versions") or ()),
         engine=state.get("engine") or settings.engine,
         llm_base_url=(state.get("llm_base_url") or "").strip(),
         databricks_host=(state.get("databricks_host") or "").strip(),
