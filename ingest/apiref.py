@@ -13,7 +13,8 @@ PySpark, MLflow and Delta Lake build their references with; the details are in
 
 An entry holds the signature (a fenced python block), its version notes ("New in version
 3.4.0.", "Changed in version ...", "Deprecated since version ..."), the symbol's other
-public names, then the docstring; the package version goes with it as metadata. A module
+public names, then the docstring; the package version and the entry's life cycle (the version
+it came in, whether it is deprecated and for what: ingest.lifecycle) go with it as metadata. A module
 file's document carries the entries defined in it, every block tagged with its entry's symbol
 (ingest.package_api makes a package's modules into items).
 """
@@ -21,11 +22,13 @@ file's document carries the entries defined in it, every block tagged with its e
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import textwrap
 
 from ingest.docstrings import split_docstring, version_notes
 from ingest.fence import fenced
+from ingest.lifecycle import UNKNOWN, decorated, lifecycle
 from ingest.public_api import (
     Function,
     ModuleAPI,
@@ -39,7 +42,7 @@ from rag.errors import SourceError
 from rag.models import Block, Document
 
 # Part of every item's fingerprint: a new parser re-reads every module of an existing index.
-PARSER_VERSION = "apiref-3 docstring fences fenced again"
+PARSER_VERSION = "apiref-4 since and deprecation metadata"
 ALSO_NAMES = 3  # other public names listed in an entry, at most
 SIGNATURE_CHARS = 100  # a longer `def` line is wrapped, one parameter per line
 
@@ -78,14 +81,14 @@ def _symbol_blocks(node: ast.ClassDef | Function, title: str, also: tuple[str, .
     if isinstance(node, ast.ClassDef):
         return _class_blocks(node, title, also)
     signature = "\n".join([*_decorators(node), _def_line(node)])
-    return _entry(title, [signature], _docstring(node), also, _decorator_notes(node))
+    return _entry(title, [signature], _docstring(node), also, node)
 
 
 def _class_blocks(node: ast.ClassDef, title: str, also: tuple[str, ...]) -> list[Block]:
     """The class entry (signature with `__init__`, docstrings), then one entry per member."""
     inits = [c for c in node.body if isinstance(c, Function) and c.name == "__init__"]
     doc = "\n\n".join(d for d in [_docstring(node), *(_docstring(i) for i in inits)] if d)
-    blocks = _entry(title, [_class_signature(node, inits)], doc, also, _decorator_notes(node))
+    blocks = _entry(title, [_class_signature(node, inits)], doc, also, node)
     members: dict[str, list[ast.ClassDef | Function]] = {}
     aliases: dict[str, list[str]] = {}  # `orderBy = sort` in the class body
     for child in node.body:
@@ -111,45 +114,39 @@ def _entry(
     signatures: list[str],
     doc: str,
     also: tuple[str, ...] = (),
-    decorated: tuple[str, ...] = (),
+    node: ast.ClassDef | Function | None = None,
 ) -> list[Block]:
-    """Signature, version notes and other names, then the docstring, all tagged with symbol."""
+    """Signature, version notes and other names, then the docstring, all tagged with symbol
+    and its life cycle (ingest.lifecycle)."""
+    life = lifecycle(node, doc)
+    tagged = functools.partial(
+        Block,
+        symbol=symbol,
+        since=life.since,
+        deprecated=life.deprecated,
+        deprecated_use=life.use,
+    )
     notes, rest = version_notes(doc)
-    notes = [*decorated, *(note for note in notes if note not in decorated)]
-    blocks = [Block(fenced(s, "python"), code=True, symbol=symbol) for s in signatures]
+    added = _decorator_notes(node) if node else []
+    notes = [*added, *(note for note in notes if note not in added)]
+    blocks = [tagged(fenced(s, "python"), code=True) for s in signatures]
     if also:
         notes.append(f"Also available as {', '.join(also[:ALSO_NAMES])}.")
     if notes:
-        blocks.append(Block("\n".join(notes), symbol=symbol))
-    blocks += [Block(t, code=c, symbol=symbol) for t, c in split_docstring(rest)]
+        blocks.append(tagged("\n".join(notes)))
+    blocks += [tagged(t, code=c) for t, c in split_docstring(rest)]
     return blocks
 
 
-def _decorator_notes(node: ast.ClassDef | Function) -> tuple[str, ...]:
+def _decorator_notes(node: ast.ClassDef | Function) -> list[str]:
     """Version notes that decorators add at run time: `@since("3.4.0")`, `@deprecated(...)`."""
-    notes = []
-    for dec in node.decorator_list:
-        if not isinstance(dec, ast.Call):
-            continue
-        name = _root_name(dec) if isinstance(dec.func, ast.Name) else getattr(dec.func, "attr", "")
-        args = {kw.arg: kw.value for kw in dec.keywords}
-        version = dec.args[0] if dec.args else args.get("version") or args.get("since")
-        text = _literal(version) if version is not None else ""
-        if name == "since" and text:
-            notes.append(f"New in version {text}.")
-        elif name == "deprecated":
-            since = _literal(args["since"]) if "since" in args else ""
-            instead = _literal(args["alternative"]) if "alternative" in args else ""
-            lead = f"Deprecated since version {since}" if since else "Deprecated"
-            notes.append(f"{lead}: use {instead} instead." if instead else f"{lead}.")
-    return tuple(notes)
-
-
-def _literal(expr: ast.expr) -> str:
-    """A decorator argument as text: a string or number literal, else its source."""
-    if isinstance(expr, ast.Constant) and isinstance(expr.value, str | int | float):
-        return str(expr.value)
-    return ast.unparse(expr)
+    found = decorated(node)
+    notes = [f"New in version {found.since}."] if found.since else []
+    if found.deprecated:
+        known = found.deprecated != UNKNOWN
+        lead = f"Deprecated since version {found.deprecated}" if known else "Deprecated"
+        notes.append(f"{lead}: use {found.use} instead." if found.use else f"{lead}.")
+    return notes
 
 
 def _class_signature(node: ast.ClassDef, inits: list[Function]) -> str:

@@ -55,11 +55,13 @@ def chunk_document(doc: Document, origin: str, count: Counter, max_tokens: int) 
     count = _char_floor(count)
     chunks: list[Chunk] = []
     sections = groupby(doc.blocks, key=lambda b: (b.headings, b.page, b.symbol))
-    for (headings, page, symbol), blocks in sections:
+    for (headings, page, symbol), grouped in sections:
+        blocks = list(grouped)
+        entry = blocks[0]  # an API entry's version notes are on each of its blocks
         title, headings = (symbol, ()) if symbol else (doc.title, headings)
         prefix = _fit_prefix(breadcrumb(title, headings), count, max_tokens)
         budget = max_tokens - count([prefix + JOIN])[0]
-        for body, (cell, last_cell) in _cell_bodies(list(blocks), count, budget):
+        for body, (cell, last_cell) in _cell_bodies(blocks, count, budget):
             embed_text = f"{prefix}{JOIN}{body}" if prefix else body
             ordinal = len(chunks)
             chunks.append(
@@ -81,6 +83,9 @@ def chunk_document(doc: Document, origin: str, count: Counter, max_tokens: int) 
                     reference=doc.reference,
                     cell=cell,
                     last_cell=last_cell if last_cell != cell else None,
+                    since=entry.since,
+                    deprecated=entry.deprecated,
+                    deprecated_use=entry.deprecated_use,
                 )
             )
     return chunks

@@ -37,6 +37,9 @@ SCHEMA = pa.schema(
         pa.field("reference", pa.bool_()),
         pa.field("cell", pa.int32()),
         pa.field("last_cell", pa.int32()),
+        pa.field("since", pa.string()),
+        pa.field("deprecated", pa.string()),
+        pa.field("deprecated_use", pa.string()),
         pa.field("embedding", pa.list_(pa.float32()), nullable=False),
     ]
 )
@@ -67,12 +70,15 @@ def chunk_row(chunk: Chunk, fingerprint: str) -> dict[str, Any]:
         "reference": chunk.reference,
         "cell": chunk.cell,
         "last_cell": chunk.last_cell,
+        "since": chunk.since,
+        "deprecated": chunk.deprecated,
+        "deprecated_use": chunk.deprecated_use,
     }
 
 
 def row_chunk(row: dict[str, Any]) -> Chunk:
-    """A table row back as a chunk (a table written before `symbol`, `reference` or `cell`
-    existed has none)."""
+    """A table row back as a chunk (a table written before a column existed, like `symbol`,
+    `cell` or `deprecated`, has none)."""
     values: dict[str, Any] = {name: row.get(name) for name in CHUNK_COLUMNS}
     values.update(headings=tuple(row["headings"]), reference=bool(row.get("reference")))
     return Chunk(**values)
@@ -165,7 +171,7 @@ class ChunkTable:
         return table.sort_by("id")
 
     def _add_missing_columns(self) -> None:
-        """Give a table written before a column existed (symbol, reference, cell) that column,
+        """Give a table written before a column existed (symbol, cell, deprecated) that column,
         empty."""
         from deltalake import DeltaTable
         from deltalake.schema import Field

@@ -54,8 +54,13 @@ def version_notes(doc: str) -> tuple[list[str], str]:
 def _note(kind: str, version: str, text: str) -> str:
     """One version note as Sphinx words it, with rst roles reduced to their target."""
     lead = f"{_NOTE_LEADS[kind]} {version}".rstrip()
-    text = _ROLE.sub(lambda m: f"`{m['target']}`", text).strip()
+    text = reduce_roles(text).strip()
     return f"{lead}: {text}" if text else f"{lead}."
+
+
+def reduce_roles(text: str) -> str:
+    """Text with rst roles reduced to their target in backticks (:func:`~a.b` -> `a.b`)."""
+    return _ROLE.sub(lambda m: f"`{m['target']}`", text)
 
 
 def split_docstring(doc: str) -> list[tuple[str, bool]]:

@@ -44,7 +44,8 @@ CHUNK_DDL = (
     "id string, file_id string, origin string, source string, fingerprint string, ordinal int, "
     "title string, headings array<string>, product string, version string, url string, "
     "page int, text string, embed_text string, content_hash string, symbol string, "
-    "reference boolean, cell int, last_cell int, failure string"
+    "reference boolean, cell int, last_cell int, since string, deprecated string, "
+    "deprecated_use string, failure string"
 )
 # Files per partition, at most: small partitions keep both cores busy to the end.
 FILES_PER_PARTITION = 8

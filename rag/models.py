@@ -7,6 +7,8 @@ from typing import Any
 
 # How products are named to readers.
 PRODUCT_NAMES = {"spark": "Spark", "delta": "Delta Lake", "mlflow": "MLflow", "team": "team notes"}
+# The `deprecated` metadata of an API entry whose docs do not say since which version.
+DEPRECATED_UNKNOWN = "yes"
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,9 @@ class Block:
     page: int | None = None
     symbol: str | None = None  # the public name of the API entry the block belongs to
     cell: int | None = None  # the notebook cell the block comes from (1 for the first)
+    since: str | None = None  # the version the entry came in
+    deprecated: str | None = None  # the version the entry is deprecated since, or "yes"
+    deprecated_use: str | None = None  # the replacement its docs name
 
 
 @dataclass
@@ -56,6 +61,9 @@ class Chunk:
     reference: bool = False  # from reference material for implementers, not a guide
     cell: int | None = None  # the notebook cell of the chunk (the first, when it joins several)
     last_cell: int | None = None  # the last cell of a chunk joining small cells; None for one
+    since: str | None = None  # an API entry's life cycle, as its blocks carry it
+    deprecated: str | None = None
+    deprecated_use: str | None = None
 
     @property
     def heading_path(self) -> str:
@@ -80,6 +88,9 @@ class Chunk:
             ("symbol", self.symbol),
             ("cell", self.cell),
             ("last_cell", self.last_cell),
+            ("since", self.since),
+            ("deprecated", self.deprecated),
+            ("deprecated_use", self.deprecated_use),
         )
         for key, value in optional:
             if value is not None:

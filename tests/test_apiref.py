@@ -190,6 +190,25 @@ def test_chunks_are_titled_with_the_symbol_alone(items: dict[str, Item], count: 
     assert chunk.version == "1.0"
 
 
+def test_every_chunk_of_an_entry_carries_its_life_cycle(
+    items: dict[str, Item], count: Tokenizer
+) -> None:
+    chunks = chunk_document(items["fakepkg/core.py"].load(), "pypi:fakepkg==1.0", count.count, 64)
+    vacuum = [c.metadata() for c in chunks if c.symbol == "fakepkg.core.Table.vacuum"]
+    assert len(vacuum) > 1
+    assert all(
+        (m["since"], m["deprecated"], m["deprecated_use"]) == ("3.4.0", "4.0.0", "Table.optimize")
+        for m in vacuum
+    )
+    table = [c.metadata() for c in chunks if c.symbol == "fakepkg.core.Table"]
+    assert all(m["since"] == "0.4" and "deprecated" not in m for m in table)
+    fetch_rows = next(c.metadata() for c in chunks if c.symbol == "fakepkg.core.fetch_rows")
+    assert fetch_rows["since"] == "1.0"
+    assert not {"since", "deprecated", "deprecated_use"} & set(
+        next(c.metadata() for c in chunks if c.symbol == "fakepkg.core.render")
+    )
+
+
 def test_a_broken_public_module_is_reported(items: dict[str, Item]) -> None:
     with pytest.raises(SourceError, match=r"^fakepkg/broken\.py: syntax error at line 1"):
         items["fakepkg/broken.py"].load()

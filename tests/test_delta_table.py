@@ -3,13 +3,15 @@ the change feed, and the model it was built with."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from deltalake import write_deltalake
 
 from ingest.chunking import file_id
-from ingest.delta_table import ChunkTable, chunks_and_vectors
+from ingest.delta_table import PROPERTIES, ChunkTable, chunks_and_vectors
 from rag.errors import ModelMismatchError
 from tests.table_rows import MODEL, chunk, rows, vector
 
@@ -40,6 +42,33 @@ def test_merge_replaces_one_files_rows_and_the_feed_names_it(tmp_path: Path) -> 
     assert chunks_and_vectors(table.rows_of([file_id("docs", "b.md")]))[0] == B
     assert table.changed_files(first) == (table.version(), {file_id("docs", "a.md")})
     assert table.at(first).files()[("docs", "a.md")] == "fp1"  # the old version stays readable
+
+
+def test_an_older_table_gains_the_life_cycle_columns_and_entries_keep_theirs(
+    tmp_path: Path,
+) -> None:
+    table = ChunkTable(tmp_path / "chunks")
+    older = rows(B, "fp1").drop_columns(["since", "deprecated", "deprecated_use"])
+    write_deltalake(
+        table.uri,
+        older,
+        configuration=PROPERTIES,
+        description=json.dumps({"lakesage": {"model": MODEL}}),
+    )
+    entry = replace(
+        chunk("api.py", 0, "def registerTempTable(self, name)"),
+        symbol="pkg.DataFrame.registerTempTable",
+        since="1.3.0",
+        deprecated="2.0.0",
+        deprecated_use="DataFrame.createOrReplaceTempView",
+    )
+    table.merge(rows([entry], "fp1"), [file_id("docs", "api.py")], MODEL)
+    chunks, _ = chunks_and_vectors(table.rows_of())
+    read = sorted(chunks, key=lambda c: c.source)
+    assert read == [entry, *B]
+    assert read[0].metadata()["deprecated_use"] == "DataFrame.createOrReplaceTempView"
+    assert "deprecated" not in read[1].metadata()
+    assert table.model() == MODEL
 
 
 def test_a_table_of_another_model_refuses_naming_the_fix(tmp_path: Path) -> None:
