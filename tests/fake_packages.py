@@ -161,6 +161,55 @@ FILES = {
 }
 
 
+# A package with deprecated entries in the forms PySpark and MLflow write them, and the
+# replacement beside them.
+LEGACY = {
+    "fakepkg/__init__.py": (
+        '"""Fake frames."""\nfrom fakepkg.frame import DataFrame, load_pyfunc, load_model\n'
+    ),
+    "fakepkg/frame.py": '''"""DataFrames of fakepkg."""
+
+import warnings
+
+
+class DataFrame:
+    """A distributed collection of rows under named columns."""
+
+    def registerTempTable(self, name: str) -> None:
+        """Registers this DataFrame as a temporary table using the given name.
+
+        The lifetime of this temporary table is tied to the session that created it.
+
+        .. versionadded:: 1.3.0
+
+        .. deprecated:: 2.0.0
+            Use :meth:`DataFrame.createOrReplaceTempView` instead.
+        """
+        warnings.warn("Deprecated in 2.0, use createOrReplaceTempView instead.", FutureWarning)
+
+    def createOrReplaceTempView(self, name: str) -> None:
+        """Creates or replaces a local temporary view with this DataFrame.
+
+        The lifetime of this temporary view is tied to the session that created it.
+
+        .. versionadded:: 2.0.0
+        """
+
+
+@deprecated("fakepkg.load_model", 1.0)
+def load_pyfunc(model_uri: str) -> object:
+    """Loads a model stored in Python function format from a model URI."""
+
+
+def load_model(model_uri: str) -> object:
+    """Loads a model stored in Python function format from a model URI.
+
+    Replaces the deprecated `load_pyfunc`.
+    """
+''',
+}
+
+
 def make_wheel(folder: Path, files: dict[str, str]) -> Path:
     """A wheel of files (plus dist-info) in folder."""
     path = folder / "fakepkg-1.0-py3-none-any.whl"
@@ -171,12 +220,17 @@ def make_wheel(folder: Path, files: dict[str, str]) -> Path:
     return path
 
 
-def package_items(cache: Path, files: dict[str, str]) -> dict[str, Item]:
-    """The items of a fake package read from a cached wheel, pip never run."""
+def cache_wheel(cache: Path, files: dict[str, str]) -> str:
+    """A fake package's wheel where `ingest` finds it already downloaded; its source spec."""
     folder = cache / "pypi" / "fakepkg-1.0"
     folder.mkdir(parents=True, exist_ok=True)
     make_wheel(folder, files)
-    version, items = pypi_package("pypi:fakepkg==1.0", cache, timeout=5)
+    return "pypi:fakepkg==1.0"
+
+
+def package_items(cache: Path, files: dict[str, str]) -> dict[str, Item]:
+    """The items of a fake package read from a cached wheel, pip never run."""
+    version, items = pypi_package(cache_wheel(cache, files), cache, timeout=5)
     assert version == "1.0"
     return {item.source: item for item in items}
 

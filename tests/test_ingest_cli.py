@@ -22,6 +22,7 @@ from tests.documents import (
     SQL_NOTEBOOK,
     databricks_notebook,
 )
+from tests.fake_packages import LEGACY, cache_wheel
 from tests.httpd import write_tar_gz
 
 
@@ -79,6 +80,25 @@ def test_ingest_json_status_remove(corpus: Path, tmp_path: Path) -> None:
     gone = run_ingest("--remove", str(corpus), home=home, cwd=tmp_path)
     assert gone.returncode == 0 and "2 files" in gone.stdout
     assert reopen(home)[0] == 0
+
+
+def test_a_package_is_indexed_with_its_entries_life_cycle(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    spec = cache_wheel(load_settings(home=home).cache_dir, LEGACY)
+    done = run_ingest(spec, "--json", home=home, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    store = ChromaStore(load_settings(home=home))
+    found: dict[str, set[tuple[str | None, ...]]] = {}
+    for _, _, metas, _ in store.scan():
+        for meta in metas:
+            life = tuple(meta.get(key) for key in ("since", "deprecated", "deprecated_use"))
+            found.setdefault(str(meta.get("symbol")), set()).add(life)
+    assert found["fakepkg.DataFrame.registerTempTable"] == {
+        ("1.3.0", "2.0.0", "DataFrame.createOrReplaceTempView")
+    }
+    assert found["fakepkg.load_pyfunc"] == {(None, "1.0", "fakepkg.load_model")}
+    assert found["fakepkg.DataFrame.createOrReplaceTempView"] == {("2.0.0", None, None)}
+    assert found["fakepkg.load_model"] == {(None, None, None)}
 
 
 def test_failed_inputs_exit_1_and_are_named(corpus: Path, tmp_path: Path) -> None:
