@@ -7,9 +7,11 @@ import inspect
 import json
 import sys
 import textwrap
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from rag.deprecations import notes
 from rag.errors import LakesageError
 from rag.evaluate import FIGURE_HELP, evaluate, is_gold, read_questions, rows_as_dicts
 from rag.kb import KnowledgeBase
@@ -150,11 +152,15 @@ def _ask(kb: KnowledgeBase, args: argparse.Namespace) -> int:
         assert stream.answer is not None
         print(json.dumps(_answer_json(stream.answer), indent=2))
         return 0
+    streamed = []
     for piece in stream:
+        streamed.append(piece)
         print(piece, end="", flush=True)
     answer = stream.answer
     assert answer is not None
     print("" if answer.text.endswith("\n") else "\n")  # one blank line before the sources
+    if (late := notes(answer.deprecated)) and late not in "".join(streamed):
+        print(late, end="")  # an LLM's answer: known once it had cited, after its text
     if answer.citations:
         print("Sources:")
         for n, hit in answer.cited_hits():
@@ -187,6 +193,7 @@ def _answer_json(answer: Answer) -> dict[str, Any]:
         "refused": answer.refused,
         "unknown_names": answer.unknown,
         "unverified_names": answer.unverified,
+        "deprecated": [asdict(entry) for entry in answer.deprecated],
         "engine": answer.engine,
         "persona": answer.persona,
         "citations": [{"n": n, **_hit_json(h)} for n, h in answer.cited_hits()],

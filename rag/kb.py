@@ -21,6 +21,7 @@ from rag.answer import (
     refusal_text,
     unknown_text,
 )
+from rag.deprecations import deprecations, of_extract, with_notes
 from rag.embedding import Embedder, make_embedder, parse_identity
 from rag.errors import IndexNotFoundError, ModelMismatchError, SettingsError
 from rag.index_watch import NO_INDEX, IndexWatch, read_meta
@@ -238,7 +239,8 @@ class KnowledgeBase:
         engine: str | None = None,
         k: int | None = None,
     ) -> AnswerStream:
-        """Like ask(), but the answer text is yielded as it is produced."""
+        """Like ask(), but the answer text is yielded as it is produced (an LLM answer's
+        deprecation notes, known once the model has cited, are in the Answer's text only)."""
         card = self.persona(persona)
         answerer = self.engine(engine)
         search_query = (
@@ -272,21 +274,30 @@ class KnowledgeBase:
         def finish(text: str) -> Answer:
             declined = refused or REFUSAL.lower() in text.lower()
             first = text.partition("\n")[0]
+            framing = first if first.startswith(card.framing().rstrip()) else ""
             checked = isinstance(answerer, LLMEngine) and not declined
+            citations = [] if refused else cited_numbers(text, len(hits))
+            if declined:
+                deprecated = []
+            elif checked:  # known once the model has cited: the notes go in after it wrote
+                deprecated = deprecations(hits, citations)
+            else:  # the extractive engine wrote its notes first
+                deprecated = of_extract(selection, question)
             return Answer(
                 question=question,
-                text=text,
+                text=with_notes(text, framing, deprecated) if checked else text,
                 hits=hits,
-                citations=[] if refused else cited_numbers(text, len(hits)),
+                citations=citations,
                 refused=declined,
                 engine=answerer.name,
                 persona=card.name,
                 search_query=search_query,
-                framing=first if first.startswith(card.framing().rstrip()) else "",
+                framing=framing,
                 unknown=[u.name for u in unknown],
                 unverified=names.unverified(text, " ".join(h.text for h in hits))
                 if checked
                 else [],
+                deprecated=deprecated,
             )
 
         return AnswerStream(pieces, finish)

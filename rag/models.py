@@ -188,6 +188,17 @@ class Hit:
         return f"{release}{self.breadcrumb} ({where}){link}"
 
 
+@dataclass(frozen=True)
+class Deprecation:
+    """A deprecated API entry an answer cites: its name, the version it is deprecated since
+    (None when its docs do not say), the replacement its docs name, and its [n]."""
+
+    symbol: str
+    since: str | None
+    use: str | None
+    n: int
+
+
 @dataclass
 class Answer:
     """An answer with the passages it was grounded in and the ones it cites."""
@@ -203,6 +214,7 @@ class Answer:
     framing: str = ""  # the leading persona line of text ("" when the engine wrote none)
     unknown: list[str] = field(default_factory=list)  # names asked about that the index lacks
     unverified: list[str] = field(default_factory=list)  # names answered that nothing backs
+    deprecated: list[Deprecation] = field(default_factory=list)  # cited entries marked so
 
     @property
     def body(self) -> str:

@@ -15,6 +15,7 @@ import pytest
 from ingest.pipeline import Pipeline
 from ingest.sources import SourceSpec
 from rag.settings import Settings, load_settings
+from tests.fake_packages import LEGACY, cache_wheel
 
 SPARK_FILES = ("spark/docs/sql-data-sources-jdbc.md", "spark/docs/sql-ref-datatypes.md")
 DELTA_FILES = (
@@ -39,6 +40,12 @@ The job is called nightly-bronze-vacuum and it lives in the ops workspace.
 # A question the small index answers (from delta-column-mapping.mdx).
 ON_CORPUS = "How do I enable column mapping with delta.columnMapping.mode?"
 ALL_SOURCES = {*SPARK_FILES, *DELTA_FILES, *OTHER_FILES, NOTE_SOURCE}
+# A question the legacy index answers from a deprecated entry, and the note its answer opens with.
+REGISTER = "How do I register a DataFrame as a temporary table with registerTempTable?"
+REGISTER_NOTE = (
+    "Note: `fakepkg.DataFrame.registerTempTable` is deprecated since 2.0.0; "
+    "use `DataFrame.createOrReplaceTempView` instead. [1]"
+)
 
 
 def clean_settings(home: Path, **overrides: Any) -> Settings:
@@ -102,6 +109,15 @@ def ingest(settings: Settings, specs: Sequence[SourceSpec], embedder: Any) -> No
     """Run the real pipeline; every file must go in."""
     report = Pipeline(settings, CachingEmbedder(embedder)).run(list(specs))
     assert report.failures == []
+
+
+def build_legacy_index(base: Path, embedder: Any) -> Settings:
+    """An index of tests.fake_packages.LEGACY alone, as `pypi:` (its wheel cached), under
+    base/home, tagged Spark."""
+    settings = clean_settings(base / "home")
+    spec = cache_wheel(settings.cache_dir, LEGACY)
+    ingest(settings, [SourceSpec(spec, product="spark")], embedder)
+    return settings
 
 
 def build_small_index(base: Path, corpus: Path, embedder: Any, **overrides: Any) -> Settings:

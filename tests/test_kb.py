@@ -18,18 +18,22 @@ from rag.evaluate import citation_check
 from rag.index_watch import RACY_SECONDS
 from rag.kb import AnswerStream, KnowledgeBase
 from rag.ledger import Ledger
+from rag.models import Deprecation
 from rag.retrieval import Filters
 from rag.settings import Settings, load_settings
 from tests.indexes import (
     DELTA_FILES,
     NOTE,
     NOTE_SOURCE,
+    REGISTER,
+    REGISTER_NOTE,
+    build_legacy_index,
     build_small_index,
     clean_settings,
     copy_files,
     ingest,
 )
-from tests.llm_servers import KEY, MODEL, Handler, Server, closed_port, delta, sse
+from tests.llm_servers import KEY, MODEL, Handler, Server, closed_port, delta, openai_route, sse
 
 ON_CORPUS = "How do I enable column mapping with delta.columnMapping.mode?"
 FIFA = "Who won the 2018 FIFA World Cup?"
@@ -509,6 +513,59 @@ def test_llm_endpoint_down(kb: KnowledgeBase, engine: str) -> None:
         llm.ask(ON_CORPUS)
     with pytest.raises(LLMError, match="cannot reach"):
         llm.ask("Can I turn it off?", history=[("user", "How do I enable column mapping?")])
+
+
+@pytest.fixture(scope="module")
+def legacy_kb(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> KnowledgeBase:
+    """An index of tests.fake_packages.LEGACY: deprecated entries beside their replacements."""
+    settings = build_legacy_index(tmp_path_factory.mktemp("legacy"), embedder)
+    return KnowledgeBase(settings, embedder=embedder)
+
+
+def test_an_answer_quoting_a_deprecated_entry_says_so_first(legacy_kb: KnowledgeBase) -> None:
+    stream = legacy_kb.ask_stream(REGISTER)
+    pieces = list(stream)
+    answer = stream.answer
+    assert answer is not None and not answer.refused
+    assert answer.body.startswith(REGISTER_NOTE + "\n\n")
+    assert "".join(pieces) == answer.text and pieces[1] == REGISTER_NOTE + "\n\n"
+    assert answer.hits[0].metadata["symbol"] == "fakepkg.DataFrame.registerTempTable"
+    assert answer.deprecated == [
+        Deprecation(
+            "fakepkg.DataFrame.registerTempTable", "2.0.0", "DataFrame.createOrReplaceTempView", 1
+        )
+    ]
+    model = legacy_kb.ask("How do I load a pyfunc model with load_pyfunc?")
+    assert model.body.startswith(
+        "Note: `fakepkg.load_pyfunc` is deprecated since 1.0; use `fakepkg.load_model` instead. [1]"
+    )
+
+
+def test_an_answer_from_the_replacement_has_no_note(legacy_kb: KnowledgeBase) -> None:
+    answer = legacy_kb.ask("How do I create a temporary view of a DataFrame?")
+    assert not answer.refused
+    assert answer.hits[0].metadata["symbol"] == "fakepkg.DataFrame.createOrReplaceTempView"
+    assert answer.deprecated == [] and "Note:" not in answer.text
+
+
+def test_an_llm_answer_citing_a_deprecated_entry_gets_the_note_first(
+    legacy_kb: KnowledgeBase,
+) -> None:
+    words = ["Call ", "`registerTempTable(name)` [1]."]
+    server = Server(openai_route(words))
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    try:
+        llm = llm_kb(legacy_kb, "openai", f"{server.url}/v1")
+        stream = llm.ask_stream(REGISTER)
+        assert list(stream) == words  # the notes wait for the model's citations
+        answer = stream.answer
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer is not None
+    assert answer.text == f"{REGISTER_NOTE}\n\nCall `registerTempTable(name)` [1]."
+    assert answer.citations == [1] and answer.unverified == []
+    assert [d.symbol for d in answer.deprecated] == ["fakepkg.DataFrame.registerTempTable"]
 
 
 def _ledger_with_model(home: Path, identity: str) -> None:

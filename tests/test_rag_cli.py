@@ -9,6 +9,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ import pytest
 from rag.cli import build_parser
 from rag.settings import Settings
 from tests.commands import run_rag
-from tests.indexes import ON_CORPUS, build_small_index
+from tests.indexes import ON_CORPUS, REGISTER, REGISTER_NOTE, build_legacy_index, build_small_index
+from tests.llm_servers import MODEL, Server, openai_route
 
 BIN = Path(sys.executable).parent
 FIFA = "Who won the 2018 FIFA World Cup?"
@@ -67,6 +69,7 @@ def runs(
     """The index, a questions file, and every command that loads the model, run at once."""
     base = tmp_path_factory.mktemp("rag-cli")
     home = build_small_index(base, shared_corpus, embedder).home
+    legacy = build_legacy_index(base / "legacy", embedder).home
     questions = base / "questions.jsonl"
     questions.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
     cwd = base / "cwd"
@@ -80,14 +83,19 @@ def runs(
         "search_json": ("search", "--k", "3", "--json", "InvariantViolationException"),
         "search_spark": ("search", "--product", "spark", "How do I set the JDBC fetch size?"),
         "eval_json": ("eval", str(questions), "--json"),
+        "ask_deprecated": ("ask", REGISTER),
+        "ask_deprecated_json": ("ask", "--json", REGISTER),
     }
+    homes = {"ask_deprecated": legacy, "ask_deprecated_json": legacy}
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {
-            name: pool.submit(run_rag, *args, home=home, cwd=cwd, LAKESAGE_LLM_API_KEY=SECRET)
+            name: pool.submit(
+                run_rag, *args, home=homes.get(name, home), cwd=cwd, LAKESAGE_LLM_API_KEY=SECRET
+            )
             for name, args in commands.items()
         }
         done = {name: future.result() for name, future in futures.items()}
-    return {"home": home, "cwd": cwd, "questions": questions, **done}
+    return {"home": home, "legacy": legacy, "cwd": cwd, "questions": questions, **done}
 
 
 def ok(runs: dict[str, Any], name: str) -> str:
@@ -120,12 +128,13 @@ def test_ask_json(runs: dict[str, Any]) -> None:
         "refused",
         "unknown_names",
         "unverified_names",
+        "deprecated",
         "engine",
         "persona",
         "citations",
         "hits",
     }
-    assert data["unknown_names"] == data["unverified_names"] == []
+    assert data["unknown_names"] == data["unverified_names"] == data["deprecated"] == []
     assert data["question"] == ON_CORPUS and data["refused"] is False
     assert data["engine"] == "extractive" and data["persona"] == "databricks-developer"
     assert len(data["hits"]) == Settings.model_fields["top_k"].default
@@ -138,6 +147,53 @@ def test_ask_json(runs: dict[str, Any]) -> None:
         hit = data["hits"][citation["n"] - 1]
         assert citation["id"] == hit["id"] and citation["text"] == hit["text"]
         assert {"source", "heading_path", "score", "dense_score", "keyword_score"} <= set(citation)
+
+
+def test_ask_names_a_deprecated_entry_first_with_its_replacement(runs: dict[str, Any]) -> None:
+    out = ok(runs, "ask_deprecated")
+    assert out.startswith(f"As a Databricks developer:\n\n{REGISTER_NOTE}\n\n")
+    assert out.count("is deprecated since") == 1
+    data = json.loads(ok(runs, "ask_deprecated_json"))
+    assert data["deprecated"] == [
+        {
+            "symbol": "fakepkg.DataFrame.registerTempTable",
+            "since": "2.0.0",
+            "use": "DataFrame.createOrReplaceTempView",
+            "n": 1,
+        }
+    ]
+    assert data["answer"].startswith(f"As a Databricks developer:\n\n{REGISTER_NOTE}")
+    entry = data["citations"][0]
+    assert (entry["deprecated"], entry["deprecated_use"], entry["since"]) == (
+        "2.0.0",
+        "DataFrame.createOrReplaceTempView",
+        "1.3.0",
+    )
+
+
+def test_an_llm_answer_prints_its_deprecation_notes_once_it_has_cited(
+    runs: dict[str, Any],
+) -> None:
+    server = Server(openai_route(["Call ", "`registerTempTable(name)` [1]."], key=None))
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    try:
+        done = run_rag(
+            "ask",
+            "--engine",
+            "openai",
+            REGISTER,
+            home=runs["legacy"],
+            cwd=runs["cwd"],
+            LAKESAGE_LLM_BASE_URL=f"{server.url}/v1",
+            LAKESAGE_LLM_MODEL=MODEL,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 0, done.stderr
+    answer, sources = done.stdout.split("\nSources:\n")
+    assert answer == f"Call `registerTempTable(name)` [1].\n\n{REGISTER_NOTE}\n"
+    assert sources.startswith("  [1] Spark 1.0 · fakepkg.DataFrame.registerTempTable (")
 
 
 def test_search_json_with_k(runs: dict[str, Any]) -> None:
