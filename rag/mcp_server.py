@@ -10,6 +10,7 @@ import ipaddress
 import threading
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, Field
@@ -32,6 +33,7 @@ T = TypeVar("T")
 MAX_QUERY = 2_000
 MAX_K = 50
 CLOSEST = 5
+LIFE_CYCLE = ("since", "deprecated", "deprecated_use")  # an API entry's metadata (ingest)
 LOOPBACK_NAMES = ("localhost",)
 # The product filter two tools take, described once for the agent.
 Product = Annotated[str | None, Field(description="Only this product: spark, delta or mlflow.")]
@@ -67,6 +69,15 @@ class Passages(BaseModel):
     passages: list[Passage]
 
 
+class Deprecated(BaseModel):
+    """A deprecated API entry an answer cites, as its docs mark it."""
+
+    symbol: str
+    since: str | None = Field(description="The version it is deprecated since, if the docs say.")
+    use: str | None = Field(description="The replacement the docs name, if any.")
+    n: int = Field(description="The [n] of the passage that is its entry.")
+
+
 class Cited(BaseModel):
     """An answer with the passages its [n] markers refer to."""
 
@@ -74,6 +85,10 @@ class Cited(BaseModel):
     refused: bool = Field(description="True when the docs do not answer the question.")
     citations: list[Passage] = Field(description="The passages cited, in [n] order.")
     cited_numbers: list[int]
+    deprecated: list[Deprecated] = Field(
+        description="Cited API entries their docs mark deprecated: write code with the "
+        "replacement instead."
+    )
 
 
 class ApiEntry(BaseModel):
@@ -85,6 +100,11 @@ class ApiEntry(BaseModel):
     source: str
     citation: str
     text: str = Field(description="The signature and docstring as indexed.")
+    since: str | None = Field(default=None, description="The version it came in, if known.")
+    deprecated: str | None = Field(
+        default=None, description='The version it is deprecated since ("yes" if unknown).'
+    )
+    deprecated_use: str | None = Field(default=None, description="The replacement, if named.")
 
 
 class Lookup(BaseModel):
@@ -150,6 +170,7 @@ class Tools:
             refused=answer.refused,
             citations=[_passage(h) for _, h in cited],
             cited_numbers=[n for n, _ in cited],
+            deprecated=[Deprecated(**asdict(entry)) for entry in answer.deprecated],
         )
 
     def lookup_symbol(
@@ -283,6 +304,7 @@ def _entry(snap: Snapshot, group: list[int]) -> ApiEntry:
         source=str(meta.get("source", "")),
         citation=f"{meta.get('source', '')}#{meta.get('ordinal', 0)}",
         text="\n\n".join(snap.texts[i] for i in group),
+        **{key: str(meta[key]) for key in LIFE_CYCLE if meta.get(key)},
     )
 
 

@@ -135,6 +135,7 @@ def test_stdio_tools_answer_from_the_index(index: Path) -> None:
         assert not answer["refused"] and answer["citations"]
         assert "delta/docs/delta-utility/index.mdx" in {c["source"] for c in answer["citations"]}
         assert "[1]" in answer["answer"] or "[2]" in answer["answer"]
+        assert answer["deprecated"] == []
 
         sources = payload(await client.call_tool("list_sources", {}))
         assert set(sources["products"]) == {"delta", "spark", "mlflow"}
@@ -155,6 +156,15 @@ def test_stdio_lookup_symbol(index: Path) -> None:
         assert listed["symbol"].endswith(".Catalog.listTables")
         assert listed["version"] == version and listed["product"] == "spark"
         assert "def listTables(" in listed["text"]
+
+        old = payload(await client.call_tool("lookup_symbol", {"name": "Catalog.registerFunction"}))
+        entry = old["entries"][0]
+        assert (entry["since"], entry["deprecated"], entry["deprecated_use"]) == (
+            "2.0.0",
+            "2.3.0",
+            "spark.udf.register",
+        )
+        assert listed["deprecated"] is None and listed["since"] == "2.0.0"
 
         missing = payload(await client.call_tool("lookup_symbol", {"name": "Catalog.listTabels"}))
         assert not missing["found"]
