@@ -19,6 +19,7 @@ from rag.models import Hit
 from rag.settings import ENGINES, load_settings
 from tests.app_pages import CHAT, EVALUATE, INGEST, TIMEOUT, wait_for_ingest
 from tests.conftest import smollm2_gguf
+from tests.indexes import REGISTER, REGISTER_NOTE, build_legacy_index
 from tests.llm_servers import MODEL, Server, openai_route
 from ui.safe_markdown import escape_markdown, safe_pieces
 from ui.sources_view import passage_markdown, source_label
@@ -261,6 +262,33 @@ def test_names_an_llm_makes_up_get_a_badge(home: Path) -> None:
     assert last_answer(at).unverified == ["delta.magic.speedup"]
     captions = " ".join(c.value for c in at.caption)
     assert escape_markdown("Not in the passages or the index: delta.magic.speedup") in captions
+
+
+def test_an_answer_citing_a_deprecated_entry_gets_a_badge(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    legacy = build_legacy_index(tmp_path_factory.mktemp("app-legacy"), embedder)
+    monkeypatch.setenv("LAKESAGE_HOME", str(legacy.home))
+    at = ask(started(), REGISTER)
+    assert not at.error
+    assert (
+        at.chat_message[1]
+        .markdown[0]
+        .value.startswith(f"As a Databricks developer:\n\n{REGISTER_NOTE}")
+    )
+    badges = [m.value for m in at.markdown if "Deprecated]" in str(m.value)]
+    assert badges == [":red-badge[:material/history: Deprecated]"]
+    captions = " ".join(c.value for c in at.caption)
+    assert (
+        escape_markdown(
+            "fakepkg.DataFrame.registerTempTable is deprecated since 2.0.0; "
+            "use DataFrame.createOrReplaceTempView instead."
+        )
+        in captions
+    )
+
+    ask(at, "How do I create a temporary view of a DataFrame?")
+    assert len([m for m in at.markdown if "Deprecated]" in str(m.value)]) == 1  # the first's
 
 
 def test_chat_answers_with_the_configured_local_model(

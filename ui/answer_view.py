@@ -1,4 +1,5 @@
-"""Under an answer: the names nothing backs, the sources, and thumbs with an optional comment."""
+"""Under an answer: the names nothing backs, the deprecated entries it cites, the sources, and
+thumbs with an optional comment."""
 
 from __future__ import annotations
 
@@ -6,16 +7,18 @@ import streamlit as st
 
 from rag.errors import LakesageError
 from rag.feedback import ChatTurn, Feedback, FeedbackLog, Rating
-from ui.sources_view import show_sources, show_unverified
+from ui.sources_view import show_deprecated, show_sources, show_unverified
 
 # st.feedback("thumbs") gives 0 for thumbs down, 1 for thumbs up.
 RATINGS: tuple[Rating, Rating] = ("down", "up")
 
 
 def show_answer_extras(turn: ChatTurn, log: FeedbackLog) -> None:
-    """Unverified names and sources, then thumbs up/down and, once rated, a comment box."""
+    """Unverified names, deprecated entries and sources, then thumbs up/down and, once rated,
+    a comment box."""
     assert turn.answer is not None
     show_unverified(turn.answer)
+    show_deprecated(turn.answer)
     show_sources(turn.answer)
     key = f"feedback-{turn.id}"
     st.feedback("thumbs", key=key, on_change=save_feedback, args=(turn, log))

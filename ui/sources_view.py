@@ -1,5 +1,6 @@
 """An answer's sources: each cited passage titled once, its text shown as text with the cited
-sentences highlighted and its code as code blocks; and the names an answer makes up."""
+sentences highlighted and its code as code blocks; the names an answer makes up, and the
+deprecated API entries it cites."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import streamlit as st
 
+from rag.deprecations import describe
 from rag.feedback import cited_claims, highlight_spans
 from rag.models import Answer, Hit
 from rag.units import FENCED
@@ -23,6 +25,14 @@ def show_unverified(answer: Answer) -> None:
         names = ", ".join(answer.unverified)
         st.badge("Unverified names", icon=":material/warning:", color="orange")
         st.caption(escape_markdown(f"Not in the passages or the index: {names}"))
+
+
+def show_deprecated(answer: Answer) -> None:
+    """A badge for an answer that cites deprecated API entries, and what their docs say."""
+    if answer.deprecated:
+        st.badge("Deprecated", icon=":material/history:", color="red")
+        said = " ".join(describe(entry, quote=False) for entry in answer.deprecated)
+        st.caption(escape_markdown(said))
 
 
 def show_sources(answer: Answer) -> None:
