@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 
-from rag.models import DEPRECATED_UNKNOWN, Deprecation, Hit, symbol_of
+from rag.models import DEPRECATED_UNKNOWN, Deprecation, Hit, symbol_matches, symbol_of
 from rag.question import Question
 from rag.selection import Selection
 
@@ -21,13 +21,10 @@ def deprecations(hits: Sequence[Hit], numbers: Iterable[int]) -> list[Deprecatio
         if not 0 < n <= len(hits):
             continue
         meta = hits[n - 1].metadata
-        symbol, deprecated, use = (
-            symbol_of(meta),
-            meta.get("deprecated"),
-            meta.get("deprecated_use"),
-        )
+        symbol, deprecated = symbol_of(meta), meta.get("deprecated")
         if deprecated and symbol and symbol not in found:
             since = None if deprecated == DEPRECATED_UNKNOWN else str(deprecated)
+            use = meta.get("deprecated_use")
             found[symbol] = Deprecation(symbol, since, str(use) if use else None, n)
     return list(found.values())[:MAX_NOTES]
 
@@ -39,13 +36,14 @@ def of_extract(selection: Selection, question: str) -> list[Deprecation]:
     numbers = [piece.n for piece in selection.lead] + [
         piece.n
         for piece in selection.support
-        if _names(symbol_of(selection.hits[piece.n - 1].metadata), named)
+        if any(symbol_matches(symbol_of(selection.hits[piece.n - 1].metadata), n) for n in named)
     ]
     return deprecations(selection.hits, numbers)
 
 
 def describe(entry: Deprecation, *, quote: bool = True) -> str:
-    """ "`X` is deprecated since 2.0.0; use `Y` instead." (names in backticks when quote)."""
+    """What an entry's docs say of it, "`X` is deprecated since 2.0.0; use `Y` instead.", its
+    names in backticks when quote."""
     code: Callable[[str], str] = (lambda name: f"`{name}`") if quote else (lambda name: name)
     since = f" since {entry.since}" if entry.since else ""
     use = f"; use {_replacement(entry.use, code)} instead" if entry.use else ""
@@ -66,11 +64,6 @@ def with_notes(text: str, framing: str, deprecated: Sequence[Deprecation]) -> st
         return text
     head = f"{framing}\n\n" if framing else ""
     return head + notes(deprecated) + text[len(framing) :].lstrip("\n")
-
-
-def _names(symbol: str, named: Sequence[str]) -> bool:
-    """Whether a symbol is one of the names, or ends with one at a dot."""
-    return bool(symbol) and any(symbol == name or symbol.endswith(f".{name}") for name in named)
 
 
 def _replacement(use: str, code: Callable[[str], str]) -> str:

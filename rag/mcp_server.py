@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from rag.errors import LakesageError, MissingExtraError
 from rag.kb import KnowledgeBase
-from rag.models import Hit, symbol_of
+from rag.models import Hit, symbol_matches, symbol_of
 from rag.retrieval import Filters, Snapshot
 from rag.settings import Settings
 
@@ -189,7 +189,9 @@ class Tools:
         wanted = _query(name, "name").strip("`").removesuffix("()")
         snap = self.kb.retriever.snapshot()
         self._catalogue(snap)
-        chunks = [i for i in snap.named([wanted]) if _matches(symbol_of(snap.metas[i]), wanted)]
+        chunks = [
+            i for i in snap.named([wanted]) if symbol_matches(symbol_of(snap.metas[i]), wanted)
+        ]
         if not chunks:
             closest = self._closest(wanted)
             hint = ", ".join(closest) if closest else "none"
@@ -277,12 +279,6 @@ def _query(text: str, what: str) -> str:
             "(ask about one thing, not a whole file)"
         )
     return stripped
-
-
-def _matches(symbol: str, name: str) -> bool:
-    """Whether a symbol is the name, or ends with it at a dot."""
-    s, n = symbol.lower(), name.lower()
-    return s == n or s.endswith(f".{n}")
 
 
 def _by_entry(snap: Snapshot, chunks: list[int]) -> list[list[int]]:

@@ -245,6 +245,13 @@ def is_reference(meta: dict[str, Any]) -> bool:
     return is_api(meta) or bool(meta.get("reference"))
 
 
+def symbol_matches(symbol: str, name: str) -> bool:
+    """Whether an entry's symbol is the name, or ends with it at a dot (case aside):
+    DataFrame.registerTempTable names pyspark.sql.DataFrame.registerTempTable."""
+    s, n = symbol.lower(), name.lower()
+    return bool(s) and (s == n or s.endswith(f".{n}"))
+
+
 def symbol_of(meta: dict[str, Any]) -> str:
     """The dotted name an API entry documents ("" for guides); indexes built before entries
     carried a symbol spell it as their heading path."""
