@@ -14,9 +14,9 @@ PySpark, MLflow and Delta Lake build their references with; the details are in
 An entry holds the signature (a fenced python block), its version notes ("New in version
 3.4.0.", "Changed in version ...", "Deprecated since version ..."), the symbol's other
 public names, then the docstring; the package version and the entry's life cycle (the version
-it came in, whether it is deprecated and for what: ingest.lifecycle) go with it as metadata. A module
-file's document carries the entries defined in it, every block tagged with its entry's symbol
-(ingest.package_api makes a package's modules into items).
+it came in, whether it is deprecated and for what: ingest.lifecycle) go with it as metadata.
+A module file's document carries the entries defined in it, every block tagged with its
+entry's symbol and life cycle (ingest.package_api makes a package's modules into items).
 """
 
 from __future__ import annotations
