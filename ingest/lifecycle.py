@@ -210,17 +210,25 @@ def _is_deprecation_warning(call: ast.Call) -> bool:
 
 
 def _message(expr: ast.expr) -> str | None:
-    """A warning's message as far as the source spells it out (literals, joined; an f-string's
-    or a `.format` template's fixed text), else None."""
+    """A warning's message as far as the source spells it out (literals joined with `+`; an
+    f-string's or a `.format` template's fixed text), else None."""
+    parts = []
+    # Walked, not recursed: `"a" + "b" + ...` nests to the left as deep as it is long.
+    while isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
+        parts.append(expr.right)
+        expr = expr.left
+    texts = [_literal_text(part) for part in [expr, *reversed(parts)]]
+    return None if None in texts else "".join(t or "" for t in texts)
+
+
+def _literal_text(expr: ast.expr) -> str | None:
+    """The fixed text of a string literal, an f-string or a `"...".format(...)` call."""
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+        expr = expr.func.value if expr.func.attr == "format" else expr
     if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
         return expr.value
     if isinstance(expr, ast.JoinedStr):
         return "".join(str(v.value) if isinstance(v, ast.Constant) else "…" for v in expr.values)
-    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
-        left, right = _message(expr.left), _message(expr.right)
-        return left + right if left is not None and right is not None else None
-    if isinstance(expr, ast.Call) and _called_name(expr.func) == "format":
-        return _message(expr.func.value) if isinstance(expr.func, ast.Attribute) else None
     return None
 
 

@@ -237,6 +237,15 @@ def test_warnings_every_call_raises(source: str, expected: Life) -> None:
     assert life(source) == expected
 
 
+def test_a_message_of_thousands_of_joined_literals_is_read_without_recursion() -> None:
+    joined = " + ".join(['"f is deprecated "'] * 2000)
+    assert life(f"def f():\n    warnings.warn({joined}, DeprecationWarning)\n") == (
+        None,
+        "yes",
+        None,
+    )
+
+
 def test_a_class_is_deprecated_by_its_docstring_decorator_or_init() -> None:
     found = lives(
         '''
