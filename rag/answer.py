@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from rag.deprecations import notes, of_extract
+from rag.deprecations import notes
 from rag.errors import UnknownNameError
 from rag.llm import CHAT_CLIENTS, ChatClient
 from rag.models import Hit
@@ -92,8 +92,8 @@ def cited_numbers(text: str, n_hits: int) -> list[int]:
 
 class ExtractiveEngine:
     """Answers by quoting: the lead that answers each part of the question first (after a note
-    for each deprecated API entry it quotes or the question names), then a few supporting
-    pieces, each with its [n]."""
+    for each deprecated API entry the selection holds), then a few supporting pieces, each with
+    its [n]."""
 
     name = "extractive"
 
@@ -104,10 +104,11 @@ class ExtractiveEngine:
     def stream(
         self, question: str, selection: Selection, persona: Persona, history: Sequence[Turn]
     ) -> Iterator[str]:
-        """Yield the framing line, the deprecation notes, the lead, then the supporting pieces."""
+        """Yield the framing line, the deprecation notes, the lead, the notes on releases, the
+        supporting pieces, then the releases line."""
         yield framing_line(persona)
-        if deprecated := of_extract(selection, question):
-            yield notes(deprecated)
+        if selection.deprecated:
+            yield notes(selection.deprecated)
         for piece in selection.lead:
             yield _render(piece, bullet=False)
         for note in selection.notes:

@@ -259,6 +259,7 @@ class KnowledgeBase:
             else self._select(question, found, search_query, snapshot.keywords)
         )
         if not refused:
+            selection.deprecated = of_extract(selection, search_query)
             if not (filters and filters.versions):  # asked about one release: that one only
                 selection.notes = self._differences(search_query, selection, snapshot)
             led = [selection.hits[n - 1] for n in dict.fromkeys(p.n for p in selection.lead)]
@@ -281,8 +282,8 @@ class KnowledgeBase:
                 deprecated = []
             elif checked:  # known once the model has cited: the notes go in after it wrote
                 deprecated = deprecations(hits, citations)
-            else:  # the extractive engine wrote its notes first
-                deprecated = of_extract(selection, question)
+            else:  # the extractive engine wrote the selection's notes first
+                deprecated = selection.deprecated
             return Answer(
                 question=question,
                 text=with_notes(text, framing, deprecated) if checked else text,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.keywords import tokenize
-from rag.models import Hit, is_reference
+from rag.models import Deprecation, Hit, is_reference
 from rag.question import Question
 from rag.units import INLINE_CODE, Unit, passage_units
 
@@ -111,6 +111,7 @@ class Selection:
     hits: list[Hit]
     lead: list[Piece] = field(default_factory=list)
     support: list[Piece] = field(default_factory=list)
+    deprecated: list[Deprecation] = field(default_factory=list)  # said first (rag.deprecations)
     notes: list[str] = field(default_factory=list)  # said after the lead (releases differ)
     footer: str = ""  # said last (the releases quoted)
 
