@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from rag.errors import LakesageError, MissingExtraError
 from rag.kb import KnowledgeBase
 from rag.models import Hit, symbol_matches, symbol_of
+from rag.releases import differences
 from rag.retrieval import Filters, Snapshot
 from rag.settings import Settings
 
@@ -158,12 +159,15 @@ class Tools:
         self,
         question: Annotated[str, Field(description="The question, as a developer would ask it.")],
         product: Product = None,
+        version: Annotated[
+            str | None, Field(description="Answer from this release only, like 3.3.2.")
+        ] = None,
     ) -> Cited:
         """Answer a question about Spark, Delta Lake or MLflow from the docs, with [n]
         citations to the passages it used. Use it for a short grounded answer; it declines
         (refused) when the docs do not cover the question, so do not guess then."""
         text = _query(question, "question")
-        answer = self.kb.ask(text, filters=self._filters(product, None))
+        answer = self.kb.ask(text, filters=self._filters(product, version))
         cited = answer.cited_hits()
         return Cited(
             answer=answer.text,
@@ -202,7 +206,9 @@ class Tools:
                 closest=closest,
             )
         entries = [_entry(snap, group) for group in _by_entry(snap, chunks)]
-        return Lookup(found=True, entries=entries, message="", closest=[])
+        # One entry per indexed release: say where their signatures differ.
+        message = " ".join(differences(snap, list(dict.fromkeys(e.symbol for e in entries))))
+        return Lookup(found=True, entries=entries, message=message, closest=[])
 
     def list_sources(self) -> Catalog:
         """List what the index holds: products with their versions, sources (folders, packages,
@@ -282,10 +288,12 @@ def _query(text: str, what: str) -> str:
 
 
 def _by_entry(snap: Snapshot, chunks: list[int]) -> list[list[int]]:
-    """Chunks grouped by the entry (symbol and source) they belong to, in reading order."""
-    groups: dict[tuple[str, str], list[int]] = {}
+    """Chunks grouped by the entry (symbol, and the release and file it comes from) they
+    belong to, in reading order: two releases of a package give two entries."""
+    groups: dict[tuple[str, str, str], list[int]] = {}
     for i in sorted(set(chunks), key=lambda i: snap.position(i)):
-        groups.setdefault((symbol_of(snap.metas[i]), snap.position(i)[1]), []).append(i)
+        origin, source, _ = snap.position(i)
+        groups.setdefault((symbol_of(snap.metas[i]), origin, source), []).append(i)
     return list(groups.values())
 
 

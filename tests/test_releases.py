@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from rag.kb import KnowledgeBase
+from rag.mcp_server import Tools
 from rag.models import Hit
 from rag.releases import release_line, signature, version_key
 from tests.commands import run
@@ -122,3 +124,15 @@ def test_release_line_names_each_release_once() -> None:
         "Releases: Delta Lake 3.3.2 (pinned), Spark 4.0.1."
     )
     assert release_line([hit("team", None)], {}) == ""
+
+
+def test_mcp_tools_take_a_release_and_show_where_signatures_differ(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAKESAGE_REFUSAL_THRESHOLD", "-10")
+    tools = Tools(KnowledgeBase.open(home))
+    cited = tools.ask(QUESTION, version="3.3.2")
+    assert cited.citations and {p.version for p in cited.citations} == {"3.3.2"}
+    found = tools.lookup_symbol("DeltaTable.vacuum")
+    assert sorted(str(e.version) for e in found.entries) == ["3.3.2", "4.0.0"]
+    assert found.message.startswith("`delta.DeltaTable.vacuum` differs across releases: ")
