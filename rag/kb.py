@@ -284,9 +284,14 @@ class KnowledgeBase:
                 deprecated = deprecations(hits, citations)
             else:  # the extractive engine wrote the selection's notes first
                 deprecated = selection.deprecated
+            if checked:  # notes and releases known once the model has cited
+                text = with_notes(text, framing, deprecated)
+                cited = [hits[n - 1] for n in citations]
+                if line := release_line(cited, self.settings.releases):
+                    text = f"{text.rstrip()}\n\n{line}"
             return Answer(
                 question=question,
-                text=with_notes(text, framing, deprecated) if checked else text,
+                text=text,
                 hits=hits,
                 citations=citations,
                 refused=declined,

@@ -23,6 +23,7 @@ from rag.retrieval import Filters
 from rag.settings import Settings, load_settings
 from tests.indexes import (
     DELTA_FILES,
+    DELTA_VERSION,
     NOTE,
     NOTE_SOURCE,
     REGISTER,
@@ -447,7 +448,8 @@ def test_llm_engine_end_to_end(
     answer = stream.answer
     assert answer is not None
     assert answer.engine == engine and answer.refused is False
-    assert answer.text == "".join(ANSWER_WORDS)
+    # The releases of the passages it cites follow what the model wrote.
+    assert answer.text == "".join(ANSWER_WORDS) + f"\n\nRelease: Delta Lake {DELTA_VERSION}."
     assert answer.citations == [1]
     assert answer.cited_hits()[0][1].source == "delta/docs/delta-column-mapping.mdx"
     assert answer.unverified == []
@@ -563,7 +565,9 @@ def test_an_llm_answer_citing_a_deprecated_entry_gets_the_note_first(
         server.shutdown()
         server.server_close()
     assert answer is not None
-    assert answer.text == f"{REGISTER_NOTE}\n\nCall `registerTempTable(name)` [1]."
+    assert answer.text == (
+        f"{REGISTER_NOTE}\n\nCall `registerTempTable(name)` [1].\n\nRelease: Spark 1.0."
+    )
     assert answer.citations == [1] and answer.unverified == []
     assert [d.symbol for d in answer.deprecated] == ["fakepkg.DataFrame.registerTempTable"]
 

@@ -192,7 +192,9 @@ def test_an_llm_answer_prints_its_deprecation_notes_once_it_has_cited(
         server.server_close()
     assert done.returncode == 0, done.stderr
     answer, sources = done.stdout.split("\nSources:\n")
-    assert answer == f"Call `registerTempTable(name)` [1].\n\n{REGISTER_NOTE}\n"
+    assert answer == (
+        f"Call `registerTempTable(name)` [1].\n\n{REGISTER_NOTE}\n\nRelease: Spark 1.0.\n"
+    )
     assert sources.startswith("  [1] Spark 1.0 · fakepkg.DataFrame.registerTempTable (")
 
 
