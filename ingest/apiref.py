@@ -28,7 +28,7 @@ import textwrap
 
 from ingest.docstrings import split_docstring, version_notes
 from ingest.fence import fenced
-from ingest.lifecycle import UNKNOWN, decorated, lifecycle
+from ingest.lifecycle import UNKNOWN, Lifecycle, decorated, lifecycle
 from ingest.public_api import (
     Function,
     ModuleAPI,
@@ -42,7 +42,8 @@ from rag.errors import SourceError
 from rag.models import Block, Document
 
 # Part of every item's fingerprint: a new parser re-reads every module of an existing index.
-PARSER_VERSION = "apiref-4 since and deprecation metadata"
+NOT_DEPRECATED = Lifecycle()
+PARSER_VERSION = "apiref-5 members of a deprecated class are deprecated"
 ALSO_NAMES = 3  # other public names listed in an entry, at most
 SIGNATURE_CHARS = 100  # a longer `def` line is wrapped, one parameter per line
 
@@ -76,19 +77,30 @@ def parse_module(
 # --- entries ----------------------------------------------------------------------------
 
 
-def _symbol_blocks(node: ast.ClassDef | Function, title: str, also: tuple[str, ...]) -> list[Block]:
-    """The entry of a class (then its members' entries) or of a function."""
+def _symbol_blocks(
+    node: ast.ClassDef | Function,
+    title: str,
+    also: tuple[str, ...],
+    inherited: Lifecycle = NOT_DEPRECATED,
+) -> list[Block]:
+    """The entry of a class (then its members' entries) or of a function; `inherited` is the
+    deprecation of the class it is a member of."""
     if isinstance(node, ast.ClassDef):
-        return _class_blocks(node, title, also)
+        return _class_blocks(node, title, also, inherited)
     signature = "\n".join([*_decorators(node), _def_line(node)])
-    return _entry(title, [signature], _docstring(node), also, node)
+    return _entry(title, [signature], _docstring(node), also, node, inherited)
 
 
-def _class_blocks(node: ast.ClassDef, title: str, also: tuple[str, ...]) -> list[Block]:
-    """The class entry (signature with `__init__`, docstrings), then one entry per member."""
+def _class_blocks(
+    node: ast.ClassDef, title: str, also: tuple[str, ...], inherited: Lifecycle
+) -> list[Block]:
+    """The class entry (signature with `__init__`, docstrings), then one entry per member: the
+    members of a deprecated class are deprecated with it."""
     inits = [c for c in node.body if isinstance(c, Function) and c.name == "__init__"]
     doc = "\n\n".join(d for d in [_docstring(node), *(_docstring(i) for i in inits)] if d)
-    blocks = _entry(title, [_class_signature(node, inits)], doc, also, node)
+    blocks = _entry(title, [_class_signature(node, inits)], doc, also, node, inherited)
+    life = lifecycle(node, doc) | inherited
+    inherited = Lifecycle(deprecated=life.deprecated, use=life.use)
     members: dict[str, list[ast.ClassDef | Function]] = {}
     aliases: dict[str, list[str]] = {}  # `orderBy = sort` in the class body
     for child in node.body:
@@ -105,7 +117,7 @@ def _class_blocks(node: ast.ClassDef, title: str, also: tuple[str, ...]) -> list
             aliases.setdefault(child.value.id, []).append(target.id)
     for name, nodes in members.items():
         also = tuple(f"{title}.{alias}" for alias in aliases.get(name, ()))
-        blocks += _symbol_blocks(choose_definition(nodes), f"{title}.{name}", also)
+        blocks += _symbol_blocks(choose_definition(nodes), f"{title}.{name}", also, inherited)
     return blocks
 
 
@@ -115,10 +127,11 @@ def _entry(
     doc: str,
     also: tuple[str, ...] = (),
     node: ast.ClassDef | Function | None = None,
+    inherited: Lifecycle = NOT_DEPRECATED,
 ) -> list[Block]:
     """Signature, version notes and other names, then the docstring, all tagged with symbol
-    and its life cycle (ingest.lifecycle)."""
-    life = lifecycle(node, doc)
+    and its life cycle (ingest.lifecycle; a member's gaps filled from its class's deprecation)."""
+    life = lifecycle(node, doc) | inherited
     tagged = functools.partial(
         Block,
         symbol=symbol,

@@ -246,7 +246,7 @@ def test_a_message_of_thousands_of_joined_literals_is_read_without_recursion() -
     )
 
 
-def test_a_class_is_deprecated_by_its_docstring_decorator_or_init() -> None:
+def test_a_deprecated_class_and_its_members() -> None:
     found = lives(
         '''
         class HiveContext:
@@ -266,6 +266,20 @@ def test_a_class_is_deprecated_by_its_docstring_decorator_or_init() -> None:
         @deprecated(since="3.0.0", alternative="mlflow.entities.Assessment")
         class Assessment:
             """Assessment data."""
+
+            @deprecated(since="2.5.0", alternative="Assessment.value")
+            def score(self):
+                """The score."""
+
+            def to_dict(self):
+                """As a dict."""
+
+
+        class Fresh:
+            """Not deprecated."""
+
+            def run(self):
+                """Runs."""
         '''
     )
     assert found["pkg.mod.HiveContext"] == (
@@ -273,8 +287,12 @@ def test_a_class_is_deprecated_by_its_docstring_decorator_or_init() -> None:
         "2.0.0",
         "SparkSession.builder.enableHiveSupport().getOrCreate()",
     )
-    assert found["pkg.mod.HiveContext.sql"] == (None, None, None)
+    # A member of a deprecated class goes with it, unless its own source says otherwise.
+    assert found["pkg.mod.HiveContext.sql"] == found["pkg.mod.HiveContext"]
     assert found["pkg.mod.Assessment"] == (None, "3.0.0", "mlflow.entities.Assessment")
+    assert found["pkg.mod.Assessment.to_dict"] == found["pkg.mod.Assessment"]
+    assert found["pkg.mod.Assessment.score"] == (None, "2.5.0", "Assessment.value")
+    assert found["pkg.mod.Fresh.run"] == (None, None, None)
 
 
 def test_sources_agree_and_fill_each_other() -> None:
