@@ -210,13 +210,18 @@ def load_model(model_uri: str) -> object:
 }
 
 
-def make_wheel(folder: Path, files: dict[str, str]) -> Path:
-    """A wheel of files (plus dist-info) in folder."""
-    path = folder / "fakepkg-1.0-py3-none-any.whl"
+def make_wheel(
+    folder: Path, files: dict[str, str], name: str = "fakepkg", version: str = "1.0"
+) -> Path:
+    """A wheel of project `name` at `version`: files plus dist-info, in folder."""
+    stem = f"{name.replace('-', '_')}-{version}"
+    path = folder / f"{stem}-py3-none-any.whl"
     with zipfile.ZipFile(path, "w") as zf:
-        for name, text in files.items():
-            zf.writestr(name, text)
-        zf.writestr("fakepkg-1.0.dist-info/METADATA", "Name: fakepkg\nVersion: 1.0\n")
+        for member, text in files.items():
+            zf.writestr(member, text)
+        zf.writestr(f"{stem}.dist-info/METADATA", f"Name: {name}\nVersion: {version}\n")
+        zf.writestr(f"{stem}.dist-info/WHEEL", "Wheel-Version: 1.0\nTag: py3-none-any\n")
+        zf.writestr(f"{stem}.dist-info/RECORD", "")
     return path
 
 

@@ -8,7 +8,6 @@ import importlib.metadata
 import subprocess
 import sys
 import threading
-import zipfile
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from rag.errors import SourceError
 from rag.settings import load_settings
 from rag.store import ChromaStore
 from tests.commands import run
+from tests.fake_packages import make_wheel
 from tests.httpd import write_tar_gz
 
 FILES = {
@@ -34,18 +34,6 @@ FILES = {
     "fakepkg/data.json": "{}",
 }
 EXPECTED = ["fakepkg/__init__.py", "fakepkg/_impl.py", "fakepkg/core.py"]
-
-
-def make_wheel(folder: Path, files: dict[str, str], name: str = "fakepkg") -> Path:
-    """A wheel of files (plus dist-info) in folder."""
-    path = folder / f"{name}-1.0-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w") as zf:
-        for member, text in files.items():
-            zf.writestr(member, text)
-        zf.writestr(f"{name}-1.0.dist-info/METADATA", f"Name: {name}\nVersion: 1.0\n")
-        zf.writestr(f"{name}-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nTag: py3-none-any\n")
-        zf.writestr(f"{name}-1.0.dist-info/RECORD", "")
-    return path
 
 
 def make_sdist(folder: Path, files: dict[str, str]) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from rag.mcp_server import Tools
 from rag.models import Hit
 from rag.releases import release_line, signature, version_key
 from tests.commands import run
+from tests.fake_packages import make_wheel
 
 QUESTION = "What does DeltaTable.vacuum do?"
 INIT = 'from delta.tables import DeltaTable\n\n__all__ = ["DeltaTable"]\n'
@@ -30,13 +30,8 @@ class DeltaTable:
 
 def delta_wheel(folder: Path, version: str, params: str, days: int) -> None:
     """A delta-spark wheel of our own whose DeltaTable.vacuum takes `params`."""
-    name = f"delta_spark-{version}"
-    with zipfile.ZipFile(folder / f"{name}-py3-none-any.whl", "w") as zf:
-        zf.writestr("delta/__init__.py", INIT)
-        zf.writestr("delta/tables.py", TABLES.format(params=params, days=days))
-        zf.writestr(f"{name}.dist-info/METADATA", f"Name: delta-spark\nVersion: {version}\n")
-        zf.writestr(f"{name}.dist-info/WHEEL", "Wheel-Version: 1.0\nTag: py3-none-any\n")
-        zf.writestr(f"{name}.dist-info/RECORD", "")
+    files = {"delta/__init__.py": INIT, "delta/tables.py": TABLES.format(params=params, days=days)}
+    make_wheel(folder, files, name="delta-spark", version=version)
 
 
 @pytest.fixture(scope="module")
