@@ -161,9 +161,8 @@ def _ask(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     print("" if answer.text.endswith("\n") else "\n")  # one blank line before the sources
     if (late := notes(answer.deprecated)) and late not in "".join(streamed):
         print(late, end="")  # an LLM's answer: known once it had cited, after its text
-    said = answer.text.rstrip().rpartition("\n")[2]
-    if said.startswith("Release") and said not in "".join(streamed):
-        print(f"{said}\n")  # likewise the releases an LLM's answer cites
+    if answer.releases and answer.releases not in "".join(streamed):
+        print(f"{answer.releases}\n")  # likewise the releases an LLM's answer cites
     if answer.citations:
         print("Sources:")
         for n, hit in answer.cited_hits():

@@ -284,14 +284,15 @@ class KnowledgeBase:
                 deprecated = deprecations(hits, citations)
             else:  # the extractive engine wrote the selection's notes first
                 deprecated = selection.deprecated
+            releases = "" if declined else selection.footer
+            noted = text
             if checked:  # notes and releases known once the model has cited
-                text = with_notes(text, framing, deprecated)
-                cited = [hits[n - 1] for n in citations]
-                if line := release_line(cited, self.settings.releases):
-                    text = f"{text.rstrip()}\n\n{line}"
+                releases = release_line([hits[n - 1] for n in citations], self.settings.releases)
+                noted = with_notes(text, framing, deprecated)
+                noted = f"{noted.rstrip()}\n\n{releases}" if releases else noted
             return Answer(
                 question=question,
-                text=text,
+                text=noted,
                 hits=hits,
                 citations=citations,
                 refused=declined,
@@ -304,6 +305,7 @@ class KnowledgeBase:
                 if checked
                 else [],
                 deprecated=deprecated,
+                releases=releases,
             )
 
         return AnswerStream(pieces, finish)

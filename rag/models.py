@@ -215,6 +215,7 @@ class Answer:
     unknown: list[str] = field(default_factory=list)  # names asked about that the index lacks
     unverified: list[str] = field(default_factory=list)  # names answered that nothing backs
     deprecated: list[Deprecation] = field(default_factory=list)  # cited entries marked so
+    releases: str = ""  # the line naming the releases it quotes ("Release: Delta Lake 4.0.0.")
 
     @property
     def body(self) -> str:

@@ -75,6 +75,8 @@ def test_ask_answers_on_corpus_with_valid_citations(kb: KnowledgeBase) -> None:
     assert answer.framing == kb.persona().framing().rstrip()
     assert answer.body == answer.text[len(answer.framing) :].strip()
     assert "`delta.columnMapping.mode`" in answer.body[:300]
+    assert answer.releases == f"Release: Delta Lake {DELTA_VERSION}."
+    assert answer.body.endswith(answer.releases)
     cited = {hit.source for _, hit in answer.cited_hits()}
     assert "delta/docs/delta-column-mapping.mdx" in cited
     total, valid = citation_check(answer)
@@ -449,7 +451,8 @@ def test_llm_engine_end_to_end(
     assert answer is not None
     assert answer.engine == engine and answer.refused is False
     # The releases of the passages it cites follow what the model wrote.
-    assert answer.text == "".join(ANSWER_WORDS) + f"\n\nRelease: Delta Lake {DELTA_VERSION}."
+    assert answer.releases == f"Release: Delta Lake {DELTA_VERSION}."
+    assert answer.text == "".join(ANSWER_WORDS) + f"\n\n{answer.releases}"
     assert answer.citations == [1]
     assert answer.cited_hits()[0][1].source == "delta/docs/delta-column-mapping.mdx"
     assert answer.unverified == []
