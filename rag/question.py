@@ -68,7 +68,7 @@ _LANGUAGES = {
     "java": re.compile(r"\bjava\b", re.IGNORECASE),
     "r": re.compile(r"\b(?:sparkr|sparklyr)\b|\bin r\b", re.IGNORECASE),
 }
-_PRODUCTS = {
+PRODUCTS = {
     "delta": re.compile(r"\bdelta\b|\bdeltalake\b|\bdelta-spark\b", re.IGNORECASE),
     "mlflow": re.compile(r"\bmlflow\b", re.IGNORECASE),
     "spark": re.compile(r"\b(?:py)?spark\b", re.IGNORECASE),
@@ -199,12 +199,12 @@ class Question:
     @cached_property
     def products(self) -> frozenset[str]:
         """The products the question names (spark, delta, mlflow)."""
-        return frozenset(name for name, pattern in _PRODUCTS.items() if pattern.search(self.text))
+        return frozenset(name for name, pattern in PRODUCTS.items() if pattern.search(self.text))
 
 
 def is_stack_name(word: str) -> bool:
     """Whether a word names one of the stack's products or languages (PySpark, Delta, SQL)."""
-    return any(p.fullmatch(word) for p in (*_LANGUAGES.values(), *_PRODUCTS.values()))
+    return any(p.fullmatch(word) for p in (*_LANGUAGES.values(), *PRODUCTS.values()))
 
 
 def _scene(text: str) -> str:

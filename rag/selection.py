@@ -12,7 +12,7 @@ import numpy as np
 
 from rag.keywords import tokenize
 from rag.models import Deprecation, Hit, is_reference
-from rag.question import Question
+from rag.question import PRODUCTS, Question
 from rag.units import INLINE_CODE, Unit, passage_units
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -35,6 +35,10 @@ INSTRUCTION = re.compile(
 # "This enables ...", "It also ...": a sentence that leans on the one before it, which a lead
 # does not show.
 ANAPHORA = re.compile(r"^(?:this|that|these|those|it|they|its|their|such)\b", re.IGNORECASE)
+# A name a reader would type: dotted, underscored or hyphenated, or camelCase / PascalCase.
+IDENTIFIER = re.compile(
+    r"\b[A-Za-z_]\w*(?:[._-]\w+)+\b|\b[a-z]+[A-Z]\w*\b|\b[A-Z][a-z0-9]+[A-Z]\w*\b"
+)
 OUTPUT_LINE = re.compile(r"^\s*(?:\d{4}[-/]\d\d[-/]\d\d|Traceback|File \"|[+|][-+=]{3}|[|├└─])")
 SPACE = re.compile(r"\s+")
 # A unit's score is a weighted sum of these signals. The weights started from a logistic
@@ -65,11 +69,21 @@ WEIGHTS = {
     "output": -1.0,  # a code block of output (logs, tracebacks, tables)
     "language": 0.3,  # code in the language the question prefers
     "anaphora": 0.0,  # opens by pointing back ("This enables ...")
+    "corroborated": 0.0,  # names a rare identifier that other retrieved passages name too
+    "other_product": -0.5,  # from another product than the one the question names
 }
 # The lead states the answer: a sentence, item or row beats code, length counts for nothing
-# (code that a leading sentence introduces still follows it), and it must read on its own.
-LEAD_WEIGHTS = {**WEIGHTS, "code": -0.6, "length": 0.0, "anaphora": -0.6}
+# (code that a leading sentence introduces still follows it), it must read on its own, and the
+# name it gives is one the other passages confirm. (Corroboration in the support's score too
+# drew support from other documents than the lead's: more noise, for one keyword more.)
+LEAD_WEIGHTS = {**WEIGHTS, "code": -0.6, "length": 0.0, "anaphora": -0.6, "corroborated": 0.5}
 MAX_EMBEDDED = 16
+# The answer to "which setting / function / command" tends to recur across the documents that
+# discuss the question (a config key in the guide, its table row and the migration notes), while
+# a name that one passage happens to mention does not. Counted for names rarer than this
+# (idf), not already in the question, in up to CORROBORATION_CAP other passages.
+CORROBORATION_IDF = 4.0
+CORROBORATION_CAP = 3
 # A unit may be quoted when it holds this share of the question's (rarity-weighted) words, or
 # its meaning is this close to the question's.
 MIN_COVERAGE = 0.2
@@ -238,6 +252,8 @@ def signals(
     whole = _coverage(asked.words, unit_words, idf)
     per_part = [_coverage(p.words, unit_words, idf) for p in asked.parts]
     common = [_common(asked, u, hits[u.hit]) for u in units]
+    for k, value in enumerate(_corroboration(asked, hits, units, idf)):
+        common[k]["corroborated"] = value
     cheap = [
         max(col) + whole[k] + sum(WEIGHTS[n] * v for n, v in common[k].items())
         for k, col in enumerate(zip(*per_part, strict=True))
@@ -273,8 +289,35 @@ def _common(asked: Question, unit: Unit, hit: Hit) -> dict[str, float]:
         "anaphora": 1.0 if unit.kind in ("sentence", "item") and ANAPHORA.match(text) else 0.0,
         "concrete": 1.0 if unit.code or INLINE_CODE.search(text) else 0.0,
         "length": min(len(text), 600) / 600,
+        "other_product": _other_product(asked, hit),
         **_name_signals(asked, unit),
     }
+
+
+def _other_product(asked: Question, hit: Hit) -> float:
+    """1 when the question names one product ("Spark SQL: ...") and the passage documents
+    another; team notes and questions naming none or several are no one's."""
+    named = asked.products
+    return float(len(named) == 1 and hit.product in PRODUCTS and hit.product not in named)
+
+
+def _corroboration(
+    asked: Question, hits: Sequence[Hit], units: list[Unit], idf: Idf
+) -> list[float]:
+    """For each unit, how many other retrieved passages name one of its rare identifiers that
+    the question does not (up to CORROBORATION_CAP), as a share of the cap."""
+    question = asked.full.lower()
+    texts = [hit.text.lower() for hit in hits]
+    out = []
+    for unit in units:
+        best = 0
+        for name in {m.group().lower() for m in IDENTIFIER.finditer(_scored_text(unit))}:
+            if name in question or idf(name) < CORROBORATION_IDF:
+                continue
+            others = sum(1 for k, text in enumerate(texts) if k != unit.hit and name in text)
+            best = max(best, others)
+        out.append(min(best, CORROBORATION_CAP) / CORROBORATION_CAP)
+    return out
 
 
 def _language_fit(asked: Question, unit: Unit) -> float:

@@ -129,3 +129,39 @@ def test_a_sentence_that_points_back_does_not_lead() -> None:
         "How can I rename a column without rewriting the Parquet files?", [hit(text)]
     )
     assert selection.lead[0].unit.text.startswith("Column mapping lets you")
+
+
+def test_the_lead_gives_the_name_other_passages_confirm() -> None:
+    guide = hit(
+        "To keep old table versions longer, set `delta.logRetentionDuration` on the table. "
+        "To keep old table versions longer, set `delta.checkpointRetentionDuration` instead.",
+        "delta/guide.mdx",
+    )
+    table = hit("`delta.checkpointRetentionDuration` | 2 days | How long checkpoints are kept.")
+    rare = lambda _word: 10.0  # noqa: E731 - every name is rare in this index
+    question = "How do I keep old table versions longer?"
+    lead = select(question, [guide, table], idf=rare).lead[0].unit.text
+    assert "checkpointRetentionDuration" in lead
+    # Alone, the guide leads with its first way; a common name confirms nothing.
+    assert "logRetentionDuration" in select(question, [guide], idf=rare).lead[0].unit.text
+    common = select(question, [guide, table], idf=lambda _word: 1.0)
+    assert "logRetentionDuration" in common.lead[0].unit.text
+
+
+def test_a_question_naming_one_product_leads_from_that_product() -> None:
+    delta = hit(
+        "To replace the rows that match a predicate in the target table, set "
+        "`spark.databricks.delta.replaceWhere.constraintCheck.enabled` to false.",
+        "delta/batch.mdx",
+        product="delta",
+    )
+    spark = hit(
+        "An anti join returns the rows of the left relation that have no match in the right.",
+        "spark/join.md",
+        product="spark",
+    )
+    question = "Spark SQL: how do I return the left rows that have no match in the right table?"
+    assert select(question, [spark, delta]).lead[0].unit.text.startswith("An anti join")
+    # Naming both leaves the choice to the passages (the instruction's form wins).
+    both = question.replace("Spark SQL", "Spark SQL or Delta")
+    assert select(both, [spark, delta]).lead[0].unit.text.startswith("To replace")
