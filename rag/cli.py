@@ -161,6 +161,9 @@ def _ask(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     print("" if answer.text.endswith("\n") else "\n")  # one blank line before the sources
     if (late := notes(answer.deprecated)) and late not in "".join(streamed):
         print(late, end="")  # an LLM's answer: known once it had cited, after its text
+    for line in answer.differences:  # likewise where the releases of what it cites differ
+        if line not in "".join(streamed):
+            print(f"{line}\n")
     if answer.releases and answer.releases not in "".join(streamed):
         print(f"{answer.releases}\n")  # likewise the releases an LLM's answer cites
     if answer.citations:
@@ -196,6 +199,7 @@ def _answer_json(answer: Answer) -> dict[str, Any]:
         "unknown_names": answer.unknown,
         "unverified_names": answer.unverified,
         "deprecated": [asdict(entry) for entry in answer.deprecated],
+        "differences": answer.differences,
         "engine": answer.engine,
         "persona": answer.persona,
         "citations": [{"n": n, **_hit_json(h)} for n, h in answer.cited_hits()],

@@ -253,6 +253,7 @@ class KnowledgeBase:
         names = snapshot.names
         unknown = names.unknown(Question(search_query)) if found else []
         refused = bool(unknown) or not self.confident(search_query, found)
+        one_release = bool(filters and filters.versions)  # asked about one release: that one only
         selection = (
             Selection(hits=found)
             if refused
@@ -260,9 +261,9 @@ class KnowledgeBase:
         )
         if not refused:
             selection.deprecated = of_extract(selection, search_query)
-            if not (filters and filters.versions):  # asked about one release: that one only
-                selection.notes = self._differences(search_query, selection, snapshot)
             led = [selection.hits[n - 1] for n in dict.fromkeys(p.n for p in selection.lead)]
+            if not one_release:
+                selection.notes = self._differences(search_query, led, snapshot)
             selection.footer = release_line(led or selection.used, self.settings.releases)
         hits = answerer.passages(selection)
         if unknown:
@@ -285,11 +286,15 @@ class KnowledgeBase:
             else:  # the extractive engine wrote the selection's notes first
                 deprecated = selection.deprecated
             releases = "" if declined else selection.footer
+            differ = [] if declined else selection.notes
             noted = text
-            if checked:  # notes and releases known once the model has cited
-                releases = release_line([hits[n - 1] for n in citations], self.settings.releases)
+            if checked:  # notes, differences and releases known once the model has cited
+                cited = [hits[n - 1] for n in citations]
+                releases = release_line(cited, self.settings.releases)
+                differ = [] if one_release else self._differences(search_query, cited, snapshot)
                 noted = with_notes(text, framing, deprecated)
-                noted = f"{noted.rstrip()}\n\n{releases}" if releases else noted
+                for line in [*differ, releases]:
+                    noted = f"{noted.rstrip()}\n\n{line}" if line else noted
             return Answer(
                 question=question,
                 text=noted,
@@ -306,18 +311,19 @@ class KnowledgeBase:
                 else [],
                 deprecated=deprecated,
                 releases=releases,
+                differences=differ,
             )
 
         return AnswerStream(pieces, finish)
 
-    def _differences(self, question: str, selection: Selection, snapshot: Snapshot) -> list[str]:
-        """The signatures that differ across the indexed releases of the symbols the lead
-        quotes or the question names."""
+    def _differences(self, question: str, quoted: Sequence[Hit], snapshot: Snapshot) -> list[str]:
+        """The signatures that differ across the indexed releases of the symbols of the passages
+        an answer quotes (the extractive lead, an LLM's citations) or the question names."""
         named = [
             symbol_of(snapshot.metas[i]) for i in snapshot.named(Question(question).code_names)
         ]
-        quoted = [symbol_of(selection.hits[p.n - 1].metadata) for p in selection.lead]
-        return differences(snapshot, [s for s in [*quoted, *named] if s])
+        symbols = [symbol_of(hit.metadata) for hit in quoted]
+        return differences(snapshot, [s for s in [*symbols, *named] if s])
 
     def select(self, question: str, hits: Sequence[Hit], *, context: str = "") -> Selection:
         """The lead and supporting units of the passages, scored with the loaded model; a

@@ -216,6 +216,7 @@ class Answer:
     unverified: list[str] = field(default_factory=list)  # names answered that nothing backs
     deprecated: list[Deprecation] = field(default_factory=list)  # cited entries marked so
     releases: str = ""  # the line naming the releases it quotes ("Release: Delta Lake 4.0.0.")
+    differences: list[str] = field(default_factory=list)  # where the releases of a symbol differ
 
     @property
     def body(self) -> str:

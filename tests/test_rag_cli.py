@@ -129,12 +129,14 @@ def test_ask_json(runs: dict[str, Any]) -> None:
         "unknown_names",
         "unverified_names",
         "deprecated",
+        "differences",
         "engine",
         "persona",
         "citations",
         "hits",
     }
     assert data["unknown_names"] == data["unverified_names"] == data["deprecated"] == []
+    assert data["differences"] == []  # one release of each product indexed
     assert data["question"] == ON_CORPUS and data["refused"] is False
     assert data["engine"] == "extractive" and data["persona"] == "databricks-developer"
     assert len(data["hits"]) == Settings.model_fields["top_k"].default

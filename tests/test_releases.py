@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from rag.models import Hit
 from rag.releases import release_line, signature, version_key
 from tests.commands import run
 from tests.fake_packages import make_wheel
+from tests.llm_servers import MODEL, Server, openai_route
 
 QUESTION = "What does DeltaTable.vacuum do?"
 INIT = 'from delta.tables import DeltaTable\n\n__all__ = ["DeltaTable"]\n'
@@ -83,6 +85,35 @@ def test_an_answer_about_a_symbol_whose_signature_differs_names_both_releases(
         "Delta Lake 3.3.2: `def vacuum(self, retentionHours=None) -> None`; "
         "Delta Lake 4.0.0: `def vacuum(self, retentionHours=None, dryRun=False) -> None`."
     ) in text
+
+
+def test_an_llm_answer_citing_a_symbol_whose_signature_differs_names_both_releases(
+    home: Path,
+) -> None:
+    words = ["It removes old files: ", "`vacuum(retentionHours=None)` [1]."]
+    server = Server(openai_route(words, key=None))
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    llm = {"LAKESAGE_LLM_BASE_URL": f"{server.url}/v1", "LAKESAGE_LLM_MODEL": MODEL}
+    try:
+        answer = ask(home, "--engine", "openai", **llm)
+        env = {"LAKESAGE_REFUSAL_THRESHOLD": "-10", **llm}
+        printed = run(
+            "rag", "ask", "--engine", "openai", QUESTION, home=home, cwd=home.parent, **env
+        )
+        filtered = ask(home, "--engine", "openai", "--version", "4.0.0", **llm)
+    finally:
+        server.shutdown()
+        server.server_close()
+    line = (
+        "`delta.DeltaTable.vacuum` differs across releases: "
+        "Delta Lake 3.3.2: `def vacuum(self, retentionHours=None) -> None`; "
+        "Delta Lake 4.0.0: `def vacuum(self, retentionHours=None, dryRun=False) -> None`."
+    )
+    assert answer["differences"] == [line]
+    assert str(answer["answer"]).index(line) > str(answer["answer"]).index("[1].")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.count(line) == 1  # printed after the streamed text, once
+    assert filtered["differences"] == [] and line not in str(filtered["answer"])
 
 
 def test_the_pinned_release_leads_and_the_answer_says_so(home: Path) -> None:
