@@ -379,7 +379,9 @@ def _lead(asked: Question, scored: list[_Scored], size: Callable[[Unit], int]) -
             continue
         lead.append(s)
         used += size(unit)
-    return lead
+    # Code reads after the statement of its passage that the lead quotes with it.
+    prose = {s.unit.hit for s in lead if not s.unit.code}
+    return sorted(lead, key=lambda s: s.unit.code and s.unit.hit in prose)
 
 
 def _support(

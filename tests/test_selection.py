@@ -165,3 +165,13 @@ def test_a_question_naming_one_product_leads_from_that_product() -> None:
     # Naming both leaves the choice to the passages (the instruction's form wins).
     both = question.replace("Spark SQL", "Spark SQL or Delta")
     assert select(both, [spark, delta]).lead[0].unit.text.startswith("To replace")
+
+
+def test_code_in_the_lead_follows_the_statement_of_its_passage() -> None:
+    text = (
+        "To filter runs on params, prefix the name with `params` and quote the value.\n\n"
+        '```sql\nparams.batch_size = "2"\nparams.model LIKE "GPT%"\n```'
+    )
+    question = "Why does filtering runs on params.batch_size = 2 find nothing?"
+    lead = select(question, [hit(text)]).lead  # the code scores best: it quotes the name
+    assert [p.unit.kind for p in lead] == ["sentence", "code"]
