@@ -35,6 +35,12 @@ INSTRUCTION = re.compile(
 # "This enables ...", "It also ...": a sentence that leans on the one before it, which a lead
 # does not show.
 ANAPHORA = re.compile(r"^(?:this|that|these|those|it|they|its|their|such)\b", re.IGNORECASE)
+# "For API information, see ...", "Please refer to ...": a pointer to the answer, not the answer.
+REFERRAL = re.compile(
+    r"^(?:for (?:more|further|additional|api|full|detailed|complete)?\s*(?:information|details|"
+    r"guidance|examples?|usage)?[^,.]{0,100}, )?(?:please )?(?:see|refer to|check out|visit|consult)\b",
+    re.IGNORECASE,
+)
 # A name a reader would type: dotted, underscored or hyphenated, or camelCase / PascalCase.
 IDENTIFIER = re.compile(
     r"\b[A-Za-z_]\w*(?:[._-]\w+)+\b|\b[a-z]+[A-Z]\w*\b|\b[A-Z][a-z0-9]+[A-Z]\w*\b"
@@ -69,14 +75,23 @@ WEIGHTS = {
     "output": -1.0,  # a code block of output (logs, tracebacks, tables)
     "language": 0.3,  # code in the language the question prefers
     "anaphora": 0.0,  # opens by pointing back ("This enables ...")
+    "referral": 0.0,  # points elsewhere for the answer ("For details, see ...")
     "corroborated": 0.0,  # names a rare identifier that other retrieved passages name too
     "other_product": -0.5,  # from another product than the one the question names
 }
-# The lead states the answer: a sentence, item or row beats code, length counts for nothing
-# (code that a leading sentence introduces still follows it), it must read on its own, and the
-# name it gives is one the other passages confirm. (Corroboration in the support's score too
-# drew support from other documents than the lead's: more noise, for one keyword more.)
-LEAD_WEIGHTS = {**WEIGHTS, "code": -0.6, "length": 0.0, "anaphora": -0.6, "corroborated": 0.5}
+# The lead states the answer, short: a sentence, item or row beats code (code that a leading
+# sentence introduces still follows it), the shorter of two near equals wins, it must read on its
+# own rather than point back or elsewhere, and the name it gives is one the other passages
+# confirm. (Corroboration in the support's score too drew support from other documents than the
+# lead's: more noise, for one keyword more.)
+LEAD_WEIGHTS = {
+    **WEIGHTS,
+    "code": -0.6,
+    "length": -0.9,
+    "anaphora": -0.6,
+    "referral": -0.6,
+    "corroborated": 0.5,
+}
 MAX_EMBEDDED = 16
 # The answer to "which setting / function / command" tends to recur across the documents that
 # discuss the question (a config key in the guide, its table row and the migration notes), while
@@ -287,6 +302,7 @@ def _common(asked: Question, unit: Unit, hit: Hit) -> dict[str, float]:
         "output": 1.0 if unit.code and _looks_like_output(unit) else 0.0,
         "instruction": 1.0 if not unit.code and INSTRUCTION.search(text) else 0.0,
         "anaphora": 1.0 if unit.kind in ("sentence", "item") and ANAPHORA.match(text) else 0.0,
+        "referral": 1.0 if unit.kind in ("sentence", "item") and REFERRAL.match(text) else 0.0,
         "concrete": 1.0 if unit.code or INLINE_CODE.search(text) else 0.0,
         "length": min(len(text), 600) / 600,
         "other_product": _other_product(asked, hit),

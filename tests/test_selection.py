@@ -70,10 +70,10 @@ def test_a_sentence_that_introduces_nothing_shown_is_not_quoted() -> None:
 
 def test_the_embedding_signal_picks_among_equal_words() -> None:
     text = (
-        "Checkpoints store streaming progress in the checkpoint folder.\n\n"
-        "Checkpoints store streaming state in the checkpoint folder."
+        "Checkpoints store streaming state in the checkpoint folder.\n\n"
+        "Checkpoints store streaming progress in the checkpoint folder."
     )
-    favourite = "Checkpoints store streaming state in the checkpoint folder."
+    favourite = "Checkpoints store streaming progress in the checkpoint folder."  # the longer
 
     def embed(texts: Sequence[str]) -> np.ndarray:
         # The question and the favourite sentence point one way, everything else another.
@@ -175,3 +175,24 @@ def test_code_in_the_lead_follows_the_statement_of_its_passage() -> None:
     question = "Why does filtering runs on params.batch_size = 2 find nothing?"
     lead = select(question, [hit(text)]).lead  # the code scores best: it quotes the name
     assert [p.unit.kind for p in lead] == ["sentence", "code"]
+
+
+def test_the_shorter_of_two_near_equal_statements_leads() -> None:
+    text = (
+        "Retention of the files that a table no longer references is governed by table "
+        "properties, and older files are removed when you run the cleanup command on the "
+        "table at a time of your choosing.\n\n"
+        "Files older than 7 days are removed by the cleanup command."
+    )
+    lead = select("How old are the files the cleanup command removes?", [hit(text)]).lead
+    assert lead[0].unit.text == "Files older than 7 days are removed by the cleanup command."
+
+
+def test_a_pointer_elsewhere_does_not_lead() -> None:
+    text = (
+        "For details on the function that logs scikit-learn models with their metrics, "
+        "see `mlflow.sklearn`.\n\n"
+        "`mlflow.sklearn.autolog()` logs scikit-learn models and metrics."
+    )
+    lead = select("Which function logs scikit-learn models with their metrics?", [hit(text)]).lead
+    assert lead[0].unit.text.startswith("`mlflow.sklearn.autolog()`")
