@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from rag.models import Hit
-from rag.selection import ANSWER_CHARS, MAX_SUPPORT, select
+from rag.selection import ANSWER_CHARS, select
 
 
 def hit(text: str, source: str = "doc.md", **meta: Any) -> Hit:
@@ -38,7 +38,7 @@ def test_support_stays_within_the_answer_budget() -> None:
         f"VACUUM rule number {i} applies to retention files here." for i in range(40)
     )
     selection = select("What are the VACUUM retention rules?", [hit(sentences)])
-    assert 0 < len(selection.support) <= MAX_SUPPORT
+    assert 0 < len(selection.support) <= 5  # "at most about four supporting pieces"
     assert sum(len(p.unit.text) for p in selection.pieces) <= ANSWER_CHARS
 
 
