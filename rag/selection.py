@@ -35,6 +35,10 @@ INSTRUCTION = re.compile(
 # "This enables ...", "It also ...": a sentence that leans on the one before it, which a lead
 # does not show.
 ANAPHORA = re.compile(r"^(?:this|that|these|those|it|they|its|their|such)\b", re.IGNORECASE)
+# "(`spark.executor.memory` configuration property) and ...", "for all the columns of ...": a
+# sentence that a chunk boundary cut, or an aside, starts mid-thought. (A list item may start in
+# lower case: it continues its lead-in, which is shown with it.)
+FRAGMENT = re.compile(r"^(?:[(),;:]|[a-z]+\b(?![._(]))")
 # "For API information, see ...", "Please refer to ...": a pointer to the answer, not the answer.
 REFERRAL = re.compile(
     r"^(?:for (?:more|further|additional|api|full|detailed|complete)?\s*(?:information|details|"
@@ -74,21 +78,21 @@ WEIGHTS = {
     "length": 0.35,  # its length, up to 600 characters
     "output": -1.0,  # a code block of output (logs, tracebacks, tables)
     "language": 0.3,  # code in the language the question prefers
-    "anaphora": 0.0,  # opens by pointing back ("This enables ...")
+    "dependent": 0.0,  # needs what came before: points back ("This enables ..."), or a fragment
     "referral": 0.0,  # points elsewhere for the answer ("For details, see ...")
     "corroborated": 0.0,  # names a rare identifier that other retrieved passages name too
     "other_product": -0.5,  # from another product than the one the question names
 }
 # The lead states the answer, short: a sentence, item or row beats code (code that a leading
 # sentence introduces still follows it), the shorter of two near equals wins, it must read on its
-# own rather than point back or elsewhere, and the name it gives is one the other passages
-# confirm. (Corroboration in the support's score too drew support from other documents than the
-# lead's: more noise, for one keyword more.)
+# own (not point back, start mid-sentence or point elsewhere), and the name it gives is one the
+# other passages confirm. (Corroboration in the support's score too drew support from other
+# documents than the lead's: more noise, for one keyword more.)
 LEAD_WEIGHTS = {
     **WEIGHTS,
     "code": -0.6,
     "length": -0.9,
-    "anaphora": -0.6,
+    "dependent": -0.6,
     "referral": -0.6,
     "corroborated": 0.5,
 }
@@ -303,7 +307,7 @@ def _common(asked: Question, unit: Unit, hit: Hit) -> dict[str, float]:
         "language": _language_fit(asked, unit),
         "output": 1.0 if unit.code and _looks_like_output(unit) else 0.0,
         "instruction": 1.0 if not unit.code and INSTRUCTION.search(text) else 0.0,
-        "anaphora": 1.0 if unit.kind in ("sentence", "item") and ANAPHORA.match(text) else 0.0,
+        "dependent": float(_dependent(unit)),
         "referral": 1.0 if unit.kind in ("sentence", "item") and REFERRAL.match(text) else 0.0,
         "concrete": 1.0 if unit.code or INLINE_CODE.search(text) else 0.0,
         "length": min(len(text), 600) / 600,
@@ -336,6 +340,13 @@ def _corroboration(
             best = max(best, others)
         out.append(min(best, CORROBORATION_CAP) / CORROBORATION_CAP)
     return out
+
+
+def _dependent(unit: Unit) -> bool:
+    """Whether a sentence or item needs what came before it to be read."""
+    if unit.kind == "sentence" and FRAGMENT.match(unit.text):
+        return True
+    return unit.kind in ("sentence", "item") and bool(ANAPHORA.match(unit.text))
 
 
 def _language_fit(asked: Question, unit: Unit) -> float:

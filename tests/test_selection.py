@@ -196,3 +196,12 @@ def test_a_pointer_elsewhere_does_not_lead() -> None:
     )
     lead = select("Which function logs scikit-learn models with their metrics?", [hit(text)]).lead
     assert lead[0].unit.text.startswith("`mlflow.sklearn.autolog()`")
+
+
+def test_a_sentence_cut_mid_thought_does_not_lead() -> None:
+    text = (
+        "(`spark.executor.memory` configuration property) sets the memory of each executor.\n\n"
+        "Each executor of an application gets the memory that `spark.executor.memory` sets."
+    )
+    lead = select("What sets the memory of each executor?", [hit(text)]).lead
+    assert lead[0].unit.text.startswith("Each executor")
