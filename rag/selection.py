@@ -408,9 +408,10 @@ def _lead(asked: Question, scored: list[_Scored], size: Callable[[Unit], int]) -
             continue
         lead.append(s)
         used += size(unit)
-    # Code reads after the statement of its passage that the lead quotes with it.
+    # Code with no lead-in of its own reads after the statement of its passage that the lead
+    # quotes with it (code with a lead-in is shown under it already).
     prose = {s.unit.hit for s in lead if not s.unit.code}
-    return sorted(lead, key=lambda s: s.unit.code and s.unit.hit in prose)
+    return sorted(lead, key=lambda s: s.unit.code and not s.unit.lead_in and s.unit.hit in prose)
 
 
 def _support(

@@ -205,3 +205,13 @@ def test_a_sentence_cut_mid_thought_does_not_lead() -> None:
     )
     lead = select("What sets the memory of each executor?", [hit(text)]).lead
     assert lead[0].unit.text.startswith("Each executor")
+
+
+def test_code_with_its_own_lead_in_keeps_its_place_in_the_lead() -> None:
+    text = (
+        "Tracing records each call with one line:\n\n"
+        "```python\nmlflow.openai.autolog()\n```\n\n"
+        "You can also trace calls:\n\n- Trace every OpenAI call globally\n- Sample traces of each call"
+    )
+    lead = select("How do I trace every OpenAI call with one line?", [hit(text)]).lead
+    assert [p.unit.kind for p in lead] == ["code", "item"]  # shown under its lead-in, first
