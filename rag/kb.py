@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -43,6 +44,11 @@ WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[._][A-Za-z0-9]+)*")
 # A capitalised word after another word (not an acronym, not a sentence's first word): a name
 # the question gives, of a product, tool or place ("the Flink checkpoint interval").
 PROPER_NAME = re.compile(r"(?<=[\w,;:)] )[A-Z][a-z][A-Za-z0-9]+")
+# Python's own exceptions (AttributeError, KeyError): how a symptom is described, not a name of
+# another stack the passages should mention.
+PYTHON_ERRORS = frozenset(
+    name.lower() for name in dir(builtins) if name.endswith(("Error", "Exception", "Warning"))
+)
 # What a view may change: these shape the answers, not the model, index or store views share.
 ANSWER_SETTINGS = frozenset(
     {
@@ -392,6 +398,7 @@ class KnowledgeBase:
             if name.lower() not in lowered
             and name.lower() not in STOPWORDS
             and not is_stack_name(name)  # PySpark, SQL: how it is asked, not what
+            and name.lower() not in PYTHON_ERRORS
         }
         return (
             best
@@ -414,7 +421,13 @@ class KnowledgeBase:
             if not parts or raw in STOPWORDS:
                 continue
             if "." in raw or "_" in raw:
-                if parts[0] not in keywords.doc_freq:  # the whole identifier
+                last = raw.rsplit(".", 1)[-1]
+                # The whole identifier, or the attribute a chain ends in when that is a name of
+                # its own (run.info.run_uuid: the docs write run_uuid; spark.sql.foo.bar: no).
+                known = parts[0] in keywords.doc_freq or (
+                    "." in raw and "_" in last and last in keywords.doc_freq
+                )
+                if not known:
                     unknown.append(raw)
             elif not keywords.knows_prefix(parts[0]) and not self.embedder.is_word(raw):
                 unknown.append(raw)

@@ -107,9 +107,9 @@ class Settings(BaseSettings):
         1, ge=0, le=3, description="Neighbouring chunks on each side returned with a hit."
     )
     refusal_threshold: float = Field(
-        0.82,
+        0.75,
         description="Below this confidence answers decline (bench/calibrate_refusal.py on the "
-        "default index and the dev set).",
+        "default index, the dev set and bench/questions/ours.jsonl).",
     )
     refusal_unknown_penalty: float = Field(
         0.3, ge=0, description="Confidence lost per question term the docs never use."

@@ -108,6 +108,9 @@ def test_unknown_terms_name_other_stacks(kb: KnowledgeBase) -> None:
     assert kb.unknown_terms("Is InvariantViolationException raised for CHECK?") == []
     # The JDBC page speaks of Kerberos: a word sharing its first five letters is known.
     assert kb.unknown_terms("How do I read from kerberized databases?") == []
+    # A chain ending in a name the docs write is known; one ending in a plain word is not.
+    assert kb.unknown_terms("Why does my_run.details.run_id fail?") == []
+    assert kb.unknown_terms("Why does spark.sql.jdbc.foo fail?") == ["spark.sql.jdbc.foo"]
 
 
 def test_a_name_the_passages_never_mention_costs_confidence(kb: KnowledgeBase) -> None:
@@ -123,6 +126,8 @@ def test_a_name_the_passages_never_mention_costs_confidence(kb: KnowledgeBase) -
             2 * penalty,
         ),
         ("How do I enable column mapping in PySpark with delta.columnMapping.mode?", 0.0),
+        # Python's own exceptions describe the symptom (the docs rarely name them).
+        ("Why does enabling delta.columnMapping.mode raise a TypeError or KeyError?", 0.0),
         (ON_CORPUS, 0.0),
     ]:
         hits = kb.search(question, 6)
