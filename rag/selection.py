@@ -18,7 +18,9 @@ from rag.units import INLINE_CODE, Unit, passage_units
 Embed = Callable[[Sequence[str]], np.ndarray]
 Idf = Callable[[str], float]
 
-NUMBER = re.compile(r"\d")
+# A quantity: a number standing alone ("10 seconds", "200", "75%"), not the digits of a name or
+# a version (delta-spark_2.12, 3.2.0).
+NUMBER = re.compile(r"(?<![\w.\-/])\d+(?:[.,]\d+)?%?(?![\w\-/]|\.\w)")
 CONFIG_NAME = re.compile(
     r"`[^`\s]+`|\b[a-z][\w-]*(?:\.[a-zA-Z][\w-]*){2,}\b|\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b"
 )

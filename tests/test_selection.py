@@ -215,3 +215,12 @@ def test_code_with_its_own_lead_in_keeps_its_place_in_the_lead() -> None:
     )
     lead = select("How do I trace every OpenAI call with one line?", [hit(text)]).lead
     assert [p.unit.kind for p in lead] == ["code", "item"]  # shown under its lead-in, first
+
+
+def test_a_value_question_leads_with_a_quantity_not_digits_in_a_name() -> None:
+    text = (
+        "System metrics sampling is kept by `sampling_interval2` since release 3.2.0.\n\n"
+        "System metrics are sampled every 10 seconds."
+    )
+    lead = select("How often are system metrics sampled?", [hit(text)]).lead
+    assert lead[0].unit.text == "System metrics are sampled every 10 seconds."
