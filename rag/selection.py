@@ -43,8 +43,9 @@ ANAPHORA = re.compile(r"^(?:this|that|these|those|it|they|its|their|such)\b", re
 FRAGMENT = re.compile(r"^(?:[(),;:]|[a-z]+\b(?![._(]))")
 # "For API information, see ...", "Please refer to ...": a pointer to the answer, not the answer.
 REFERRAL = re.compile(
-    r"^(?:for (?:more|further|additional|api|full|detailed|complete)?\s*(?:information|details|"
-    r"guidance|examples?|usage)?[^,.]{0,100}, )?(?:please )?(?:see|refer to|check out|visit|consult)\b",
+    r"^(?:for (?:more|further|additional|api|full|detailed|complete)?\s*"
+    r"(?:information|details|guidance|examples?|usage)?[^,.]{0,100}, )?"
+    r"(?:please )?(?:see|refer to|check out|visit|consult)\b",
     re.IGNORECASE,
 )
 # A name a reader would type: dotted, underscored or hyphenated, or camelCase / PascalCase.
