@@ -259,7 +259,11 @@ def test_names_an_llm_makes_up_get_a_badge(home: Path) -> None:
         server.shutdown()
         server.server_close()
     assert not at.exception and not at.error
-    assert last_answer(at).unverified == ["delta.magic.speedup"]
+    answer = last_answer(at)
+    assert answer.unverified == ["delta.magic.speedup"]
+    # The releases it cites, known once it has cited, show under the streamed text at once.
+    assert answer.releases.startswith("Release: Delta Lake")
+    assert answer.releases in [m.value for m in at.chat_message[1].markdown]
     captions = " ".join(c.value for c in at.caption)
     assert escape_markdown("Not in the passages or the index: delta.magic.speedup") in captions
 

@@ -7,6 +7,8 @@ import streamlit as st
 
 from rag.errors import LakesageError
 from rag.feedback import ChatTurn, Feedback, FeedbackLog, Rating
+from rag.models import Answer
+from ui.safe_markdown import safe_answer
 from ui.sources_view import show_deprecated, show_sources, show_unverified
 
 # st.feedback("thumbs") gives 0 for thumbs down, 1 for thumbs up.
@@ -26,6 +28,16 @@ def show_answer_extras(turn: ChatTurn, log: FeedbackLog) -> None:
         with st.form(f"comment-form-{turn.id}", border=False):
             st.text_input("Comment (optional)", key=f"comment-{turn.id}", max_chars=2000)
             st.form_submit_button("Send comment", on_click=save_feedback, args=(turn, log))
+
+
+def show_late_lines(answer: Answer, streamed: object) -> None:
+    """The lines an LLM's answer gets once it has cited (where the releases of a cited symbol
+    differ, the releases it cites), which its stream could not carry; the history shows them
+    in the answer's text."""
+    shown = streamed if isinstance(streamed, str) else ""
+    for line in [*answer.differences, answer.releases]:
+        if line and line not in shown:
+            st.markdown(safe_answer(line))
 
 
 def save_feedback(turn: ChatTurn, log: FeedbackLog) -> None:

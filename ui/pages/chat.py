@@ -6,7 +6,7 @@ import streamlit as st
 
 from rag.errors import LakesageError, LLMError
 from rag.feedback import ChatTurn, FeedbackLog, history_of
-from ui.answer_view import show_answer_extras
+from ui.answer_view import show_answer_extras, show_late_lines
 from ui.errors import stop_with_error
 from ui.jobs import warm_up
 from ui.knowledge_base import index_status
@@ -44,7 +44,7 @@ if question := st.chat_input("Ask about Spark, Delta Lake, MLflow or the team no
     with st.chat_message("assistant"):
         try:
             stream = kb.ask_stream(question, history=history_of(turns), filters=session.filters)
-            st.write_stream(safe_pieces(stream))
+            streamed = st.write_stream(safe_pieces(stream))
         except LLMError as exc:
             st.error(str(exc))
             st.caption("Or pick another answer engine, base URL or model in the sidebar.")
@@ -52,6 +52,7 @@ if question := st.chat_input("Ask about Spark, Delta Lake, MLflow or the team no
         except LakesageError as exc:
             stop_with_error(str(exc))
         assert stream.answer is not None
+        show_late_lines(stream.answer, streamed)
         turns += [
             ChatTurn("user", question),
             ChatTurn("assistant", stream.answer.text, stream.answer),
