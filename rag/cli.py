@@ -159,13 +159,11 @@ def _ask(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     answer = stream.answer
     assert answer is not None
     print("" if answer.text.endswith("\n") else "\n")  # one blank line before the sources
-    if (late := notes(answer.deprecated)) and late not in "".join(streamed):
+    shown = "".join(streamed)
+    if (late := notes(answer.deprecated)) and late not in shown:
         print(late, end="")  # an LLM's answer: known once it had cited, after its text
-    for line in answer.differences:  # likewise where the releases of what it cites differ
-        if line not in "".join(streamed):
-            print(f"{line}\n")
-    if answer.releases and answer.releases not in "".join(streamed):
-        print(f"{answer.releases}\n")  # likewise the releases an LLM's answer cites
+    for line in answer.late_lines(shown):  # likewise its releases and where they differ
+        print(f"{line}\n")
     if answer.citations:
         print("Sources:")
         for n, hit in answer.cited_hits():

@@ -218,6 +218,12 @@ class Answer:
     releases: str = ""  # the line naming the releases it quotes ("Release: Delta Lake 4.0.0.")
     differences: list[str] = field(default_factory=list)  # where the releases of a symbol differ
 
+    def late_lines(self, streamed: str) -> list[str]:
+        """The lines an LLM's answer gets once it has cited, which its stream could not carry:
+        where the releases of a cited symbol differ, then the releases it cites."""
+        lines = [*self.differences, self.releases]
+        return [line for line in lines if line and line not in streamed]
+
     @property
     def body(self) -> str:
         """The answer without its persona framing line."""

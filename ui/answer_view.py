@@ -31,13 +31,9 @@ def show_answer_extras(turn: ChatTurn, log: FeedbackLog) -> None:
 
 
 def show_late_lines(answer: Answer, streamed: object) -> None:
-    """The lines an LLM's answer gets once it has cited (where the releases of a cited symbol
-    differ, the releases it cites), which its stream could not carry; the history shows them
-    in the answer's text."""
-    shown = streamed if isinstance(streamed, str) else ""
-    for line in [*answer.differences, answer.releases]:
-        if line and line not in shown:
-            st.markdown(safe_answer(line))
+    """Answer.late_lines under the streamed text; the history shows them in the answer's text."""
+    for line in answer.late_lines(streamed if isinstance(streamed, str) else ""):
+        st.markdown(safe_answer(line))
 
 
 def save_feedback(turn: ChatTurn, log: FeedbackLog) -> None:
