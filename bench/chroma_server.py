@@ -50,6 +50,7 @@ class Remembered:
         self.inner = inner
         self.name = inner.name
         self.max_tokens = inner.max_tokens
+        self.query_prefix = inner.query_prefix
         self._seen: dict[tuple[str, ...], np.ndarray] = {}
 
     @property

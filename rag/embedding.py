@@ -22,6 +22,7 @@ class Embedder(Protocol):
 
     name: str
     max_tokens: int
+    query_prefix: str  # what a question is prefixed with before it is embedded
 
     @property
     def dim(self) -> int:

@@ -29,6 +29,7 @@ from rag.index_watch import NO_INDEX, IndexWatch, read_meta
 from rag.keywords import STOPWORDS, KeywordIndex, tokenize
 from rag.ledger import Ledger
 from rag.models import Answer, Hit, symbol_of
+from rag.packaged_models import DEFAULT_REFUSAL_THRESHOLD, packaged
 from rag.personas import Persona, get_persona, list_personas
 from rag.question import Question, is_stack_name
 from rag.releases import differences, release_line
@@ -214,7 +215,8 @@ class KnowledgeBase:
         """Ranked passages for a question."""
         retriever = self.retriever
         # Through the unit vectors: the answer's selection embeds the question again.
-        return retriever.search(question, k, filters, self._embed_units([question])[0])
+        query = self._embed_units([self.embedder.query_prefix + question])[0]
+        return retriever.search(question, k, filters, query)
 
     def ask(
         self,
@@ -343,7 +345,14 @@ class KnowledgeBase:
     ) -> Selection:
         """select() with the index's keywords at hand."""
         context = "" if context == question else context
-        return select(question, hits, embed=self._embed_units, idf=keywords.idf, context=context)
+        return select(
+            question,
+            hits,
+            embed=self._embed_units,
+            idf=keywords.idf,
+            context=context,
+            query_prefix=self.embedder.query_prefix,
+        )
 
     def _embed_units(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of quotable units, remembered: the same passages answer many questions."""
@@ -371,7 +380,16 @@ class KnowledgeBase:
 
     def confident(self, question: str, hits: Sequence[Hit]) -> bool:
         """Whether the best passages are close enough to the question to answer from."""
-        return self.confidence(question, hits) >= self.settings.refusal_threshold
+        return self.confidence(question, hits) >= self.refusal_threshold
+
+    @property
+    def refusal_threshold(self) -> float:
+        """The confidence answers need: the settings' value, else the one calibrated for the
+        embedding model (cosines of different models are on different scales)."""
+        if self.settings.refusal_threshold is not None:
+            return self.settings.refusal_threshold
+        model = packaged(self.settings.embed_model)
+        return model.refusal_threshold if model else DEFAULT_REFUSAL_THRESHOLD
 
     def confidence(self, question: str, hits: Sequence[Hit]) -> float:
         """Best dense similarity of the top passages plus the rarity-weighted share of

@@ -28,6 +28,7 @@ import numpy as np
 from rag.embedder_base import BaseEmbedder, resolve_model_path
 from rag.errors import LakesageError
 from rag.offline import go_offline
+from rag.packaged_models import packaged
 
 if TYPE_CHECKING:
     from rag.settings import Settings
@@ -188,8 +189,14 @@ class OnnxEmbedder(BaseEmbedder):
 
     @cached_property
     def onnx_path(self) -> Path:
-        """The ONNX file this embedder runs, built on first use in a child process, so torch
-        (needed only to export) never weighs on this process's memory."""
+        """The ONNX file this embedder runs: the one a packaged model ships, else one built on
+        first use in a child process, so torch (needed only to export) never weighs on this
+        process's memory."""
+        model = packaged(self.name)
+        if model and model.onnx_file:
+            if not self.quantize:
+                raise LakesageError(f"{self.name} ships as int8 ONNX only; there is no fp32 copy")
+            return self.model_path / model.onnx_file
         folder = self.cache_dir / "onnx" / cache_key(self.model_path)
         if not ((folder / FP32_FILE).is_file() and (folder / INT8_FILE).is_file()):
             started = time.perf_counter()
@@ -260,8 +267,14 @@ class OnnxEmbedder(BaseEmbedder):
         with ThreadPoolExecutor(self.workers, thread_name_prefix="lakesage-embed") as pool:
             yield from pool.map(lambda batch: self.embed_batch(*batch), batches)
 
+    @cached_property
+    def _pooling(self) -> str:
+        model = packaged(self.name)
+        return model.pooling if model else "mean"
+
     def embed_batch(self, texts: Sequence[str], encodings: Sequence[Any]) -> np.ndarray:
-        """One batch padded to its longest text, mean-pooled over the attention mask."""
+        """One batch padded to its longest text, pooled as the model was trained: the mean over
+        the attention mask, or the first ([CLS]) token's state."""
         width = max(len(enc.ids) for enc in encodings)
         ids = np.full((len(texts), width), self._pad_id, dtype=np.int64)
         mask = np.zeros((len(texts), width), dtype=np.int64)
@@ -274,6 +287,8 @@ class OnnxEmbedder(BaseEmbedder):
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         feeds = {k: v for k, v in feeds.items() if k in self._input_names}
         hidden = self.session.run(None, feeds)[0]
+        if self._pooling == "cls":
+            return np.asarray(hidden[:, 0, :])
         weights = mask[:, :, None].astype(np.float32)
         return (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
 

@@ -292,7 +292,9 @@ class Retriever:
         filters = filters or Filters()
         if not len(snap) or k <= 0:
             return []
-        query = self.embedder.embed([question])[0] if vector is None else vector
+        if vector is None:
+            vector = self.embedder.embed([self.embedder.query_prefix + question])[0]
+        query = vector
         mask = snap.mask(filters)
         dense = self._dense(snap, query, mask, filters)
         keyword = snap.keywords.scores(question)

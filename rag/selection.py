@@ -187,14 +187,16 @@ def select(
     embed: Embed | None = None,
     idf: Idf | None = None,
     context: str = "",
+    query_prefix: str = "",
 ) -> Selection:
     """Choose the lead and support units of the passages, and the passages they come from;
-    `context` is the standalone form of a follow-up question, whose words count too."""
+    `context` is the standalone form of a follow-up question, whose words count too, and
+    `query_prefix` what the embedding model wants before a question."""
     asked = Question(question, context)
     units = _candidates(asked, hits)
     if not units:
         return Selection(hits=list(hits))
-    scored = _score(asked, hits, units, embed, idf or (lambda _word: 1.0))
+    scored = _score(asked, hits, units, embed, idf or (lambda _word: 1.0), query_prefix)
     if not scored:
         return Selection(hits=list(hits))
     code_after = _code_after(asked, units)
@@ -243,13 +245,19 @@ def _candidates(asked: Question, hits: Sequence[Hit]) -> list[Unit]:
 
 
 def _score(
-    asked: Question, hits: Sequence[Hit], units: list[Unit], embed: Embed | None, idf: Idf
+    asked: Question,
+    hits: Sequence[Hit],
+    units: list[Unit],
+    embed: Embed | None,
+    idf: Idf,
+    query_prefix: str = "",
 ) -> list[_Scored]:
     """The relevant units, each with its score against each part of the question: its
     weighted signals. A unit is relevant when it shares enough of the question's words or
     meaning, or quotes a name the question quotes; the passage's rank alone is not enough."""
     scored = []
-    for unit, parts in zip(units, signals(asked, hits, units, embed, idf), strict=True):
+    found = signals(asked, hits, units, embed, idf, query_prefix)
+    for unit, parts in zip(units, found, strict=True):
         answers = [_relevant(part) for part in parts]
         if any(answers):
             scored.append(
@@ -269,7 +277,12 @@ def _relevant(signals: dict[str, float]) -> bool:
 
 
 def signals(
-    asked: Question, hits: Sequence[Hit], units: list[Unit], embed: Embed | None, idf: Idf
+    asked: Question,
+    hits: Sequence[Hit],
+    units: list[Unit],
+    embed: Embed | None,
+    idf: Idf,
+    query_prefix: str = "",
 ) -> list[list[dict[str, float]]]:
     """For each unit and each part of the question, the signals its score weighs."""
     unit_words = [frozenset(tokenize(_scored_text(u))) for u in units]
@@ -282,7 +295,7 @@ def signals(
         max(col) + whole[k] + sum(WEIGHTS[n] * v for n, v in common[k].items())
         for k, col in enumerate(zip(*per_part, strict=True))
     ]
-    dense = _dense(asked, units, cheap, embed)
+    dense = _dense(asked, units, cheap, embed, query_prefix)
     return [
         [
             {
@@ -368,7 +381,11 @@ def _looks_like_output(unit: Unit) -> bool:
 
 
 def _dense(
-    asked: Question, units: list[Unit], cheap: list[float], embed: Embed | None
+    asked: Question,
+    units: list[Unit],
+    cheap: list[float],
+    embed: Embed | None,
+    query_prefix: str = "",
 ) -> list[list[float]]:
     """Cosine of each part with each unit, for the units the cheap signals rank highest (the
     rest get 0: embedding every sentence of six passages costs more than it changes)."""
@@ -377,7 +394,7 @@ def _dense(
     if embed is None:
         return out
     chosen = sorted(range(len(units)), key=lambda k: -cheap[k])[:MAX_EMBEDDED]
-    texts = [asked.full if len(parts) == 1 else p.text for p in parts]
+    texts = [query_prefix + (asked.full if len(parts) == 1 else p.text) for p in parts]
     vectors = embed(texts + [_embedded_text(units[k]) for k in chosen])
     sims = vectors[: len(texts)] @ vectors[len(texts) :].T
     for j in range(len(parts)):

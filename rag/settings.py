@@ -106,10 +106,11 @@ class Settings(BaseSettings):
     passage_window: int = Field(
         1, ge=0, le=3, description="Neighbouring chunks on each side returned with a hit."
     )
-    refusal_threshold: float = Field(
-        0.75,
-        description="Below this confidence answers decline (bench/calibrate_refusal.py on the "
-        "default index, the dev set and bench/questions/ours.jsonl).",
+    refusal_threshold: float | None = Field(
+        None,
+        description="Below this confidence answers decline; unset, the value calibrated for a "
+        "packaged embedding model's cosine scale (bench/calibrate_refusal.py on the default "
+        "index, the dev set and bench/questions/ours.jsonl), else 0.75.",
     )
     refusal_unknown_penalty: float = Field(
         0.3, ge=0, description="Confidence lost per question term the docs never use."

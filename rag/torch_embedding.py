@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 
 from rag.embedder_base import BaseEmbedder, resolve_model_path
+from rag.errors import SettingsError
 from rag.offline import go_offline
+from rag.packaged_models import packaged
 
 if TYPE_CHECKING:
     from rag.settings import Settings
@@ -26,6 +28,12 @@ class SentenceTransformerEmbedder(BaseEmbedder):
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
         """The embedder the settings describe, with their thread count."""
+        model = packaged(settings.embed_model)
+        if model and model.onnx_file:
+            raise SettingsError(
+                f"{settings.embed_model} ships as an ONNX file only, which the torch backend "
+                "cannot load; set LAKESAGE_EMBED_BACKEND=onnx-int8"
+            )
         model_path = resolve_model_path(settings.embed_model)
         return cls(
             settings.embed_model,

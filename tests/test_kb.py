@@ -91,13 +91,13 @@ def test_off_corpus_questions_are_refused(kb: KnowledgeBase, question: str) -> N
     assert answer.citations == [] and answer.cited_hits() == []
     assert answer.text == refusal_text(kb.persona())
     assert "Not found in the indexed docs" in answer.text
-    assert kb.confidence(question, answer.hits) < kb.settings.refusal_threshold
+    assert kb.confidence(question, answer.hits) < kb.refusal_threshold
 
 
 def test_confidence_separates_on_and_off_corpus(kb: KnowledgeBase) -> None:
     on = kb.confidence(ON_CORPUS, kb.search(ON_CORPUS, 6))
     off = kb.confidence(FIFA, kb.search(FIFA, 6))
-    assert on > kb.settings.refusal_threshold > off
+    assert on > kb.refusal_threshold > off
     assert kb.confidence("anything", []) == 0.0
 
 
@@ -316,6 +316,18 @@ def test_the_question_and_the_units_are_embedded_once(index: Settings, embedder:
     again = kb.ask(ON_CORPUS)
     assert len(counting.texts) == before  # all remembered
     assert again.text == first.text
+
+
+def test_the_question_is_embedded_with_the_models_query_prefix(
+    index: Settings, embedder: Any
+) -> None:
+    counting = CountingEmbedder(embedder)
+    counting.query_prefix = "query: "  # as bge-small wants its retrieval instruction
+    kb = KnowledgeBase(index, embedder=counting)
+    kb.ask(ON_CORPUS)
+    assert counting.texts.count(f"query: {ON_CORPUS}") == 1  # for retrieval and selection
+    assert ON_CORPUS not in counting.texts
+    assert not any(t.startswith("query: ") for t in counting.texts if t != f"query: {ON_CORPUS}")
 
 
 def test_an_unknown_config_key_is_named_first_with_the_closest(kb: KnowledgeBase) -> None:
