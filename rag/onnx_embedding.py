@@ -269,6 +269,7 @@ class OnnxEmbedder(BaseEmbedder):
 
     @cached_property
     def _pooling(self) -> str:
+        """How token states become the text's vector: "mean" or "cls" (the first token's)."""
         model = packaged(self.name)
         return model.pooling if model else "mean"
 

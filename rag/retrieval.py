@@ -292,9 +292,8 @@ class Retriever:
         filters = filters or Filters()
         if not len(snap) or k <= 0:
             return []
-        if vector is None:
-            vector = self.embedder.embed([self.embedder.query_prefix + question])[0]
-        query = vector
+        prefixed = self.embedder.query_prefix + question
+        query = self.embedder.embed([prefixed])[0] if vector is None else vector
         mask = snap.mask(filters)
         dense = self._dense(snap, query, mask, filters)
         keyword = snap.keywords.scores(question)
