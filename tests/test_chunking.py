@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from ingest.chunking import CHARS_PER_PIECE, chunk_document, chunk_id
+from ingest.chunking import CHARS_PER_PIECE, ENTRY_EMBED_TOKENS, chunk_document, chunk_id
 from rag.embedder_base import Tokenizer, resolve_model_path
 from rag.models import Block, Document
 
@@ -178,9 +178,15 @@ def test_api_entries_are_chunked_apart_and_titled_with_their_symbol(count: Token
     assert chunks[0].text == "```python\nclass Table:\n```\n\nA table."
     for chunk in chunks:
         assert (chunk.title, chunk.headings, chunk.heading_path) == (chunk.symbol, (), chunk.symbol)
-        assert chunk.embed_text == f"{chunk.symbol}\n\n{chunk.text}"
+        whole = f"{chunk.symbol}\n\n{chunk.text}"
+        # Embedded by its head (name, signature, summary); the whole text is kept and shown.
+        assert whole.startswith(chunk.embed_text)
+        assert count.count([chunk.embed_text])[0] <= ENTRY_EMBED_TOKENS
         assert chunk.metadata()["symbol"] == chunk.symbol
-    assert max(count.count([c.embed_text for c in chunks])) <= LIMIT
+    assert chunks[0].embed_text == "pkg.Table\n\n```python\nclass Table:\n```\n\nA table."
+    merge = chunks[2]
+    assert count.count([merge.text])[0] > ENTRY_EMBED_TOKENS
+    assert merge.embed_text.startswith("pkg.Table.merge\n\nParagraph 0 about merging.")
 
 
 def test_guide_chunks_carry_no_symbol(count: Tokenizer) -> None:
