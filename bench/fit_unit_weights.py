@@ -42,7 +42,8 @@ def samples(kb: KnowledgeBase, questions: Path) -> list[Sample]:
         units = selection._candidates(asked, hits)
         if not units:
             continue
-        signals = selection.signals(asked, hits, units, kb.embedder.embed, idf)
+        prefix = kb.embedder.query_prefix  # as the answer embeds the question
+        signals = selection.signals(asked, hits, units, kb.embedder.embed, idf, prefix)
         x = np.array([[parts[0].get(n, 0.0) for n in NAMES] for parts in signals])
         shown = [render_row(u) if u.kind == "row" else f"{u.lead_in} {u.text}" for u in units]
         y = np.array([keyword_recall(text, q.keywords) for text in shown])

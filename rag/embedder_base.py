@@ -103,7 +103,8 @@ class BaseEmbedder(ABC):
         self.name = name
         self.model_path = model_path
         self.batch_size = batch_size
-        model = packaged(name)
+        self.packaged = packaged(name)  # how a packaged model runs; None for a local folder
+        model = self.packaged
         self.tokenizer = Tokenizer(model_path, model.max_tokens if model else None)
         self.max_tokens = self.tokenizer.max_tokens
         # What a question is prefixed with before it is embedded (bge's retrieval instruction).

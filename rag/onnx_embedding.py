@@ -28,7 +28,6 @@ import numpy as np
 from rag.embedder_base import BaseEmbedder, resolve_model_path
 from rag.errors import LakesageError
 from rag.offline import go_offline
-from rag.packaged_models import packaged
 
 if TYPE_CHECKING:
     from rag.settings import Settings
@@ -192,7 +191,7 @@ class OnnxEmbedder(BaseEmbedder):
         """The ONNX file this embedder runs: the one a packaged model ships, else one built on
         first use in a child process, so torch (needed only to export) never weighs on this
         process's memory."""
-        model = packaged(self.name)
+        model = self.packaged
         if model and model.onnx_file:
             if not self.quantize:
                 raise LakesageError(f"{self.name} ships as int8 ONNX only; there is no fp32 copy")
@@ -267,12 +266,6 @@ class OnnxEmbedder(BaseEmbedder):
         with ThreadPoolExecutor(self.workers, thread_name_prefix="lakesage-embed") as pool:
             yield from pool.map(lambda batch: self.embed_batch(*batch), batches)
 
-    @cached_property
-    def _pooling(self) -> str:
-        """How token states become the text's vector: "mean" or "cls" (the first token's)."""
-        model = packaged(self.name)
-        return model.pooling if model else "mean"
-
     def embed_batch(self, texts: Sequence[str], encodings: Sequence[Any]) -> np.ndarray:
         """One batch padded to its longest text, pooled as the model was trained: the mean over
         the attention mask, or the first ([CLS]) token's state."""
@@ -288,7 +281,7 @@ class OnnxEmbedder(BaseEmbedder):
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         feeds = {k: v for k, v in feeds.items() if k in self._input_names}
         hidden = self.session.run(None, feeds)[0]
-        if self._pooling == "cls":
+        if self.packaged and self.packaged.pooling == "cls":
             return np.asarray(hidden[:, 0, :])
         weights = mask[:, :, None].astype(np.float32)
         return (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
