@@ -283,6 +283,49 @@ def test_html_table_with_blank_lines_stays_one_table() -> None:
     ]
 
 
+def test_html_table_row_with_line_breaks_stays_one_line() -> None:
+    doc = parse(
+        "<table><tr><th>Property Name</th><th>Default</th><th>Meaning</th></tr>"
+        "<tr><td><code>spark.x</code></td><td>1</td><td>Sets x.<br/>Example: <code>2</code>"
+        "</td></tr><tr><td><code>spark.y</code></td><td>0</td><td>Sets y.</td></tr></table>",
+        "p.html",
+    )
+    assert doc.blocks[0].text.split("\n") == [
+        "Property Name | Default | Meaning",
+        "`spark.x` | 1 | Sets x. Example: `2`",
+        "`spark.y` | 0 | Sets y.",
+    ]
+
+
+def test_long_table_row_is_cut_into_rows_that_repeat_its_other_cells() -> None:
+    modes = "".join(
+        f"<li><code>{m}</code>: {'what this mode does with a corrupt record, in words. ' * 3}</li>"
+        for m in ("PERMISSIVE", "DROPMALFORMED", "FAILFAST")
+    )
+    doc = parse(
+        "<table><tr><th>Property Name</th><th>Default</th><th>Meaning</th><th>Scope</th></tr>"
+        "<tr><td><code>mode</code></td><td>PERMISSIVE</td><td>Allows a mode for corrupt records."
+        f" It supports these modes:<ul>{modes}</ul></td><td>read</td></tr></table>",
+        "p.html",
+    )
+    header, *rows = doc.blocks[0].text.split("\n")
+    assert header == "Property Name | Default | Meaning | Scope"
+    assert len(rows) > 1 and all(len(row) < 450 for row in rows)
+    assert all(row.startswith("`mode` | PERMISSIVE | ") and row.endswith(" | read") for row in rows)
+    assert "modes: - `PERMISSIVE`: what" in rows[0]  # a list's lead-in stays with its first item
+    assert "- `FAILFAST`: what" in rows[-1]
+    meanings = " ".join(row.split(" | ")[2] for row in rows)
+    assert meanings.count("corrupt record, in words.") == 9
+
+
+def test_long_pipe_table_row_is_cut_too() -> None:
+    meaning = "A sentence about this setting and its effect. " * 15
+    doc = parse(f"| Key | Meaning | Since |\n|---|---|---|\n| `k` | {meaning}| 1.0 |\n")
+    _header, _rule, *rows = doc.blocks[0].text.split("\n")
+    assert len(rows) > 1
+    assert all(row.startswith("| `k` | A sentence") and row.endswith(" | 1.0 |") for row in rows)
+
+
 def test_kramdown_markdown_element_content_is_markdown() -> None:
     doc = parse(
         '<div data-lang="python" markdown="1">\nSee [the guide](g.html) and `spark.sql`.\n</div>\n\n'
@@ -581,7 +624,7 @@ def test_html_malformed_markup_keeps_its_text() -> None:
         "bad.html",
     )
     assert [(b.text, b.code) for b in doc.blocks] == [
-        ("a\ninner | b", False),
+        ("a inner | b", False),  # a row stays on one line
         ("stray", False),
         ("x < y and <broken tag", False),
         ("```\nunclosed code\n```", True),
@@ -950,6 +993,17 @@ def test_spark_highlight_and_config_tables(shared_corpus: Path) -> None:
     assert row.headings == ("Spark Properties", "Available Properties", "Application Properties")
     assert row.text.startswith("Property Name | Default | Meaning | Since Version\n")
     assert "table of contents" not in all_text(doc)
+
+
+def test_spark_option_rows_with_lists_and_breaks_keep_their_name(shared_corpus: Path) -> None:
+    csv = corpus_doc("spark/docs/sql-data-sources-csv.md")
+    rows = [line for b in csv.blocks for line in b.text.split("\n") if line.startswith("`mode` |")]
+    assert len(rows) > 1 and all(row.startswith("`mode` | PERMISSIVE | ") for row in rows)
+    assert any("`FAILFAST`: throws an exception" in row for row in rows)
+    jdbc = corpus_doc("spark/docs/sql-data-sources-jdbc.md")
+    block = find(jdbc, "`partitionColumn, lowerBound, upperBound` |")
+    assert block.text.startswith("Property Name | Default | Meaning | Scope\n")
+    assert not any(line.startswith("Example:") for line in block.text.split("\n"))
 
 
 def test_spark_include_examples_are_dropped(shared_corpus: Path) -> None:

@@ -13,6 +13,7 @@ from ingest.loaders.outline import (
     collapse_blank_lines,
     dedent,
     has_words,
+    row_parts,
     table_blocks,
     words,
 )
@@ -202,7 +203,10 @@ class HtmlReader(HTMLParser):
             self.outline.add(" | ".join(cells))
             return
         header, rows = self._tables[-1]
-        (header if self._row_is_header and not rows else rows).append(" | ".join(cells))
+        if self._row_is_header and not rows:
+            header.append(" | ".join(" ".join(cell.split()) for cell in cells))
+        else:
+            rows.extend(" | ".join(part) for part in row_parts(cells))
 
     def _end_table(self) -> None:
         header, rows = self._tables.pop()

@@ -34,7 +34,14 @@ from ingest.loaders.dialects import (
     plain_markdown,
 )
 from ingest.loaders.html import HtmlReader
-from ingest.loaders.outline import Outline, collapse_blank_lines, dedent, has_words, table_blocks
+from ingest.loaders.outline import (
+    Outline,
+    collapse_blank_lines,
+    dedent,
+    has_words,
+    row_parts,
+    table_blocks,
+)
 from ingest.loaders.tags import strip_tags
 from rag.models import Document
 
@@ -240,7 +247,9 @@ class _Reader:
         if not rows:
             return
         header = [_row(rows[0]), "|" + "---|" * len(rows[0])]
-        for text in table_blocks([_row(row) for row in rows[1:]], header):
+        for text in table_blocks(
+            [_row(part) for row in rows[1:] for part in row_parts(row)], header
+        ):
             self.outline.add(text)
 
     def inline(self, nodes: Sequence[SyntaxTreeNode], *, plain: bool = False) -> str:

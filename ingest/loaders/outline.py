@@ -10,6 +10,12 @@ from rag.models import Block, Document
 
 # Larger tables are split into several blocks, each repeating the header row.
 TABLE_BLOCK_CHARS = 1500
+# A longer row is cut in its longest cell into parts of about ROW_PART_CHARS, each a row that
+# repeats the other cells: one part then answers with the name it belongs to and the header, as
+# a quote or a chunk (a config's row with a list of modes or caveats runs to 1,000 characters).
+ROW_CHARS = 450
+ROW_PART_CHARS = 300
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(\[*])")
 
 
 def words(text: str) -> frozenset[str]:
@@ -153,3 +159,26 @@ class Outline:
         if not section.used:
             self.add(section.text, cell=section.cell)
         self._stack.pop()
+
+
+def row_parts(cells: list[str]) -> list[list[str]]:
+    """A table row's cells on one line each (a cell's lines joined); a row longer than
+    ROW_CHARS as several, its longest cell (never the first, the name) cut between its lines
+    (line breaks, list items) and sentences, a line ending in ":" kept with what follows."""
+    flat = [" ".join(cell.split()) for cell in cells]
+    if len(cells) < 2 or sum(len(cell) + 3 for cell in flat) <= ROW_CHARS:
+        return [flat]
+    k = max(range(1, len(cells)), key=lambda i: len(flat[i]))
+    pieces = [
+        sentence
+        for line in cells[k].split("\n")
+        for sentence in SENTENCE_END.split(" ".join(line.split()))
+        if sentence
+    ]
+    parts: list[str] = []
+    for piece in pieces:
+        if parts and (parts[-1].endswith(":") or len(parts[-1]) + len(piece) < ROW_PART_CHARS):
+            parts[-1] = f"{parts[-1]} {piece}"
+        else:
+            parts.append(piece)
+    return [[*flat[:k], part, *flat[k + 1 :]] for part in parts]
