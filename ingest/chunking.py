@@ -148,7 +148,9 @@ def _pack(blocks: list[Block], count: Counter, budget: int) -> list[str]:
     units: list[str] = []
     for block in blocks:
         text = block.text.strip()
-        if text:
+        if text and block.table_header:
+            units.extend(_split_table(text, block.table_header, count, budget))
+        elif text:
             units.extend(_split_to_fit(text, count, budget, code=block.code))
     if not units:
         return []
@@ -206,6 +208,17 @@ def _split_to_fit(text: str, count: Counter, budget: int, *, code: bool) -> list
     for piece, n in zip(pieces, sizes, strict=True):
         out.extend([piece] if n <= budget else _hard_split(piece, count, budget))
     return out
+
+
+def _split_table(text: str, header_lines: int, count: Counter, budget: int) -> list[str]:
+    """A table cut between its rows when it does not fit, each piece under the table's header
+    lines, so that every chunk of it says what its columns are."""
+    lines = text.split("\n")
+    head, rows = "\n".join(lines[:header_lines]), "\n".join(lines[header_lines:])
+    if count([text])[0] <= budget or not rows.strip():
+        return _split_to_fit(text, count, budget, code=False)
+    room = budget - count([head])[0]  # what the head leaves, two word pieces to spare
+    return [f"{head}\n{piece}" for piece in _split_to_fit(rows, count, room, code=False)]
 
 
 def _merge_parts(parts: list[str], count: Counter, budget: int) -> list[str] | None:

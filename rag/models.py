@@ -24,6 +24,7 @@ class Block:
     since: str | None = None  # the version the entry came in
     deprecated: str | None = None  # the version the entry is deprecated since, or "yes"
     deprecated_use: str | None = None  # the replacement its docs name
+    table_header: int = 0  # of a table: how many header lines it starts with
 
 
 @dataclass

@@ -119,7 +119,8 @@ def _table_units(
     """A table's rows with their header: its first line, or the header of the table it continues."""
     rows = [line.strip() for line in lines if not RULE_ROW.match(line)]
     first = split_row(rows[0])
-    if _is_header(first):
+    ruled = len(lines) > 1 and bool(RULE_ROW.match(lines[1]))  # a Markdown table's header
+    if ruled or _is_header(first):
         header, rows = first, rows[1:]
     elif len(header) != len(first):
         header = ()

@@ -78,6 +78,20 @@ def test_long_code_blocks_are_split_at_lines_and_refenced(count: Tokenizer) -> N
         assert "val x" in c.text.splitlines()[1]
 
 
+def test_a_table_that_does_not_fit_repeats_its_header_in_each_chunk(count: Tokenizer) -> None:
+    head = "Property Name | Default | Meaning"
+    rows = [
+        f"`spark.x{i}.enabled` | false | Whether feature x{i} runs at startup." for i in range(60)
+    ]
+    table = Block("\n".join([head, *rows]), ("Props",), table_header=1)
+    chunks = chunk_document(make_doc(table), "o", count.count, LIMIT)
+    assert len(chunks) > 1
+    assert max(count.count([c.embed_text for c in chunks])) <= LIMIT
+    assert all(c.text.startswith(f"{head}\n`spark.x") for c in chunks)
+    shown = [line for c in chunks for line in c.text.split("\n")[1:]]
+    assert shown == rows  # every row once, whole, in order
+
+
 def test_pages_are_not_mixed_in_a_chunk(count: Tokenizer) -> None:
     doc = make_doc(Block("page one text", page=1), Block("page two text", page=2), title="Deck")
     chunks = chunk_document(doc, "o", count.count, LIMIT)

@@ -266,7 +266,9 @@ def test_html_table_in_markdown_gives_rows_under_the_heading() -> None:
         "  <td><code>spark.app.name</code></td>\n  <td>(none)</td>\n</tr>\n</table>\n\nAfter.\n"
     )
     assert doc.blocks[0] == Block(
-        "Property Name | Default\n`spark.app.name` | (none)", ("Application Properties",)
+        "Property Name | Default\n`spark.app.name` | (none)",
+        ("Application Properties",),
+        table_header=1,
     )
     assert doc.blocks[1].text == "After."
 
@@ -322,6 +324,7 @@ def test_long_pipe_table_row_is_cut_too() -> None:
     meaning = "A sentence about this setting and its effect. " * 15
     doc = parse(f"| Key | Meaning | Since |\n|---|---|---|\n| `k` | {meaning}| 1.0 |\n")
     _header, _rule, *rows = doc.blocks[0].text.split("\n")
+    assert doc.blocks[0].table_header == 2
     assert len(rows) > 1
     assert all(row.startswith("| `k` | A sentence") and row.endswith(" | 1.0 |") for row in rows)
 

@@ -94,3 +94,16 @@ def test_a_short_label_line_names_the_section_and_leads_into_code() -> None:
 def test_overlong_code_is_no_unit() -> None:
     code = "```python\n" + "x = 1\n" * 40 + "```"
     assert [u.kind for u in passage_units(f"Some prose here.\n\n{code}", 0)] == ["sentence"]
+
+
+def test_a_markdown_header_is_a_header_however_it_reads() -> None:
+    text = (
+        "| Data type | Value type in Scala | API to access or create a data type |\n|---|---|---|\n"
+    )
+    rows = passage_units(text + "| **ByteType** | Byte | ByteType |", 0)
+    assert [u.kind for u in rows] == ["row"]
+    assert rows[0].header == (
+        "Data type",
+        "Value type in Scala",
+        "API to access or create a data type",
+    )

@@ -212,7 +212,7 @@ class HtmlReader(HTMLParser):
         header, rows = self._tables.pop()
         if rows or header:
             for text in table_blocks(rows, header):
-                self.outline.add(text)
+                self.outline.add(text, table_header=len(header))
 
     def _end_pre(self) -> None:
         code = "".join(self._pre_buf).strip("\n")

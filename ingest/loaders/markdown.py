@@ -247,10 +247,9 @@ class _Reader:
         if not rows:
             return
         header = [_row(rows[0]), "|" + "---|" * len(rows[0])]
-        for text in table_blocks(
-            [_row(part) for row in rows[1:] for part in row_parts(row)], header
-        ):
-            self.outline.add(text)
+        body = [_row(part) for row in rows[1:] for part in row_parts(row)]
+        for text in table_blocks(body, header):
+            self.outline.add(text, table_header=len(header))
 
     def inline(self, nodes: Sequence[SyntaxTreeNode], *, plain: bool = False) -> str:
         """Inline Markdown as text: inline code and (unless plain) emphasis kept as written, a

@@ -129,12 +129,21 @@ class Outline:
         self._stack.append(_Section(level, text, self.cell))
 
     def add(
-        self, text: str, *, code: bool = False, page: int | None = None, cell: int | None = None
+        self,
+        text: str,
+        *,
+        code: bool = False,
+        page: int | None = None,
+        cell: int | None = None,
+        table_header: int = 0,
     ) -> None:
-        """Append a block under the current heading path, in the current cell unless given."""
+        """Append a block under the current heading path, in the current cell unless given; a
+        table's block says how many header lines it starts with."""
         if not text.strip():
             return
-        self.blocks.append(Block(text, self.path(), code, page, cell=cell or self.cell))
+        self.blocks.append(
+            Block(text, self.path(), code, page, cell=cell or self.cell, table_header=table_header)
+        )
         for section in self._stack:
             section.used = True
 
