@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 FENCED = re.compile(r"^[ \t]*(`{3,}|~{3,})([^\n`]*)\n.*?^[ \t]*\1[ \t]*$", re.DOTALL | re.MULTILINE)
 INLINE_CODE = re.compile(r"`[^`\n]+`")
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(\[*])")
+# After "e.g." or "i.e." a sentence goes on; " - " after a sentence starts a list item run into
+# the paragraph (an upstream list that lost its line breaks).
+SENTENCE_END = re.compile(r"(?<=[.!?])(?<!e\.g\.)(?<!i\.e\.)\s+(?:-\s+)?(?=[A-Z`\"'(\[*])")
 ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 QUOTE_MARK = re.compile(r"^\s*>\s?")
 RULE_ROW = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")

@@ -107,3 +107,15 @@ def test_a_markdown_header_is_a_header_however_it_reads() -> None:
         "Value type in Scala",
         "API to access or create a data type",
     )
+
+
+def test_a_sentence_goes_on_after_e_g_and_an_inline_item_starts_one() -> None:
+    text = (
+        "Meta estimators (e.g. `CrossValidator`) take a model. "
+        "Only files with deletes are rewritten. - Small files are coalesced."
+    )
+    assert [u.text for u in passage_units(text, 0)] == [
+        "Meta estimators (e.g. `CrossValidator`) take a model.",
+        "Only files with deletes are rewritten.",
+        "Small files are coalesced.",
+    ]

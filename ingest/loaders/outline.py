@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from rag.models import Block, Document
+from rag.units import SENTENCE_END
 
 # Larger tables are split into several blocks, each repeating the header row.
 TABLE_BLOCK_CHARS = 1500
@@ -15,7 +16,6 @@ TABLE_BLOCK_CHARS = 1500
 # a quote or a chunk (a config's row with a list of modes or caveats runs to 1,000 characters).
 ROW_CHARS = 450
 ROW_PART_CHARS = 300
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(\[*])")
 
 
 def words(text: str) -> frozenset[str]:
