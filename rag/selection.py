@@ -124,8 +124,12 @@ MAX_LIST_ITEMS = 5
 LIST_CHARS = 450
 COHERENCE = 0.15
 # Support leans to the documents the lead quotes: a document answers in one place, and a
-# passage of another one that merely shares the question's words adds noise.
+# passage of another one that merely shares the question's words adds noise. Another
+# document's unit is support only when it scores within OTHER_DOCUMENT_MARGIN of the lead (on
+# the default index this raised the share of pieces from gold documents from 0.80 to 0.86 on
+# the dev set and from 0.77 to 0.82 on ours, every keyword the dev answers held kept).
 DOCUMENT_COHERENCE = 0.6
+OTHER_DOCUMENT_MARGIN = 0.5
 MAX_CODE_LINES = 15
 EXCLUDED_LANGUAGES = frozenset({"scala", "java", "r"})
 
@@ -443,12 +447,14 @@ def _support(
     sources: list[str],
 ) -> list[_Scored]:
     """The best remaining units while the answer stays within ANSWER_CHARS, those of the lead's
-    documents first among near equals; one code block in the answer at most (two, from two
-    passages, for a question that asks for code)."""
+    documents first among near equals, another document's only when it scores close to the
+    lead; one code block in the answer at most (two, from two passages, for a question that
+    asks for code)."""
     chosen: list[_Scored] = []
     used = sum(size(s.unit) for s in lead)
     blocks = 2 if "code" in asked.kinds else 1
     homes = {sources[s.unit.hit] for s in lead}
+    floor = max(s.best for s in lead) - OTHER_DOCUMENT_MARGIN
 
     def rank(s: _Scored) -> float:
         return s.best + (DOCUMENT_COHERENCE if sources[s.unit.hit] in homes else 0.0)
@@ -460,6 +466,8 @@ def _support(
         shown = [*lead, *chosen]
         if s in shown or _attached(unit, shown) or used + size(unit) > ANSWER_CHARS:
             continue
+        if sources[unit.hit] not in homes and s.best < floor:
+            continue  # another document, answering less well than the lead: noise
         if _sibling_row(unit, lead):
             continue  # the row the question asked about is shown; its neighbours are not support
         if has_code(unit) and (
