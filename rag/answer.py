@@ -125,7 +125,9 @@ def _render(piece: Piece, *, bullet: bool) -> str:
     if unit.code:
         intro = unit.lead_in if unit.lead_in.endswith(":") and len(unit.lead_in.split()) > 2 else ""
         intro = f"{_prose(intro)}\n" if intro else ""
-        return f"{intro}{unit.text}\n[{n}]\n\n"
+        # Among bullets, a blank line first: else Markdown reads its lead-in as the last bullet's.
+        gap = "\n" if bullet else ""
+        return f"{gap}{intro}{unit.text}\n[{n}]\n\n"
     text = render_row(unit) if unit.kind == "row" else unit.text
     mark = "- " if bullet else ""
     if piece.items:

@@ -25,7 +25,7 @@ from rag.evaluate import citation_check
 from rag.models import Answer, Hit
 from rag.names import Unknown
 from rag.personas import Persona, get_persona
-from rag.selection import Selection, select
+from rag.selection import Piece, Selection, select
 from rag.settings import ENGINES, Settings
 from rag.units import Unit
 
@@ -304,6 +304,19 @@ def test_the_stream_yields_the_framing_line_then_pieces(persona: Persona) -> Non
     )
     assert pieces[0] == f"{persona.framing().rstrip()}\n\n"
     assert pieces[1] == f"Add a CHECK constraint with ALTER TABLE:\n{CODE}\n[1]\n\n"
+
+
+def test_code_among_supporting_bullets_is_no_part_of_the_bullet_before_it(
+    persona: Persona,
+) -> None:
+    intro = "Add a CHECK constraint with ALTER TABLE:"
+    bullet = Unit("Constraints are checked on every write.", 0, 0, "sentence")
+    code = Unit(CODE, 0, 1, "code", "sql", intro)
+    selection = Selection(
+        hits=[CONSTRAINT], lead=[Piece(bullet, 1)], support=[Piece(bullet, 1), Piece(code, 1)]
+    )
+    text = "".join(ExtractiveEngine().stream("How?", selection, persona, []))
+    assert f"- Constraints are checked on every write. [1]\n\n{intro}\n{CODE}\n[1]" in text
 
 
 def test_render_row_without_a_matching_header_keeps_the_row() -> None:
