@@ -150,6 +150,8 @@ def _prose(text: str) -> str:
 def render_row(unit: Unit) -> str:
     """A table row read with its header: `name` (Default: 200; Since Version: 1.1.0): meaning."""
     cells, header = unit.cells, unit.header
+    if 2 <= len(cells) < len(header):
+        cells += ("",) * (len(header) - len(cells))  # "a | b | " lost its empty last cells
     if len(header) != len(cells) or len(cells) < 2:
         return " | ".join(cells)
     rest = [(h, c) for h, c in zip(header[1:], cells[1:], strict=True) if c]

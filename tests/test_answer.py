@@ -322,6 +322,9 @@ def test_code_among_supporting_bullets_is_no_part_of_the_bullet_before_it(
 def test_render_row_without_a_matching_header_keeps_the_row() -> None:
     unit = Unit("a | b | c", 0, 0, "row", header=("x", "y"))
     assert render_row(unit) == "a | b | c"
+    header = ("Spark SQL type", "Avro type", "Avro logical type")
+    empty_last = Unit("BinaryType | bytes |", 0, 0, "row", header=header)
+    assert render_row(empty_last) == "BinaryType (Avro type: bytes)"
 
 
 # Prompts for LLM engines
