@@ -42,7 +42,7 @@ from rag.errors import SourceError
 from rag.models import Block, Document
 
 # Part of every item's fingerprint: a new parser re-reads every module of an existing index.
-PARSER_VERSION = "apiref-5 members of a deprecated class are deprecated"
+PARSER_VERSION = "apiref-6 docstring prose without rst roles"
 ALSO_NAMES = 3  # other public names listed in an entry, at most
 SIGNATURE_CHARS = 100  # a longer `def` line is wrapped, one parameter per line
 NOT_DEPRECATED = Lifecycle()  # what a top-level entry inherits

@@ -22,6 +22,7 @@ _NOTE_LEADS = {
     "versionremoved": "Removed in version",
 }
 _ROLE = re.compile(r":(?:[\w-]+:)+`~?(?P<target>[^`<]*?)(?:\s*<[^>]*>)?`")
+_RST_LITERAL = re.compile(r"(?<!`)``([^`\n]+)``(?!`)")
 
 
 def version_notes(doc: str) -> tuple[list[str], str]:
@@ -150,7 +151,13 @@ def _paragraphs(lines: list[str]) -> list[tuple[str, bool]]:
     """A paragraph as prose pieces, long ones cut at item boundaries (numpy or Google sections)."""
     if not lines:
         return []
-    return [(textwrap.dedent("\n".join(group)), False) for group in _pack(_groups(lines))]
+    return [(_prose(textwrap.dedent("\n".join(group))), False) for group in _pack(_groups(lines))]
+
+
+def _prose(text: str) -> str:
+    """Docstring prose as Markdown reads it: rst roles reduced to their target and ``literals``
+    in single backticks (`SparkContext`, not :class:`SparkContext`)."""
+    return _RST_LITERAL.sub(r"`\1`", reduce_roles(text))
 
 
 def _groups(lines: list[str]) -> list[list[str]]:

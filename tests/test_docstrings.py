@@ -114,3 +114,11 @@ def test_long_parameter_sections_are_split() -> None:
     assert all(len(text) <= PARAGRAPH_CHARS for text in prose)
     assert prose[0].startswith("Parameters\n----------\np0 : int")
     assert "\n".join(prose).count("The parameter number") == 60
+
+
+def test_prose_reads_as_markdown_without_rst_roles() -> None:
+    doc = "See :class:`~pyspark.SparkContext` and :meth:`read <pyspark.sql.SparkSession.read>`.\n\nUse ``border=1``."
+    assert split_docstring(doc) == [
+        ("See `pyspark.SparkContext` and `read`.", False),
+        ("Use `border=1`.", False),
+    ]
