@@ -200,7 +200,7 @@ class HtmlReader(HTMLParser):
         if not any(cells):
             return
         if not self._tables:  # a stray row outside any <table>
-            self.outline.add(" | ".join(cells))
+            self.outline.add("\n".join(" | ".join(part) for part in row_parts(cells)))
             return
         header, rows = self._tables[-1]
         if self._row_is_header and not rows:
