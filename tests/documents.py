@@ -9,8 +9,9 @@ Bronze tables keep 30 days of history; VACUUM runs nightly with the default rete
 """
 
 
-def make_pdf(pages: list[list[str]], title: str | None = None) -> bytes:
-    """A small valid PDF with one text line per entry, written by hand (no binaries in git)."""
+def make_pdf(pages: list[list[str | tuple[int, int, str]]], title: str | None = None) -> bytes:
+    """A small valid PDF with one text line per entry, written by hand (no binaries in git); an
+    (x, y, text) entry is drawn at that place, after the flowing lines."""
     objects = [
         "<< /Type /Catalog /Pages 2 0 R >>",
         "<< /Type /Pages /Kids [{}] /Count {} >>".format(
@@ -20,10 +21,16 @@ def make_pdf(pages: list[list[str]], title: str | None = None) -> bytes:
     ]
     for i, lines in enumerate(pages):
         ops = ["BT", "/F1 12 Tf", "72 720 Td", "16 TL"]
+        placed = []
         for line in lines:
-            escaped = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-            ops.append(f"({escaped}) Tj T*")
-        stream = "\n".join([*ops, "ET"])
+            text = line[2] if isinstance(line, tuple) else line
+            escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            if isinstance(line, tuple):
+                placed.append(f"BT /F1 10 Tf {line[0]} {line[1]} Td ({escaped}) Tj ET")
+            else:
+                ops.append(f"({escaped}) Tj T*")
+        flowing = [*ops, "ET"] if len(ops) > 4 or not placed else []
+        stream = "\n".join([*flowing, *placed])
         objects.append(
             "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
             f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>"

@@ -731,6 +731,27 @@ def test_pdf_placeholder_titles_fall_back_to_the_filename(title: str) -> None:
     assert doc.title == "Spark Summit Talk"
 
 
+def test_a_pdf_set_in_columns_is_read_column_by_column_under_its_labels() -> None:
+    # Drawn as a cheat sheet is: the code boxes first, their labels last.
+    left = [
+        "SELECT * FROM t VERSION AS OF 0",
+        "SELECT * FROM t@v0 -- the same",
+        "DESCRIBE HISTORY t",
+    ]
+    right = [
+        "VACUUM t RETAIN 168 HOURS",
+        "VACUUM t DRY RUN -- list only",
+        "OPTIMIZE t ZORDER BY (a)",
+    ]
+    code = [(40, 680 - 14 * k, line) for k, line in enumerate(left)]
+    code += [(330, 680 - 14 * k, line) for k, line in enumerate(right)]
+    labels = [(40, 700, "Query an older version of a table"), (330, 700, "Remove old files")]
+    doc = load_bytes(make_pdf([[*code, *labels]]), "cheat.pdf")
+    text = "\n".join(b.text for b in doc.blocks)
+    order = ["Query an older", *left, "Remove old files", *right]
+    assert [text.index(line) for line in order] == sorted(text.index(line) for line in order)
+
+
 def test_pdf_without_text_layer() -> None:
     with pytest.raises(SourceError, match=r"^scan\.pdf: PDF has no text layer"):
         load_bytes(make_pdf([[], []]), "scan.pdf")

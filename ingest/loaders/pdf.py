@@ -7,6 +7,7 @@ import logging
 import re
 import warnings
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 from ingest.loaders.decoding import normalise, one_line
@@ -22,6 +23,13 @@ _PYPDF_LOG.propagate = False
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u00ad\ufeff\x00"), None)
 _PDF_MARKER = re.compile(r"(?:[•▪●◦‣∙·\-–]|\(?[0-9]{1,3}[.)]|\(?[a-z][.)]|\(?[ivxlc]{1,5}[.)])$")
+# A gutter between a page's columns: at least GUTTER_WIDTH character columns of pypdf's layout
+# text that at most GUTTER_CROSSINGS lines cross (a footer may run under two columns), and no
+# more than one in ten of the page's lines.
+GUTTER_WIDTH = 3
+GUTTER_CROSSINGS = 2
+MIN_COLUMN_CHARS = 12
+MIN_COLUMN_LINES = 3
 _PLACEHOLDER_TITLES = (
     "untitled",
     "title of your",
@@ -88,11 +96,72 @@ def _pdf_pages(reader: Any, source: str) -> list[tuple[int, str]]:
     texts: list[tuple[int, str]] = []
     for number, page in enumerate(pages, 1):
         try:
-            text = page.extract_text() or ""
+            text = _page_text(page)
         except Exception:  # noqa: BLE001 - one damaged page should not lose the whole document
             continue
         texts.append((number, text))
     return texts
+
+
+def _page_text(page: Any) -> str:
+    """A page's text in reading order. On a page set in columns (a cheat sheet's drawing order
+    puts its labels after the code they head), pypdf's layout text (the page as a grid of
+    characters) is read column by column, between the lines that run across the columns
+    (titles, footers); any other page is extracted plainly."""
+    try:
+        layout = page.extract_text(extraction_mode="layout") or ""
+    except Exception:  # noqa: BLE001 - layout mode is stricter about odd fonts
+        layout = ""
+    lines = [line.rstrip() for line in layout.split("\n")]
+    gutters = _gutters(lines)
+    if not gutters:
+        return page.extract_text() or ""
+    out: list[str] = []
+    band: list[str] = []
+    for line in lines:
+        if any(0 < cut < len(line) and " " not in line[cut - 1 : cut + 1] for _, cut in gutters):
+            out += [*_columns(band, gutters), line.strip()]  # it runs across: a band ends
+            band = []
+        else:
+            band.append(line)
+    return "\n\n".join(part for part in [*out, *_columns(band, gutters)] if part.strip())
+
+
+def _columns(lines: list[str], gutters: list[tuple[int, int]]) -> list[str]:
+    """Each column of a band of lines, top to bottom."""
+    cuts = [0, *(end for _, end in gutters), max(map(len, lines), default=0)]
+    return ["\n".join(line[start:end].rstrip() for line in lines) for start, end in pairwise(cuts)]
+
+
+def _gutters(lines: list[str]) -> list[tuple[int, int]]:
+    """The runs of at least GUTTER_WIDTH character columns that few lines cross (see
+    GUTTER_CROSSINGS), between columns where MIN_COLUMN_LINES lines hold MIN_COLUMN_CHARS
+    characters or more (a list's markers are no column), each ending just after its last
+    column no text crosses."""
+    width = max(map(len, lines), default=0)
+    limit = min(GUTTER_CROSSINGS, sum(1 for line in lines if line.strip()) // 10)
+    crossed = [0] * width
+    for line in lines:
+        for i, char in enumerate(line):
+            if char != " ":
+                crossed[i] += 1
+    runs: list[tuple[int, int]] = []
+    start = None
+    seen_text = False
+    for i, count in enumerate(crossed):
+        if count <= limit:
+            start = i if start is None else start
+            continue
+        if seen_text and start is not None and i - start >= GUTTER_WIDTH:
+            clear = [k for k in range(start, i) if not crossed[k]]
+            runs.append((start, clear[-1] + 1 if clear else i))
+        seen_text, start = True, None
+    bounds = [0, *(end for _, end in runs), width]
+    wide = [
+        sum(len(line[a:b].strip()) >= MIN_COLUMN_CHARS for line in lines) >= MIN_COLUMN_LINES
+        for a, b in pairwise(bounds)
+    ]
+    return [run for k, run in enumerate(runs) if wide[k] and wide[k + 1]]
 
 
 def _pdf_title(reader: Any) -> str | None:
