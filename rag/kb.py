@@ -45,6 +45,8 @@ WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[._][A-Za-z0-9]+)*")
 # A capitalised word after another word (not an acronym, not a sentence's first word): a name
 # the question gives, of a product, tool or place ("the Flink checkpoint interval").
 PROPER_NAME = re.compile(r"(?<=[\w,;:)] )[A-Z][a-z][A-Za-z0-9]+")
+# A class name (PipelineModel): when the docs define it, the passages need not repeat it.
+CAMEL_CASE = re.compile(r"[a-z][A-Z]")
 # Python's own exceptions (AttributeError, KeyError): how a symptom is described, not a name of
 # another stack the passages should mention.
 PYTHON_ERRORS = frozenset(
@@ -413,7 +415,8 @@ class KnowledgeBase:
         absent = {
             name
             for name in PROPER_NAME.findall(question)
-            if name.lower() not in lowered
+            if not _mentions(lowered, name.lower())
+            and not (CAMEL_CASE.search(name) and name.lower() in keywords.doc_freq)
             and name.lower() not in STOPWORDS
             and not is_stack_name(name)  # PySpark, SQL: how it is asked, not what
             and name.lower() not in PYTHON_ERRORS
@@ -450,6 +453,11 @@ class KnowledgeBase:
             elif not keywords.knows_prefix(parts[0]) and not self.embedder.is_word(raw):
                 unknown.append(raw)
         return unknown
+
+
+def _mentions(text: str, name: str) -> bool:
+    """Whether lowercased text names a lowercased name, in the singular too (DataFrames)."""
+    return name in text or (name.endswith("s") and len(name) > 4 and name[:-1] in text)
 
 
 def settings_for_index(settings: Settings, clients: ChromaClients | None = None) -> Settings:

@@ -128,6 +128,11 @@ def test_a_name_the_passages_never_mention_costs_confidence(kb: KnowledgeBase) -
         ("How do I enable column mapping in PySpark with delta.columnMapping.mode?", 0.0),
         # Python's own exceptions describe the symptom (the docs rarely name them).
         ("Why does enabling delta.columnMapping.mode raise a TypeError or KeyError?", 0.0),
+        # A plural the passages give in the singular, and a class the docs define elsewhere,
+        # are names the docs know; a class they never define is not.
+        ("How do I enable column mapping on DataFrames with delta.columnMapping.mode?", 0.0),
+        ("How do I enable column mapping with an MlflowClient and delta.columnMapping.mode?", 0.0),
+        ("How do I enable column mapping for a DeltaTable with delta.columnMapping.mode?", penalty),
         (ON_CORPUS, 0.0),
     ]:
         hits = kb.search(question, 6)
