@@ -69,7 +69,7 @@ def chunk_document(doc: Document, origin: str, count: Counter, max_tokens: int) 
         budget = max_tokens - count([prefix + JOIN])[0]
         for body, (cell, last_cell) in _cell_bodies(blocks, count, budget):
             embed_text = f"{prefix}{JOIN}{body}" if prefix else body
-            if symbol and count([embed_text])[0] > ENTRY_EMBED_TOKENS:
+            if symbol:  # its first piece: the whole text when it fits (counted once)
                 embed_text = _hard_split(embed_text, count, ENTRY_EMBED_TOKENS)[0]
             ordinal = len(chunks)
             chunks.append(
@@ -213,9 +213,11 @@ def _split_to_fit(text: str, count: Counter, budget: int, *, code: bool) -> list
 def _split_table(text: str, header_lines: int, count: Counter, budget: int) -> list[str]:
     """A table cut between its rows when it does not fit, each piece under the table's header
     lines, so that every chunk of it says what its columns are."""
+    if count([text])[0] <= budget:
+        return [text]
     lines = text.split("\n")
     head, rows = "\n".join(lines[:header_lines]), "\n".join(lines[header_lines:])
-    if count([text])[0] <= budget or not rows.strip():
+    if not rows.strip():
         return _split_to_fit(text, count, budget, code=False)
     room = budget - count([head])[0]  # what the head leaves, two word pieces to spare
     return [f"{head}\n{piece}" for piece in _split_to_fit(rows, count, room, code=False)]
