@@ -200,7 +200,8 @@ def select(
     units = _candidates(asked, hits)
     if not units:
         return Selection(hits=list(hits))
-    scored = _score(asked, hits, units, embed, idf or (lambda _word: 1.0), query_prefix)
+    found = signals(asked, hits, units, embed, idf or (lambda _word: 1.0), query_prefix)
+    scored = _score(units, found)
     if not scored:
         return Selection(hits=list(hits))
     code_after = _code_after(asked, units)
@@ -248,19 +249,12 @@ def _candidates(asked: Question, hits: Sequence[Hit]) -> list[Unit]:
     return out
 
 
-def _score(
-    asked: Question,
-    hits: Sequence[Hit],
-    units: list[Unit],
-    embed: Embed | None,
-    idf: Idf,
-    query_prefix: str = "",
-) -> list[_Scored]:
+def _score(units: list[Unit], found: list[list[dict[str, float]]]) -> list[_Scored]:
     """The relevant units, each with its score against each part of the question: its
-    weighted signals. A unit is relevant when it shares enough of the question's words or
-    meaning, or quotes a name the question quotes; the passage's rank alone is not enough."""
+    weighted signals (`found`, from signals()). A unit is relevant when it shares enough of the
+    question's words or meaning, or quotes a name the question quotes; the passage's rank alone
+    is not enough."""
     scored = []
-    found = signals(asked, hits, units, embed, idf, query_prefix)
     for unit, parts in zip(units, found, strict=True):
         answers = [_relevant(part) for part in parts]
         if any(answers):
