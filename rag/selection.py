@@ -612,9 +612,13 @@ def _embedded_text(unit: Unit) -> str:
 
 
 def _sibling_row(unit: Unit, lead: list[_Scored]) -> bool:
-    """Whether a row sits in the table of a lead row."""
+    """Whether a row sits in the table of a lead row, beside it: another part of the same long
+    row (the same name in its first cell) is the lead's row still."""
     return unit.kind == "row" and any(
-        s.unit.kind == "row" and s.unit.hit == unit.hit and s.unit.header == unit.header
+        s.unit.kind == "row"
+        and s.unit.hit == unit.hit
+        and s.unit.header == unit.header
+        and s.unit.cells[:1] != unit.cells[:1]
         for s in lead
     )
 

@@ -46,6 +46,19 @@ def test_another_document_supports_only_when_it_answers_about_as_well_as_the_lea
     ]
 
 
+def test_another_part_of_the_lead_row_supports_it_but_no_neighbour_row_does() -> None:
+    table = hit(
+        "Property Name | Default | Meaning | Scope\n"
+        "`mode` | PERMISSIVE | Allows a mode for dealing with corrupt records during parsing. | read\n"
+        "`mode` | PERMISSIVE | `FAILFAST`: throws an exception when it meets corrupt records. | read\n"
+        "`maxColumns` | 20480 | Defines a hard limit of how many columns a record can have. | read",
+        "csv.md",
+    )
+    selection = select("Which CSV mode throws an exception on corrupt records?", [table])
+    assert [p.unit.cells[2][:10] for p in selection.lead] == ["`FAILFAST`"]
+    assert [p.unit.cells[:1] for p in selection.support] == [("`mode`",)]
+
+
 def test_support_stays_within_the_answer_budget() -> None:
     sentences = " ".join(
         f"VACUUM rule number {i} applies to retention files here." for i in range(40)
