@@ -74,11 +74,32 @@ PRODUCTS = {
     "spark": re.compile(r"\b(?:py)?spark\b", re.IGNORECASE),
 }
 DEFAULT_LANGUAGES = ("python", "sql")
+# "... without deleting the checkpoint", "instead of as a native Spark model": what the asker
+# wants to avoid. Its words must not draw the passages that do just that.
+_AVOIDED = re.compile(
+    r"\b(?:without|instead of|rather than|other than)\b[^,;.?!]*?(?=[,;.?!]|$|\s+(?:and|or|but)\s+"
+    r"(?:how|what|which|where|when|why|is|are|can|could|does|do|should|will|would)\b)",
+    re.IGNORECASE,
+)
+# "I need ... without ...": a statement of what the asker wants.
+_WISH = re.compile(
+    r"\b(?:need|needs|want|wants|would like|'d like|looking for|trying to|have to)\b", re.I
+)
 # Docs say "enable" where people say "turn on".
 _PHRASES = (
     (re.compile(r"\b(?:turn|switch)(?:ed|ing|s)? (?:\w+ ){0,2}on\b", re.IGNORECASE), "enable"),
     (re.compile(r"\b(?:turn|switch)(?:ed|ing|s)? (?:\w+ ){0,2}off\b", re.IGNORECASE), "disable"),
 )
+
+
+def affirmed(text: str) -> str:
+    """The text without the clauses that say what the asker wants to avoid, in its questions and
+    the sentences that say what they need (elsewhere "without" says how things are: "I logged a
+    model without a signature.")."""
+    return " ".join(
+        _AVOIDED.sub("", s) if s.endswith("?") or _ASKING.match(s) or _WISH.search(s) else s
+        for s in _SENTENCE.split(text.strip())
+    )
 
 
 def content_words(text: str) -> frozenset[str]:
@@ -97,8 +118,8 @@ class Part:
 
     @cached_property
     def words(self) -> frozenset[str]:
-        """The part's content words (stemmed, identifiers whole)."""
-        return content_words(self.text)
+        """The part's content words (stemmed, identifiers whole), but for what it avoids."""
+        return content_words(affirmed(self.text))
 
 
 @dataclass(frozen=True)
@@ -115,8 +136,9 @@ class Question:
 
     @cached_property
     def words(self) -> frozenset[str]:
-        """Every content word of the question and its context (stemmed, identifiers whole)."""
-        return content_words(self.full)
+        """Every content word of the question and its context (stemmed, identifiers whole), but
+        for what it avoids."""
+        return content_words(affirmed(self.full))
 
     @cached_property
     def names(self) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from rag.keywords import tokenize
 from rag.models import Deprecation, Hit, is_reference
-from rag.question import PRODUCTS, Question
+from rag.question import PRODUCTS, Question, affirmed
 from rag.units import INLINE_CODE, Unit, passage_units
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -392,7 +392,7 @@ def _dense(
     if embed is None:
         return out
     chosen = sorted(range(len(units)), key=lambda k: -cheap[k])[:MAX_EMBEDDED]
-    texts = [query_prefix + (asked.full if len(parts) == 1 else p.text) for p in parts]
+    texts = [query_prefix + affirmed(asked.full if len(parts) == 1 else p.text) for p in parts]
     vectors = embed(texts + [_embedded_text(units[k]) for k in chosen])
     sims = vectors[: len(texts)] @ vectors[len(texts) :].T
     for j in range(len(parts)):

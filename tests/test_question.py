@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.question import Question
+from rag.question import Question, affirmed
 
 
 def texts(question: str) -> list[str]:
@@ -113,6 +113,40 @@ def test_sql_keyword_phrases_in_capitals() -> None:
 )
 def test_kinds_of_answer(question: str, kinds: set[str]) -> None:
     assert Question(question).kinds == kinds
+
+
+@pytest.mark.parametrize(
+    ("question", "kept"),
+    [
+        (
+            "How do I keep the stream going without deleting the checkpoint?",
+            "How do I keep the stream going ?",
+        ),
+        (
+            "How do I load it for predictions instead of as a native Spark model?",
+            "How do I load it for predictions ?",
+        ),
+        (
+            "Can I rename a column without rewriting files, and how long does it take?",
+            "Can I rename a column , and how long does it take?",
+        ),
+        (
+            "I need one total, without a UNION ALL. What is the syntax?",
+            "I need one total, . What is the syntax?",
+        ),
+        (
+            "I logged a model without a signature. How do I add one?",
+            "I logged a model without a signature. How do I add one?",
+        ),
+    ],
+)
+def test_what_the_asker_wants_to_avoid_is_left_out(question: str, kept: str) -> None:
+    assert affirmed(question) == kept
+
+
+def test_avoided_words_do_not_count_unless_asked_for_too() -> None:
+    words = Question("How do I load the model instead of as a native Spark model?").words
+    assert "model" in words and "nativ" not in words and "spark" not in words
 
 
 def test_turn_on_counts_as_enable() -> None:

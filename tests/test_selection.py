@@ -59,6 +59,16 @@ def test_another_part_of_the_lead_row_supports_it_but_no_neighbour_row_does() ->
     assert [p.unit.cells[:1] for p in selection.support] == [("`mode`",)]
 
 
+def test_the_lead_is_not_what_the_question_avoids() -> None:
+    guide = hit(
+        "Load the model as a native Spark model with mlflow.spark.load_model in a Spark session. "
+        "Load the model with mlflow.pyfunc.load_model to predict on pandas DataFrames.",
+        "spark-guide.md",
+    )
+    question = "How do I load the model for predictions instead of as a native Spark model?"
+    assert "pyfunc" in select(question, [guide]).lead[0].unit.text
+
+
 def test_support_stays_within_the_answer_budget() -> None:
     sentences = " ".join(
         f"VACUUM rule number {i} applies to retention files here." for i in range(40)
