@@ -235,14 +235,15 @@ def select(
 
 
 def _candidates(asked: Question, hits: Sequence[Hit]) -> list[Unit]:
-    """The units worth quoting: code only in the question's languages, no repeats."""
+    """The units worth quoting: code, and the prose of code tabs, only in the question's
+    languages; no repeats."""
     excluded = EXCLUDED_LANGUAGES - asked.asked_languages
     seen: set[str] = set()
     out: list[Unit] = []
     for i, hit in enumerate(hits):
         for unit in passage_units(hit.text, i, hit.heading_path.rsplit(" > ", 1)[-1]):
             key = _normal(unit.text)
-            if key in seen or (unit.code and unit.language in excluded):
+            if key in seen or unit.language in excluded:
                 continue
             seen.add(key)
             out.append(unit)

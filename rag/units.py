@@ -16,6 +16,9 @@ QUOTE_MARK = re.compile(r"^\s*>\s?")
 RULE_ROW = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")
 # The heading line the retriever puts before a neighbouring chunk of another section.
 SECTION_LINE = re.compile(r"^[^\n]{1,120}:$")
+# Each paragraph of a language's code tab starts "(Scala) " (after its marker, when it is a list).
+TAB_LANGUAGES = {"scala": "Scala", "java": "Java", "r": "R"}
+TAB_MARK = re.compile(r"^\((Scala|Java|R)\) ")
 MAX_CODE_LINES = 25
 MIN_WORDS = 3
 LANGUAGE_ALIASES = {
@@ -45,7 +48,8 @@ class Unit:
     hit: int
     position: int
     kind: str  # sentence, item, row or code
-    language: str = ""  # of a code block: python, sql, scala, java, r, shell or "" (unknown)
+    language: str = ""  # of a code block: python, sql, scala, java, r, shell or "" (unknown);
+    # of prose: the language of the code tab it is in (scala, java, r), else ""
     lead_in: str = ""  # of code or a list item: the sentence before it that ends with ":"
     header: tuple[str, ...] = ()  # of a row: its table's header cells
     section: str = ""  # the heading of the section the unit sits in
@@ -143,15 +147,22 @@ def _is_header(cells: tuple[str, ...]) -> bool:
 
 def _block_units(lines: list[str], hit: int, position: int, section: str, intro: str) -> list[Unit]:
     """The units of a paragraph that is no table: sentences, or list items with the sentence
-    that introduces their list ("... the following settings:")."""
+    that introduces their list ("... the following settings:"), all in the language of the code
+    tab the paragraph is marked with."""
     units: list[Unit] = []
+    mark = TAB_MARK.match(ITEM.sub("", lines[0].lstrip(), count=1))
+    language = mark.group(1).lower() if mark else ""
     for piece, kind in _pieces(lines):
         if kind == "item":
-            units.append(Unit(piece, hit, position + len(units), kind, "", intro, (), section))
+            units.append(
+                Unit(piece, hit, position + len(units), kind, language, intro, (), section)
+            )
             continue
         for sentence in _sentences(piece):
             if len(sentence.split()) >= MIN_WORDS:
-                units.append(Unit(sentence, hit, position + len(units), kind, section=section))
+                units.append(
+                    Unit(sentence, hit, position + len(units), kind, language, section=section)
+                )
                 intro = sentence if sentence.endswith(":") else ""
     return units
 
@@ -174,6 +185,22 @@ def _pieces(lines: list[str]) -> list[tuple[str, str]]:
         # A long item reads as prose: quote its sentences, not the whole paragraph.
         out.append((text, "sentence" if kind == "item" and len(text) > 300 else kind))
     return out
+
+
+def tab_marked(text: str, language: str) -> str:
+    """Prose of a language's code tab with each paragraph marked "(Scala) " (after the marker of
+    a list's first item); the prose of other tabs (Python, SQL) and outside tabs as it is."""
+    name = TAB_LANGUAGES.get(language)
+    if not name:
+        return text
+    paragraphs = []
+    for paragraph in re.split(r"(\n\s*\n)", text):
+        item = ITEM.match(paragraph)
+        at = item.end() if item else len(paragraph) - len(paragraph.lstrip())
+        if paragraph.strip():
+            paragraph = f"{paragraph[:at]}({name}) {paragraph[at:]}"
+        paragraphs.append(paragraph)
+    return "".join(paragraphs)
 
 
 def _sentences(text: str) -> list[str]:

@@ -238,6 +238,26 @@ def test_liquid_includes_and_tags_are_dropped() -> None:
     assert prose(doc) == ["See the code for details.\nSet {{APP_ID}} in the path."]
 
 
+def test_prose_of_a_language_code_tab_is_marked_with_its_language() -> None:
+    doc = parse(
+        '# Run SQL\n\n<div class="codetabs">\n<div data-lang="scala"  markdown="1">\n'
+        "The `sql` function returns a `DataFrame`.\n\n- Import `spark.implicits._` first.\n"
+        "- Then call it.\n\n"
+        "{% include_example run_sql scala/SQLExample.scala %}\n</div>\n\n"
+        '<div data-lang="python" markdown="1">\nThe `sql` function returns a `DataFrame` too.\n'
+        '</div>\n\n<div data-lang="r" markdown="1">\n'
+        "The `sql` function returns a `SparkDataFrame`.\n</div>\n</div>\n\n"
+        "Queries run lazily in every language.\n"
+    )
+    assert prose(doc) == [
+        "(Scala) The `sql` function returns a `DataFrame`.",
+        "- (Scala) Import `spark.implicits._` first.\n- Then call it.",
+        "The `sql` function returns a `DataFrame` too.",
+        "(R) The `sql` function returns a `SparkDataFrame`.",
+        "Queries run lazily in every language.",
+    ]
+
+
 def test_links_images_and_escapes_keep_their_text_and_inline_code() -> None:
     doc = parse(
         "Use [`SparkConf`](api/SparkConf.html) or [docs][ref] and ![diagram](img.png).\n"

@@ -69,6 +69,21 @@ def test_the_lead_is_not_what_the_question_avoids() -> None:
     assert "pyfunc" in select(question, [guide]).lead[0].unit.text
 
 
+def test_the_prose_of_other_languages_tabs_is_quoted_only_when_asked() -> None:
+    tabs = hit(
+        "(Scala) The `sql` function of a `SparkSession` runs a query and returns a `DataFrame`.\n\n"
+        "(Java) The `sql` function of a `SparkSession` runs a query and returns a `Dataset<Row>`.\n\n"
+        "The `sql` function of a `SparkSession` runs a query and returns a `DataFrame`.",
+        "spark/sql-getting-started.md",
+    )
+
+    def quoted(question: str) -> list[str]:
+        return [p.unit.text[:8] for p in select(question, [tabs]).pieces]
+
+    assert quoted("What does the sql function of a SparkSession return?") == ["The `sql"]
+    assert "(Java) T" in quoted("In Java, what does the sql function of a SparkSession return?")
+
+
 def test_support_stays_within_the_answer_budget() -> None:
     sentences = " ".join(
         f"VACUUM rule number {i} applies to retention files here." for i in range(40)

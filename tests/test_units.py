@@ -119,3 +119,19 @@ def test_a_sentence_goes_on_after_e_g_and_an_inline_item_starts_one() -> None:
         "Only files with deletes are rewritten.",
         "Small files are coalesced.",
     ]
+
+
+def test_the_prose_of_a_code_tab_is_in_its_language() -> None:
+    text = (
+        "(Scala) Case classes define the schema. They are inferred by reflection.\n\n"
+        "- (Java) JavaBeans define the schema.\n- Their getters name the columns.\n\n"
+        "Row objects define the schema in Python."
+    )
+    languages = [(u.text[:12], u.language) for u in passage_units(text, 0)]
+    assert languages == [
+        ("(Scala) Case", "scala"),
+        ("They are inf", "scala"),
+        ("(Java) JavaB", "java"),
+        ("Their getter", "java"),
+        ("Row objects ", ""),
+    ]

@@ -44,11 +44,15 @@ from ingest.loaders.outline import (
 )
 from ingest.loaders.tags import strip_tags
 from rag.models import Document
+from rag.units import tab_marked
 
 # markdown-it's "default" preset allows this much nesting (CommonMark's 20 drops deeper text).
 MAX_NESTING = 100
 _TABLE_START = re.compile(r"<table(?=[\s>/]|$)", re.IGNORECASE)
 _ADMONITION = re.compile(r"\s*[A-Za-z]")  # :::note, :::tip Title, :::warning[Title]
+# Jekyll's code tabs (Spark's docs): `<div data-lang="scala" markdown="1">` ... `</div>`.
+_DIV = re.compile(r"<div\b([^>]*)>|</div\s*>", re.IGNORECASE)
+_DATA_LANG = re.compile(r"""data-lang\s*=\s*["']?([\w+-]+)""", re.IGNORECASE)
 
 
 def parse_markdown(text: str, source: str) -> Document:
@@ -173,6 +177,7 @@ class _Reader:
         # What prose text goes through: Liquid left in it goes (code keeps it as written).
         self.clean: Callable[[str], str] = liquid_text if dialect.liquid else _as_it_is
         self.lines: list[str] = []  # the prose block being written
+        self.divs: list[str] = []  # the open <div>s: the language of a code tab, else ""
 
     def read(self, nodes: Sequence[SyntaxTreeNode]) -> None:
         """Each node as one or more blocks."""
@@ -203,6 +208,7 @@ class _Reader:
             self.table(node)
         elif kind == "html_block":
             self.flush()
+            self.enter_tabs(node.content)
             HtmlReader(self.outline, inline=self.html_text).read(node.content)
         elif kind == "container_admonition":
             self.flush()
@@ -295,12 +301,24 @@ class _Reader:
         for k, line in enumerate(text.split("\n")):
             self.lines.append(f"{rest if k else first}{line}".rstrip())
 
+    def enter_tabs(self, html: str) -> None:
+        """Follow the code tabs an HTML block opens and closes."""
+        for match in _DIV.finditer(html):
+            if match.group(0).startswith("</"):
+                if self.divs:
+                    self.divs.pop()
+            else:
+                language = _DATA_LANG.search(match.group(1))
+                self.divs.append(language.group(1).lower() if language else "")
+
     def flush(self) -> None:
-        """Emit the prose block written so far."""
+        """Emit the prose block written so far, marked with the language of the code tab it is
+        in (a tab's prose speaks of that language's API: "returns a `Dataset<Row>`")."""
         text = "\n".join(dedent(self.lines)).strip("\n")
         self.lines = []
         if has_words(text):
-            self.outline.add(text)
+            tab = next((language for language in reversed(self.divs) if language), "")
+            self.outline.add(tab_marked(text, tab))
 
 
 def _as_it_is(text: str) -> str:
