@@ -396,9 +396,10 @@ class KnowledgeBase:
     def confidence(self, question: str, hits: Sequence[Hit]) -> float:
         """Best dense similarity of the top passages plus the rarity-weighted share of
         the question's words they contain, less the terms the docs never use and the names
-        the passages never mention: off-corpus questions name things the docs never do, or
-        that the passages found are not about ("the Flink checkpoint interval" answered from
-        Spark's)."""
+        its asking sentences give that the passages never mention: off-corpus questions name
+        things the docs never do, or that the passages found are not about ("the Flink
+        checkpoint interval" answered from Spark's); a statement's names ("Our server runs on
+        Postgres.") only say how the asker works."""
         if not hits:
             return 0.0
         best = max(float(h.metadata.get("dense_score", 0.0)) for h in hits[:3])
@@ -414,7 +415,7 @@ class KnowledgeBase:
         lowered = passages.lower()
         absent = {
             name
-            for name in PROPER_NAME.findall(question)
+            for name in PROPER_NAME.findall(Question(question).asked)
             if not _mentions(lowered, name.lower())
             and not (CAMEL_CASE.search(name) and name.lower() in keywords.doc_freq)
             and name.lower() not in STOPWORDS

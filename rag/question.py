@@ -141,6 +141,13 @@ class Question:
         return content_words(affirmed(self.full))
 
     @cached_property
+    def asked(self) -> str:
+        """The sentences that ask, without the statements that set the scene ("Our tracking
+        server runs on Postgres.")."""
+        sentences = _SENTENCE.split(self.text.strip())
+        return " ".join(s for s in sentences if s.endswith("?") or _ASKING.match(s)) or self.text
+
+    @cached_property
     def names(self) -> tuple[str, ...]:
         """Code-like names the question quotes, as written (without backticks or `()`)."""
         found: dict[str, None] = {}

@@ -133,6 +133,12 @@ def test_a_name_the_passages_never_mention_costs_confidence(kb: KnowledgeBase) -
         ("How do I enable column mapping on DataFrames with delta.columnMapping.mode?", 0.0),
         ("How do I enable column mapping with an MlflowClient and delta.columnMapping.mode?", 0.0),
         ("How do I enable column mapping for a DeltaTable with delta.columnMapping.mode?", penalty),
+        # A statement before the question says how the asker works, not what they ask about.
+        (
+            "Our jobs run on Flink and Hive. How do I enable column mapping with "
+            "delta.columnMapping.mode?",
+            0.0,
+        ),
         (ON_CORPUS, 0.0),
     ]:
         hits = kb.search(question, 6)

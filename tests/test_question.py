@@ -48,6 +48,12 @@ def test_a_statement_before_the_question_sets_the_scene() -> None:
     assert {"delet", "run", "purg"} <= question.words  # the whole question still counts
 
 
+def test_what_is_asked_leaves_out_the_statements_that_set_the_scene() -> None:
+    question = Question("Our server runs on Postgres. Can I grow the pool? It times out.")
+    assert question.asked == "Can I grow the pool?"
+    assert Question("Grow the pool.").asked == "Grow the pool."
+
+
 def test_a_leading_clause_is_no_part_of_its_own() -> None:
     assert texts("In a delta MERGE, how do I delete target rows with no match?") == [
         "In a delta MERGE, how do I delete target rows with no match?"
