@@ -178,6 +178,8 @@ def _pieces(lines: list[str]) -> list[tuple[str, str]]:
             pieces.append((line[match.end() :].strip(), "item"))
         elif pieces and pieces[-1][1] == "item" and line[:1].isspace():
             pieces[-1] = (f"{pieces[-1][0]} {line.strip()}", "item")
+        elif pieces and pieces[-1][1] == "sentence":
+            pieces[-1] = (f"{pieces[-1][0]} {line.strip()}", "sentence")  # a wrapped line
         else:
             pieces.append((line.strip(), "sentence"))
     out: list[tuple[str, str]] = []

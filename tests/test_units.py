@@ -135,3 +135,18 @@ def test_the_prose_of_a_code_tab_is_in_its_language() -> None:
         ("Their getter", "java"),
         ("Row objects ", ""),
     ]
+
+
+def test_wrapped_lines_before_a_list_are_one_sentence() -> None:
+    text = (
+        "streaming query is started, and resuming picks up where it left off. Note\n"
+        "  that offsets that no longer exist in Kafka are not reset,\n"
+        "  and the query sees data loss.\n"
+        "- **key.deserializer**: keys are always byte arrays."
+    )
+    units = passage_units(text, 0)
+    assert [(u.kind, u.text[:30]) for u in units] == [
+        ("sentence", "streaming query is started, an"),
+        ("sentence", "Note that offsets that no long"),
+        ("item", "**key.deserializer**: keys are"),
+    ]
