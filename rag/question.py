@@ -83,7 +83,8 @@ _AVOIDED = re.compile(
 )
 # "I need ... without ...": a statement of what the asker wants.
 _WISH = re.compile(
-    r"\b(?:need|needs|want|wants|would like|'d like|looking for|trying to|have to)\b", re.I
+    r"\b(?:need|needs|want|wants|would like|'d like|looking for|trying to|have to)\b",
+    re.IGNORECASE,
 )
 # Docs say "enable" where people say "turn on".
 _PHRASES = (
