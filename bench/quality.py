@@ -9,11 +9,13 @@ source still chunks to the stored chunks and metadata (so a change to ingest/, s
 metadata field of API entries, makes it stale). Stale indexes are brought up to date in place;
 --rebuild re-embeds everything, --reuse never writes to the homes.
 
-    python bench/quality.py ../shared/eval/dev.jsonl --corpus ../shared/corpus \
+    python bench/quality.py ../shared/eval/dev.jsonl [bench/questions/*.jsonl ...] \
+        --corpus ../shared/corpus \
         [--default-home .lakesage-bench/default] [--guides-home .lakesage-bench/guides] \
         [--backend onnx-int8] [--rebuild | --reuse]
 
-Prints a Markdown table (figure | default | guides-only) and one JSON line with both.
+For each questions file, prints a Markdown table (figure | default | guides-only) and one JSON
+line with both: the held-out sets in bench/questions/ show what carries over to new questions.
 """
 
 from __future__ import annotations
@@ -135,7 +137,9 @@ def table(default: dict[str, Any], guides: dict[str, Any]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("questions", type=Path, help="questions JSONL (shared/eval/dev.jsonl)")
+    parser.add_argument(
+        "questions", type=Path, nargs="+", help="questions JSONL files (shared/eval/dev.jsonl)"
+    )
     parser.add_argument("--corpus", type=Path, required=True, help="the shared corpus (mirror)")
     parser.add_argument("--default-home", type=Path, default=BENCH_HOME / "default")
     parser.add_argument("--guides-home", type=Path, default=BENCH_HOME / "guides")
@@ -153,14 +157,20 @@ def main() -> None:
         "default": (default, Pipeline(default).default_specs()),
         "guides_only": (guides, [SourceSpec(str(corpus))]),
     }
-    results: dict[str, dict[str, Any]] = {}
+    indexes: dict[str, dict[str, Any]] = {}
     for name, (settings, specs) in runs.items():
         how = bring_up(name, settings, specs, rebuild=args.rebuild, reuse=args.reuse)
         print(f"{name}: {settings.home}: {how}", file=sys.stderr, flush=True)
-        results[name] = {"home": str(settings.home), "index": how}
-        results[name] |= measure(settings, args.questions)
-    print("\n".join(table(results["default"], results["guides_only"])))
-    print(json.dumps({"questions": str(args.questions), "backend": args.backend, **results}))
+        indexes[name] = {"home": str(settings.home), "index": how}
+    for k, questions in enumerate(args.questions):
+        results = {
+            name: indexes[name] | measure(settings, questions)
+            for name, (settings, _) in runs.items()
+        }
+        if len(args.questions) > 1:
+            print(f"{chr(10) if k else ''}{questions}:")
+        print("\n".join(table(results["default"], results["guides_only"])))
+        print(json.dumps({"questions": str(questions), "backend": args.backend, **results}))
 
 
 if __name__ == "__main__":
