@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,10 @@ DEFINED_BONUS = 1.0 / (RRF_K + 1)
 PHRASE_BOOST = 0.5
 # A bare name (`persist()`) names an entry only when few entries end with it.
 AMBIGUOUS = 3
+# A chunk that ends in a word or comma and a next one that starts in lower case: one sentence
+# that chunking cut in two.
+CUT_END = re.compile(r"[\w,]\s*$")
+CUT_START = re.compile(r"\s*[a-z(]")
 # A file's copy from another release than the pinned one, which the index also holds, counts
 # this much: it still answers what only its release documents.
 SUPERSEDED_WEIGHT = 0.25
@@ -186,22 +191,28 @@ class Snapshot:
         """A Hit for chunk number index, its text widened to the neighbouring chunks."""
         meta = dict(self.metas[index])
         meta.update(extra)
-        parts: list[str] = []
+        text = ""
         focus = 0
         labelled = False  # a neighbour before the chunk was labelled with its own heading
         for i in self.window(index, radius) if radius else [index]:
             heading = self.metas[i].get("heading_path")
+            label = ""
             if i != index and heading != meta.get("heading_path"):
-                parts.append(f"{str(heading).rsplit(' > ', 1)[-1]}:")
+                label = f"{str(heading).rsplit(' > ', 1)[-1]}:"
                 labelled = labelled or i < index
             elif i == index and labelled:
-                parts.append(f"{str(heading).rsplit(' > ', 1)[-1]}:")
+                label = f"{str(heading).rsplit(' > ', 1)[-1]}:"
+            if label:
+                text += ("\n\n" if text else "") + label
+            if text:
+                # A chunk cut mid-sentence goes on in the next one, on the next line.
+                text += "\n" if not label and _goes_on(text, self.texts[i]) else "\n\n"
             if i == index:
-                focus = sum(len(part) + 2 for part in parts)
-            parts.append(self.texts[i])
+                focus = len(text)
+            text += self.texts[i]
         # Where the chunk that matched sits in the widened text (its neighbours are context).
         meta["focus"] = [focus, focus + len(self.texts[index])]
-        return Hit(id=self.ids[index], text="\n\n".join(parts), score=score, metadata=meta)
+        return Hit(id=self.ids[index], text=text, score=score, metadata=meta)
 
 
 class Retriever:
@@ -439,6 +450,11 @@ class _Picker:
         for j in self.snap.window(i, self.window):
             self._shown.add(j)
             self._hashes.add(str(self.snap.metas[j].get("hash", "")))
+
+
+def _goes_on(before: str, after: str) -> bool:
+    """Whether a chunk's text continues the sentence its predecessor was cut in."""
+    return bool(CUT_END.search(before) and CUT_START.match(after))
 
 
 def _top(scores: np.ndarray, n: int) -> np.ndarray:

@@ -176,7 +176,12 @@ def _pieces(lines: list[str]) -> list[tuple[str, str]]:
     for line in lines:
         if match := ITEM.match(line):
             pieces.append((line[match.end() :].strip(), "item"))
-        elif pieces and pieces[-1][1] == "item" and line[:1].isspace():
+        elif (
+            pieces
+            and pieces[-1][1] == "item"
+            and (line[:1].isspace() or not re.search(r"[.!?:]$", pieces[-1][0]))
+        ):
+            # Indented, or a lazy continuation of an item cut mid-sentence.
             pieces[-1] = (f"{pieces[-1][0]} {line.strip()}", "item")
         elif pieces and pieces[-1][1] == "sentence":
             pieces[-1] = (f"{pieces[-1][0]} {line.strip()}", "sentence")  # a wrapped line

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from ingest.sources import SourceSpec
+from rag.keywords import KeywordIndex
 from rag.models import Hit
 from rag.retrieval import RRF_K, Filters, Retriever, Snapshot
 from rag.settings import Settings
@@ -566,3 +567,21 @@ def test_hits_say_where_their_chunk_sits_in_the_widened_text(retriever: Retrieve
         start, end = hit.metadata["focus"]
         assert 0 <= start < end <= len(hit.text)
         assert hit.text[start:end].strip()
+
+
+def test_a_chunk_cut_mid_sentence_goes_on_in_the_next_line_of_the_widened_text() -> None:
+    texts = [
+        "Set `startingOffsets` to choose where to start. It only applies when a new",
+        "streaming query is started, and resuming picks up where it left off.",
+        "Enable `failOnDataLoss` to fail the query instead.",
+    ]
+    metas = [
+        {"origin": "o", "source": "kafka.md", "ordinal": k, "heading_path": "Kafka > Offsets"}
+        for k in range(3)
+    ]
+    vectors = np.eye(3, dtype=np.float32)
+    snap = Snapshot(["a", "b", "c"], texts, metas, vectors, KeywordIndex(texts))
+    hit = snap.hit(1, 1.0, radius=1)
+    assert hit.text == f"{texts[0]}\n{texts[1]}\n\n{texts[2]}"
+    start, end = hit.metadata["focus"]
+    assert hit.text[start:end] == texts[1]

@@ -150,3 +150,17 @@ def test_wrapped_lines_before_a_list_are_one_sentence() -> None:
         ("sentence", "Note that offsets that no long"),
         ("item", "**key.deserializer**: keys are"),
     ]
+
+
+def test_a_line_after_an_item_cut_mid_sentence_continues_it() -> None:
+    text = (
+        "- **auto.offset.reset**: set `startingOffsets` instead. It only applies when a new\n"
+        "streaming query is started.\n"
+        "- **group.id**: a unique id is made for each query."
+    )
+    items = [u.text for u in passage_units(text, 0) if u.kind == "item"]
+    assert items == [
+        "**auto.offset.reset**: set `startingOffsets` instead. It only applies when a new "
+        "streaming query is started.",
+        "**group.id**: a unique id is made for each query.",
+    ]
