@@ -211,8 +211,16 @@ def tab_marked(text: str, language: str) -> str:
 
 
 def _sentences(text: str) -> list[str]:
-    """Sentences of a paragraph."""
-    return [s.strip() for s in SENTENCE_END.split(text) if s.strip()]
+    """Sentences of a paragraph (none ends inside inline code: `REORG TABLE ... APPLY`)."""
+    spans = [m.span() for m in INLINE_CODE.finditer(text)]
+    cuts = [
+        m
+        for m in SENTENCE_END.finditer(text)
+        if not any(start < m.start() < end for start, end in spans)
+    ]
+    starts = [0, *(m.end() for m in cuts)]
+    ends = [*(m.start() for m in cuts), len(text)]
+    return [text[a:b].strip() for a, b in zip(starts, ends, strict=True) if text[a:b].strip()]
 
 
 def _is_table(lines: list[str]) -> bool:

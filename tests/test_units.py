@@ -164,3 +164,11 @@ def test_a_line_after_an_item_cut_mid_sentence_continues_it() -> None:
         "streaming query is started.",
         "**group.id**: a unique id is made for each query.",
     ]
+
+
+def test_no_sentence_ends_inside_inline_code() -> None:
+    text = "You can run `VACUUM` to delete the old files. `REORG TABLE ... APPLY (PURGE)` makes a version."
+    assert [u.text for u in passage_units(text, 0)] == [
+        "You can run `VACUUM` to delete the old files.",
+        "`REORG TABLE ... APPLY (PURGE)` makes a version.",
+    ]
