@@ -200,6 +200,17 @@ def test_fence_with_code_on_its_line_ends_where_it_was_meant_to() -> None:
     assert prose(doc) == ["Prose after."]
 
 
+def test_code_fenced_on_one_line_is_a_code_block() -> None:
+    # An upstream typo (Delta's clustering page): CommonMark would read inline code.
+    doc = parse(
+        "Change them:\n\n<Tabs>\n  <TabItem>\n    ```sql ALTER TABLE t CLUSTER BY (a, b); ```\n"
+        "  </TabItem>\n</Tabs>\n\nInline ```x``` stays.\n",
+        "docs/page.mdx",
+    )
+    assert code(doc) == ["```sql\nALTER TABLE t CLUSTER BY (a, b);\n```"]
+    assert prose(doc) == ["Change them:", "Inline ```x``` stays."]
+
+
 def test_liquid_highlight_becomes_fenced_code() -> None:
     doc = parse(
         '<div class="codetabs">\n<div data-lang="python" markdown="1">\n\n'

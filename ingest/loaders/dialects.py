@@ -44,6 +44,11 @@ _ESM_START = re.compile(
 # ![x]({{ rel_path_to_root }}img/x.png), is gone by then; left in, its spaces make no link.
 _LINK_TARGET = re.compile(r"\]\((?:[^()\s{]|\{\{[^{}\n]*\}\}|\{)*+")
 _LIQUID_OUTPUT = re.compile(r"\{\{[^{}\n]*\}\}")
+# "```sql ALTER TABLE t CLUSTER BY (a, b); ```" alone on its line: an upstream typo for a code
+# block, which CommonMark reads as inline code.
+_ONE_LINE_FENCE = re.compile(
+    r"^([ \t]*)(`{3,})([A-Za-z][\w+-]*) +([^`\n]*?\S[ \t]+\S[^`\n]*?) *\2[ \t]*$"
+)
 # kramdown reads the content of an element marked markdown="1" as Markdown; CommonMark only
 # after a blank line.
 _MARKDOWN_ELEMENT = re.compile(r"^([ \t]*<[A-Za-z][^<>\n]*\bmarkdown=[\"']1[\"'][^<>\n]*>)$", re.M)
@@ -78,7 +83,12 @@ def _regions(lines: list[str], dialect: Dialect) -> Iterator[tuple[str, list[str
         line, in_comment = _strip_html_comments(lines[i], in_comment)
         stripped = line.strip()
         fence = opening(line)
+        one_line = _ONE_LINE_FENCE.match(line)
         if was_in_comment and not stripped:
+            i += 1
+        elif one_line:
+            pad, ticks, lang, code = one_line.groups()
+            yield "kept", ["", f"{pad}{ticks}{lang}", f"{pad}{code}", f"{pad}{ticks}", ""]
             i += 1
         elif fence is not None:
             code, i = _read_fence(lines, i, fence)
