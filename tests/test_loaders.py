@@ -235,6 +235,11 @@ def test_liquid_stays_in_code_and_goes_from_prose() -> None:
     assert code(doc) == ["```\nartifactId = spark-core_{{site.SCALA_BINARY_VERSION}}\n```"]
 
 
+def test_a_table_of_contents_placeholder_is_dropped_whatever_it_says() -> None:
+    doc = parse("---\ntitle: Hive\n---\n* Table of contents\n{:toc}\n\nHive tables are read.\n")
+    assert prose(doc) == ["Hive tables are read."]
+
+
 def test_liquid_includes_and_tags_are_dropped() -> None:
     doc = parse(
         "---\ntitle: ML\n---\n* This will become a table of contents (this text will be scraped).\n"

@@ -121,7 +121,8 @@ def _clean(text: str, dialect: Dialect) -> str:
     """Jekyll prose without kramdown's table-of-contents marker and Liquid in link targets, a
     blank line after a markdown="1" tag; MDX prose without JSX (its inline code kept)."""
     if dialect.liquid:
-        text = "\n".join(line for line in text.split("\n") if not _is_toc_line(line))
+        lines = text.split("\n")
+        text = "\n".join(line for k, line in enumerate(lines) if not _is_toc_line(lines, k))
         text = _MARKDOWN_ELEMENT.sub("\\1\n", text)
         text = _LINK_TARGET.sub(lambda m: _LIQUID_OUTPUT.sub("", m.group()), text)
     if dialect.mdx:
@@ -146,9 +147,14 @@ def _liquid_tag(stripped: str, name: str) -> bool:
     return stripped.startswith((f"{{% {name}", f"{{%- {name}"))
 
 
-def _is_toc_line(line: str) -> bool:
-    """Whether a line is kramdown's table-of-contents marker."""
-    return line.strip().lstrip("*- ").startswith("This will become a table of contents")
+def _is_toc_line(lines: list[str], k: int) -> bool:
+    """Whether line k is kramdown's table-of-contents placeholder: a list item that `{:toc}`
+    follows ("* Table of contents"), or its usual text."""
+    line = lines[k].strip()
+    follows = k + 1 < len(lines) and lines[k + 1].strip() == "{:toc}"
+    return line.lstrip("*- ").startswith("This will become a table of contents") or (
+        follows and line[:1] in ("*", "-", "+")
+    )
 
 
 def _read_fence(lines: list[str], start: int, fence: Opening) -> tuple[list[str], int]:
