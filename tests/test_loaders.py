@@ -174,6 +174,18 @@ def test_code_indented_under_a_list_item_is_code() -> None:
     assert code(doc) == ["```\n./bin/spark-submit \\\n    --conf x=y \\\n    ...\n```"]
 
 
+def test_a_term_in_bold_over_its_description_reads_as_one_item() -> None:
+    doc = parse(
+        "### Parameters\n\n* **SORT BY**\n\n    Specifies an ordering within each partition.\n\n"
+        "* **LIMIT**\n\n    Caps the rows.\n\n    **Syntax:** `LIMIT n`\n\n* **plain** item\n"
+    )
+    assert prose(doc) == [
+        "* **SORT BY**: Specifies an ordering within each partition.\n\n"
+        "* **LIMIT**: Caps the rows.\n\n  **Syntax:** `LIMIT n`\n\n"
+        "* **plain** item"
+    ]
+
+
 def test_lists_and_quotes_keep_their_markers_and_nesting() -> None:
     doc = parse("- a\n  - b\n  lazy\n- c\n\n3) three\n4) four\n\n> quoted\nlazy quote\n>\n> more\n")
     assert prose(doc) == [

@@ -237,9 +237,17 @@ class _Reader:
             lead = rest if k else first
             if k and loose:
                 self.write("", rest, rest)
-            if item.children:
-                pad = " " * (len(marker) + 1)
-                self.children(item.children, f"{lead}{marker} ", rest + pad, loose=loose)
+            pad = " " * (len(marker) + 1)
+            children = item.children
+            if _is_term(children):
+                # "* **ORDER BY**" over its description: one line, "**ORDER BY**: Specifies ..."
+                term, meaning = (self.inline(c.children[0].children) for c in children[:2])
+                self.write(f"{term}: {meaning}", f"{lead}{marker} ", rest + pad)
+                if children[2:]:
+                    self.write("", rest, rest)
+                    self.children(children[2:], rest + pad, rest + pad, loose=loose)
+            elif children:
+                self.children(children, f"{lead}{marker} ", rest + pad, loose=loose)
             else:
                 self.write(marker, lead, rest)
 
@@ -319,6 +327,15 @@ class _Reader:
         if has_words(text):
             tab = next((language for language in reversed(self.divs) if language), "")
             self.outline.add(tab_marked(text, tab))
+
+
+def _is_term(children: Sequence[SyntaxTreeNode]) -> bool:
+    """Whether a list item is a term in bold over the paragraph that describes it (Spark's SQL
+    reference lists its parameters so)."""
+    if len(children) < 2 or any(c.type != "paragraph" for c in children[:2]):
+        return False
+    inline = [n for n in children[0].children[0].children if n.type != "text" or n.content.strip()]
+    return len(inline) == 1 and inline[0].type == "strong"
 
 
 def _as_it_is(text: str) -> str:
