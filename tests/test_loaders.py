@@ -513,6 +513,18 @@ def test_mdx_admonitions_lose_markers_keep_content() -> None:
     ]
 
 
+def test_an_aside_title_heads_its_text() -> None:
+    doc = parse(
+        '# T\n\n<Aside\n  type="caution"\n  title="Important"\n>\n  Enabling it upgrades the protocol.\n'
+        '</Aside>\n\n<Aside type="note" title="Important!">\n  Irreversible.\n</Aside>\n',
+        "page.mdx",
+    )
+    assert prose(doc) == [
+        "Important:\nEnabling it upgrades the protocol.",
+        "Important!\nIrreversible.",
+    ]
+
+
 def test_mdx_indented_text_is_not_code() -> None:
     doc = parse("# T\n\n<Aside>\n\n      Indented prose in a component.\n\n</Aside>\n", "page.mdx")
     assert doc.blocks == [Block("Indented prose in a component.")]

@@ -179,6 +179,10 @@ class _TagStripper:
         if name == "code":
             return "`"
         texts = [] if closing else self._prop_texts(props, self_closing)
+        if texts and name.lower() == "aside" and not self_closing:
+            # <Aside title="Important"> heads its text: "Important: Enabling ...".
+            title = "\n".join(texts)
+            return f"{title}:" if title[-1].isalnum() else title
         if texts:
             return "\n".join(texts)
         return "\n" if name in _BLOCK_TAGS else ""
