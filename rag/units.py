@@ -19,6 +19,7 @@ SECTION_LINE = re.compile(r"^[^\n]{1,120}:$")
 # Each paragraph of a language's code tab starts "(Scala) " (after its marker, when it is a list).
 TAB_LANGUAGES = {"scala": "Scala", "java": "Java", "r": "R"}
 TAB_MARK = re.compile(r"^\((Scala|Java|R)\) ")
+TERMINAL = re.compile(r"[.!?:]$")  # how a sentence, or the lead-in of a list, ends
 MAX_CODE_LINES = 25
 MIN_WORDS = 3
 LANGUAGE_ALIASES = {
@@ -179,7 +180,7 @@ def _pieces(lines: list[str]) -> list[tuple[str, str]]:
         elif (
             pieces
             and pieces[-1][1] == "item"
-            and (line[:1].isspace() or not re.search(r"[.!?:]$", pieces[-1][0]))
+            and (line[:1].isspace() or not TERMINAL.search(pieces[-1][0]))
         ):
             # Indented, or a lazy continuation of an item cut mid-sentence.
             pieces[-1] = (f"{pieces[-1][0]} {line.strip()}", "item")
