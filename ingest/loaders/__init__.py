@@ -41,7 +41,9 @@ __all__ = [
 
 # Part of every file's fingerprint: a new parser re-reads every file of an existing index (the
 # vectors of chunks it makes again as they were are reused, not embedded again).
-PARSER_VERSION = "loaders-8 tab prose by language, one-line fences, toc placeholders, bold terms, aside titles"
+PARSER_VERSION = (
+    "loaders-8 tab prose by language, one-line fences, toc placeholders, bold terms, aside titles"
+)
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
     {".md", ".mdx", ".markdown", ".rst", ".txt", ".html", ".htm", ".ipynb", ".pdf"}
