@@ -93,12 +93,17 @@ _PHRASES = (
 )
 
 
+def _asks(sentence: str) -> bool:
+    """Whether a sentence asks (ends in "?" or opens with an asking word) rather than states."""
+    return sentence.endswith("?") or bool(_ASKING.match(sentence))
+
+
 def affirmed(text: str) -> str:
     """The text without the clauses that say what the asker wants to avoid, in its questions and
     the sentences that say what they need (elsewhere "without" says how things are: "I logged a
     model without a signature.")."""
     return " ".join(
-        _AVOIDED.sub("", s) if s.endswith("?") or _ASKING.match(s) or _WISH.search(s) else s
+        _AVOIDED.sub("", s) if _asks(s) or _WISH.search(s) else s
         for s in _SENTENCE.split(text.strip())
     )
 
@@ -146,7 +151,7 @@ class Question:
         """The sentences that ask, without the statements that set the scene ("Our tracking
         server runs on Postgres.")."""
         sentences = _SENTENCE.split(self.text.strip())
-        return " ".join(s for s in sentences if s.endswith("?") or _ASKING.match(s)) or self.text
+        return " ".join(s for s in sentences if _asks(s)) or self.text
 
     @cached_property
     def names(self) -> tuple[str, ...]:
@@ -186,7 +191,7 @@ class Question:
         pieces: list[str] = []
         context = ""
         for sentence in _SENTENCE.split(self.text.strip()):
-            if not (sentence.endswith("?") or _ASKING.match(sentence)):
+            if not _asks(sentence):
                 context += f"{sentence} "  # a statement sets the scene for the next question
                 continue
             for piece in _SECOND_PART.split(sentence):
@@ -241,7 +246,7 @@ def _scene(text: str) -> str:
     """The statements before the first question sentence ("I deleted runs. How do I ...?")."""
     scene = ""
     for sentence in _SENTENCE.split(text.strip()):
-        if sentence.endswith("?") or _ASKING.match(sentence):
+        if _asks(sentence):
             break
         scene += f"{sentence} "
     return scene
