@@ -358,7 +358,10 @@ def _corroboration(
 
 
 def _dependent(unit: Unit) -> bool:
-    """Whether a sentence or item needs what came before it to be read."""
+    """Whether a sentence or item, or the sentence that leads into a code block, needs what
+    came before it to be read."""
+    if unit.code and unit.lead_in:
+        return bool(FRAGMENT.match(unit.lead_in) or ANAPHORA.match(unit.lead_in))
     if unit.kind == "sentence" and FRAGMENT.match(unit.text):
         return True
     return unit.kind in ("sentence", "item") and bool(ANAPHORA.match(unit.text))
@@ -405,7 +408,8 @@ def _dense(
 def _lead(asked: Question, scored: list[_Scored], size: Callable[[Unit], int]) -> list[_Scored]:
     """The best unit for each part of the question (a part already answered adds nothing;
     later parts lean to the passage that answered the first, as a document answers in one
-    place), then close runners-up of that passage, up to LEAD_UNITS short units."""
+    place), then close runners-up of that passage that read there (one that points back only
+    right after what it points to), up to LEAD_UNITS short units."""
     lead: list[_Scored] = []
     for j in range(len(asked.parts)):
         home = lead[0].unit.hit if lead else None
@@ -423,6 +427,11 @@ def _lead(asked: Question, scored: list[_Scored], size: Callable[[Unit], int]) -
         unit = s.unit
         if s in lead or unit.code or unit.hit != lead[0].unit.hit or _attached(unit, lead):
             continue
+        if _dependent(unit) and not any(
+            other.unit.hit == unit.hit and other.unit.position == unit.position - 1
+            for other in lead
+        ):
+            continue  # it points back to something the lead does not show
         if used + size(unit) > LEAD_CHARS:
             continue
         lead.append(s)

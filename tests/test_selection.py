@@ -258,6 +258,41 @@ def test_a_sentence_cut_mid_thought_does_not_lead() -> None:
     assert lead[0].unit.text.startswith("Each executor")
 
 
+def test_code_whose_lead_in_starts_mid_thought_does_not_lead() -> None:
+    text = (
+        "Set the tracking server credentials in your environment:\n\n"
+        "```python\nos.environ['MLFLOW_TRACKING_USERNAME'] = 'name'\n```\n\n"
+        "and use those to authenticate with the tracking server:\n\n"
+        "```ini\n[mlflow]\nmlflow_tracking_username = name\n```"
+    )
+    lead = select("How do I authenticate with the tracking server?", [hit(text)]).lead
+    assert lead[0].unit.lead_in.startswith("Set the tracking server credentials")
+
+
+def test_a_sentence_that_points_back_joins_the_lead_only_after_what_it_points_to() -> None:
+    lead_text = "You rename a column of a Delta table with column mapping."
+    after = "It can rename a column of a Delta table in place."
+    elsewhere = "This can rename a column of a Delta table in place, too."
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        # The question and both pointing sentences point one way, the lead half-way.
+        return np.array(
+            [
+                [1.0, 0.0]
+                if i == 0 or "in place" in t
+                else [0.6, 0.8]
+                if t.endswith(lead_text)
+                else [0.0, 1.0]
+                for i, t in enumerate(texts)
+            ]
+        )
+
+    question = "How do I rename a column of a Delta table?"
+    text = f"{lead_text} {after}\n\nColumn mapping needs reader version 2.\n\n{elsewhere}"
+    lead = select(question, [hit(text)], embed=embed).lead
+    assert [p.unit.text for p in lead] == [lead_text, after]
+
+
 def test_code_with_its_own_lead_in_keeps_its_place_in_the_lead() -> None:
     text = (
         "Tracing records each call with one line:\n\n"
