@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import describe, line  # bench/machine.py, beside this script
 
 from rag.embedder_base import resolve_model_path
 from rag.onnx_embedding import OnnxEmbedder, build_onnx
@@ -98,6 +99,7 @@ def main() -> None:
         f"{len(texts)} texts, mean {np.mean(tokens):.0f} word pieces (max {max(tokens)}), "
         f"batch {args.batch_size}, {os.cpu_count()} cores, best of {args.repeats}, ONNX build {build_seconds:.1f}s"
     )
+    print(f"machine: {line(describe())}")
     print(f"{'backend':<11} {'texts/s':>8} {'x torch':>8} {'cos mean':>9} {'cos min':>8}")
     for label, row in results.items():
         print(
@@ -110,6 +112,7 @@ def main() -> None:
         "batch_size": args.batch_size,
         "repeats": args.repeats,
         "cores": os.cpu_count(),
+        "machine": describe(),
         "build_seconds": round(build_seconds, 1),
         "backends": results,
     }

@@ -15,7 +15,8 @@ metadata field of API entries, makes it stale). Stale indexes are brought up to 
         [--backend onnx-int8] [--rebuild | --reuse]
 
 For each questions file, prints a Markdown table (figure | default | guides-only) and one JSON
-line with both: the held-out sets in bench/questions/ show what carries over to new questions.
+line with both and the machine (bench/machine.py: figures move with the CPU's int8 kernels): the
+held-out sets in bench/questions/ show what carries over to new questions.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ from rag.kb import KnowledgeBase  # noqa: E402
 from rag.ledger import Ledger  # noqa: E402
 from rag.settings import Settings, load_settings  # noqa: E402
 from rag.store import ChromaStore  # noqa: E402
+
+sys.path.append(str(HERE))  # last: the packages above come first
+from machine import describe, line  # noqa: E402  bench/machine.py
 
 BENCH_HOME = Path(".lakesage-bench")
 # Stale in ways an incremental ingest does not cure (it skips files whose content is unchanged).
@@ -157,6 +161,8 @@ def main() -> None:
         "default": (default, Pipeline(default).default_specs()),
         "guides_only": (guides, [SourceSpec(str(corpus))]),
     }
+    machine = describe()
+    print(f"machine: {line(machine)}", file=sys.stderr, flush=True)
     indexes: dict[str, dict[str, Any]] = {}
     for name, (settings, specs) in runs.items():
         how = bring_up(name, settings, specs, rebuild=args.rebuild, reuse=args.reuse)
@@ -170,7 +176,16 @@ def main() -> None:
         if len(args.questions) > 1:
             print(f"{chr(10) if k else ''}{questions}:")
         print("\n".join(table(results["default"], results["guides_only"])))
-        print(json.dumps({"questions": str(questions), "backend": args.backend, **results}))
+        print(
+            json.dumps(
+                {
+                    "questions": str(questions),
+                    "backend": args.backend,
+                    "machine": machine,
+                    **results,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import describe, line  # bench/machine.py, beside this script
 
 from rag.evaluate import read_questions
 from rag.kb import KnowledgeBase
@@ -120,6 +121,8 @@ def main() -> None:
         results["large_build_s"] = round(time.perf_counter() - started, 1)
         results["large"] = {"chunks": args.size, **latencies(big, questions, answer=True)}
         results["large"]["ann_recall@10"] = ann_recall(big, questions)
+    results["machine"] = describe()
+    print(f"machine: {line(results['machine'])}")
     print(f"{'':<18}{'real':>12}{'large':>12}")
     for key in (
         "chunks",
