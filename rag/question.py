@@ -76,11 +76,15 @@ PRODUCTS = {
 DEFAULT_LANGUAGES = ("python", "sql")
 # "... without deleting the checkpoint", "instead of as a native Spark model": what the asker
 # wants to avoid. Its words must not draw the passages that do just that.
-_AVOIDED = re.compile(
-    r"\b(?:without|instead of|rather than|other than)\b[^,;.?!]*?(?=[,;.?!]|$|\s+(?:and|or|but)\s+"
-    r"(?:how|what|which|where|when|why|is|are|can|could|does|do|should|will|would)\b)",
-    re.IGNORECASE,
+_CLAUSE_END = (
+    r"[^,;.?!]*?(?=[,;.?!]|$|\s+(?:and|or|but)\s+"
+    r"(?:how|what|which|where|when|why|is|are|can|could|does|do|should|will|would)\b)"
 )
+_AVOIDED = re.compile(r"\b(?:without|instead of|rather than|other than)\b" + _CLAUSE_END, re.I)
+# "instead of through one connection": the alternative the asker turns from, which the keyword
+# search leaves out too. ("without rewriting the files" stays there: the docs name what a way
+# avoids in the same words.)
+_ALTERNATIVE = re.compile(r"\b(?:instead of|rather than|other than)\b" + _CLAUSE_END, re.I)
 # "I need ... without ...": a statement of what the asker wants.
 _WISH = re.compile(
     r"\b(?:need|needs|want|wants|would like|'d like|looking for|trying to|have to)\b",
@@ -98,14 +102,19 @@ def _asks(sentence: str) -> bool:
     return sentence.endswith("?") or bool(_ASKING.match(sentence))
 
 
-def affirmed(text: str) -> str:
+def affirmed(text: str, avoided: re.Pattern[str] = _AVOIDED) -> str:
     """The text without the clauses that say what the asker wants to avoid, in its questions and
     the sentences that say what they need (elsewhere "without" says how things are: "I logged a
     model without a signature.")."""
     return " ".join(
-        _AVOIDED.sub("", s) if _asks(s) or _WISH.search(s) else s
+        avoided.sub("", s) if _asks(s) or _WISH.search(s) else s
         for s in _SENTENCE.split(text.strip())
     )
+
+
+def keyword_query(text: str) -> str:
+    """The question as the keyword search reads it: without the alternatives it turns from."""
+    return affirmed(text, _ALTERNATIVE)
 
 
 def content_words(text: str) -> frozenset[str]:

@@ -15,7 +15,7 @@ from rag.embedding import Embedder
 from rag.keywords import KeywordIndex
 from rag.models import Hit, is_reference, symbol_of
 from rag.names import Names
-from rag.question import Question
+from rag.question import Question, keyword_query
 from rag.saved_snapshot import read as read_saved
 from rag.saved_snapshot import write as write_saved
 from rag.store import ChromaStore
@@ -307,7 +307,7 @@ class Retriever:
         query = self.embedder.embed([prefixed])[0] if vector is None else vector
         mask = snap.mask(filters)
         dense = self._dense(snap, query, mask, filters)
-        keyword = snap.keywords.scores(question)
+        keyword = snap.keywords.scores(keyword_query(question))
         if mask is not None:
             keyword = np.where(mask, keyword, 0.0)
         fused = self._fuse(snap, dense, keyword)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.question import Question, affirmed
+from rag.question import Question, affirmed, keyword_query
 
 
 def texts(question: str) -> list[str]:
@@ -148,6 +148,27 @@ def test_kinds_of_answer(question: str, kinds: set[str]) -> None:
 )
 def test_what_the_asker_wants_to_avoid_is_left_out(question: str, kept: str) -> None:
     assert affirmed(question) == kept
+
+
+@pytest.mark.parametrize(
+    ("question", "searched"),
+    [
+        (
+            "How do I read it in parallel instead of through one connection?",
+            "How do I read it in parallel ?",
+        ),
+        ("Which setting, other than the timeout, matters?", "Which setting, , matters?"),
+        (
+            "Can I rename a column without rewriting files?",
+            "Can I rename a column without rewriting files?",
+        ),
+        ("We use it instead of Hive. Is it faster?", "We use it instead of Hive. Is it faster?"),
+    ],
+)
+def test_the_keyword_search_leaves_out_only_the_alternative_asked_away_from(
+    question: str, searched: str
+) -> None:
+    assert keyword_query(question) == searched
 
 
 def test_avoided_words_do_not_count_unless_asked_for_too() -> None:

@@ -154,6 +154,23 @@ def test_hits_carry_citation_metadata_and_both_scores(retriever: Retriever) -> N
     assert note.heading_path == "Bronze retention > Vacuum policy"
 
 
+def test_the_keyword_search_leaves_out_the_alternative_a_question_turns_from(
+    retriever: Retriever,
+) -> None:
+    plain = retriever.search("How does our team vacuum bronze tables?", k=10)
+    turned = retriever.search(
+        "How does our team vacuum bronze tables instead of asking the Technical Steering "
+        "Committee?",
+        k=10,
+    )
+    scores = {h.id: h.metadata["keyword_score"] for h in plain}
+    shared = [h for h in turned if h.id in scores]
+    assert shared
+    assert all(h.metadata["keyword_score"] == scores[h.id] for h in shared)
+    charter = [h for h in turned if h.source == "pdf/delta-io_delta/delta-charter.pdf"]
+    assert all(h.metadata["keyword_score"] == 0.0 for h in charter)
+
+
 def test_markdown_hits_carry_heading_path_and_upstream_url(retriever: Retriever) -> None:
     [top, *_] = retriever.search("ALTER TABLE ADD CONSTRAINT CHECK constraint", k=3)
     assert top.source == "delta/docs/delta-constraints.mdx"
