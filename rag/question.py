@@ -80,11 +80,12 @@ _CLAUSE_END = (
     r"[^,;.?!]*?(?=[,;.?!]|$|\s+(?:and|or|but)\s+"
     r"(?:how|what|which|where|when|why|is|are|can|could|does|do|should|will|would)\b)"
 )
-_AVOIDED = re.compile(r"\b(?:without|instead of|rather than|other than)\b" + _CLAUSE_END, re.I)
+_ALTERNATIVES = r"instead of|rather than|other than"
+_AVOIDED = re.compile(rf"\b(?:without|{_ALTERNATIVES})\b{_CLAUSE_END}", re.I)
 # "instead of through one connection": the alternative the asker turns from, which the keyword
 # search leaves out too. ("without rewriting the files" stays there: the docs name what a way
 # avoids in the same words.)
-_ALTERNATIVE = re.compile(r"\b(?:instead of|rather than|other than)\b" + _CLAUSE_END, re.I)
+_ALTERNATIVE = re.compile(rf"\b(?:{_ALTERNATIVES})\b{_CLAUSE_END}", re.I)
 # "I need ... without ...": a statement of what the asker wants.
 _WISH = re.compile(
     r"\b(?:need|needs|want|wants|would like|'d like|looking for|trying to|have to)\b",
