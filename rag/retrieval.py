@@ -196,12 +196,10 @@ class Snapshot:
         labelled = False  # a neighbour before the chunk was labelled with its own heading
         for i in self.window(index, radius) if radius else [index]:
             heading = self.metas[i].get("heading_path")
-            label = ""
-            if i != index and heading != meta.get("heading_path"):
-                label = f"{str(heading).rsplit(' > ', 1)[-1]}:"
-                labelled = labelled or i < index
-            elif i == index and labelled:
-                label = f"{str(heading).rsplit(' > ', 1)[-1]}:"
+            other_section = i != index and heading != meta.get("heading_path")
+            labelled = labelled or (other_section and i < index)
+            shown = other_section or (i == index and labelled)
+            label = f"{str(heading).rsplit(' > ', 1)[-1]}:" if shown else ""
             if label:
                 text += ("\n\n" if text else "") + label
             if text:
