@@ -33,6 +33,12 @@ _SCENE = re.compile(
     r"(?:in|on|at|for|with|using|when|while|if|after|before|once|during)\b",
     re.IGNORECASE,
 )
+# A piece of a question with none of these words asks nothing: "From PySpark, what's ...?"
+_ASKS_WITHIN = re.compile(
+    r"\b(?:how|what|what's|whats|which|where|when|why|who|do|does|did|can|could|should|would|"
+    r"will)\b",
+    re.IGNORECASE,
+)
 # "X, and how long ...?": a conjunction that starts a second question.
 _SECOND_PART = re.compile(
     r",?\s+(?:and|or|but)\s+(?=(?:how|what|what's|which|where|when|why|is|are|can|could|does|do|"
@@ -204,12 +210,16 @@ class Question:
             if not _asks(sentence):
                 context += f"{sentence} "  # a statement sets the scene for the next question
                 continue
-            for piece in _SECOND_PART.split(sentence):
+            split = _SECOND_PART.split(sentence)
+            for k, piece in enumerate(split):
                 piece = piece.strip(" ,;")
                 if not piece:
                     continue
-                if not piece.endswith("?") and _SCENE.match(piece):
-                    context += f"{piece}, "  # "In a delta MERGE, how do I ...?"
+                if not piece.endswith("?") and (
+                    _SCENE.match(piece) or (k < len(split) - 1 and not _asks_within(piece))
+                ):
+                    # "In a delta MERGE, how do I ...?", "From PySpark, what's the call ...?"
+                    context += f"{piece}, "
                 elif pieces and not tokenize(piece):
                     pieces[-1] = f"{pieces[-1]} {piece}"  # a bare "or why?" joins the last part
                 else:
@@ -260,6 +270,11 @@ def _scene(text: str) -> str:
             break
         scene += f"{sentence} "
     return scene
+
+
+def _asks_within(piece: str) -> bool:
+    """Whether a piece of a sentence asks anything ("Once row tracking is on" does not)."""
+    return _asks(piece) or bool(_ASKS_WITHIN.search(piece))
 
 
 def _kinds(text: str) -> frozenset[str]:

@@ -63,6 +63,29 @@ def test_a_leading_clause_is_no_part_of_its_own() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "From PySpark, what's the call to upgrade a table's protocol?",
+        "Once row tracking is turned on, how do I read the row id?",
+        "Without a hive-site.xml, where does Spark SQL put managed tables?",
+    ],
+)
+def test_a_leading_piece_that_asks_nothing_is_no_part_of_its_own(question: str) -> None:
+    assert texts(question) == [question]
+
+
+def test_a_leading_piece_that_asks_stays_a_part() -> None:
+    assert texts("In Spark SQL does NaN equal NaN, and where do NaN values sort?") == [
+        "In Spark SQL does NaN equal NaN",
+        "where do NaN values sort?",
+    ]
+    assert texts("Delta governance: what quorum does a meeting need, and what vote?") == [
+        "Delta governance: what quorum does a meeting need",
+        "what vote?",
+    ]
+
+
 def test_an_and_without_a_question_word_does_not_split() -> None:
     assert texts("How do I turn on authentication and AES encryption for RPC traffic?") == [
         "How do I turn on authentication and AES encryption for RPC traffic?"
