@@ -14,6 +14,7 @@ SENTENCE_END = re.compile(r"(?<=[.!?])(?<!e\.g\.)(?<!i\.e\.)\s+(?:-\s+)?(?=[A-Z`
 ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 QUOTE_MARK = re.compile(r"^\s*>\s?")
 RULE_ROW = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")
+UNDERLINE = re.compile(r"^\s*(?:-{3,}|={3,})\s*$")
 # The heading line the retriever puts before a neighbouring chunk of another section.
 SECTION_LINE = re.compile(r"^[^\n]{1,120}:$")
 # Each paragraph of a language's code tab starts "(Scala) " (after its marker, when it is a list).
@@ -95,6 +96,11 @@ def passage_units(text: str, hit: int, heading: str = "") -> list[Unit]:
             if len(lines) == 1 and SECTION_LINE.match(first) and len(first.split()) <= 8:
                 label, section = first, first[:-1]
                 continue
+            if len(lines) >= 2 and UNDERLINE.match(lines[1]) and len(first.split()) <= 8:
+                # A heading underlined, as docstrings head "Returns" and "Parameters".
+                label, section, lines = "", first, lines[2:]
+                if not lines:
+                    continue
             if _is_table(lines):
                 header, block_units = _table_units(lines, header, hit, position, section)
             else:

@@ -172,3 +172,14 @@ def test_no_sentence_ends_inside_inline_code() -> None:
         "You can run `VACUUM` to delete the old files.",
         "`REORG TABLE ... APPLY (PURGE)` makes a version.",
     ]
+
+
+def test_an_underlined_heading_names_the_section_and_is_no_sentence() -> None:
+    text = (
+        "Returns a new DataFrame.\n\nReturns\n-------\n`DataFrame`\n    Repartitioned DataFrame.\n"
+    )
+    units = passage_units(text, 0, "pyspark.sql.DataFrame.repartition")
+    assert [(u.text, u.section) for u in units] == [
+        ("Returns a new DataFrame.", "pyspark.sql.DataFrame.repartition"),
+        ("`DataFrame` Repartitioned DataFrame.", "Returns"),
+    ]
