@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.keywords import tokenize
-from rag.models import Deprecation, Hit, is_reference
+from rag.models import Deprecation, Hit, is_api, is_reference, symbol_matches, symbol_of
 from rag.question import PRODUCTS, Question, affirmed
-from rag.units import INLINE_CODE, Unit, passage_units
+from rag.units import FENCED, INLINE_CODE, Unit, passage_units
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 Idf = Callable[[str], float]
@@ -54,6 +54,10 @@ IDENTIFIER = re.compile(
 )
 OUTPUT_LINE = re.compile(r"^\s*(?:\d{4}[-/]\d\d[-/]\d\d|Traceback|File \"|[+|][-+=]{3}|[|├└─])")
 SPACE = re.compile(r"\s+")
+# What ingest writes above a docstring ("New in version 1.3.0.", "Also available as ...").
+VERSION_NOTE = re.compile(
+    r"^(?:new in version|changed in version|deprecated|also available as)\b", re.IGNORECASE
+)
 # A unit's score is a weighted sum of these signals. The weights started from a logistic
 # regression of which units of the retrieved passages hold the dev set's answers, rounded, then
 # set by hand for code in the question's language and for output blocks. bench/fit_unit_weights.py
@@ -63,7 +67,8 @@ WEIGHTS = {
     "dense": 1.2,  # cosine of question (part) and unit, with the loaded embedding model
     "lexical": 1.4,  # rarity-weighted share of the question's words the unit contains
     "part": 0.2,  # ... of the words of the part being answered
-    "defines": 1.0,  # a row whose first cell is a name the question quotes
+    "defines": 1.0,  # a row whose first cell is a name the question quotes, or the summary
+    # of the API entry of one
     "quotes": 0.2,  # the unit quotes a name the question quotes
     "value": 0.6,  # a number or default, for a question after a value
     "config": 0.2,  # a config key, for a question after a setting
@@ -88,8 +93,9 @@ WEIGHTS = {
 }
 # The lead states the answer, short: a sentence, item or row beats code (code that a leading
 # sentence introduces still follows it), the shorter of two near equals wins, it must read on its
-# own (not point back, start mid-sentence or point elsewhere), and the name it gives is one the
-# other passages confirm. (Corroboration in the support's score too drew support from other
+# own (not point back, start mid-sentence or point elsewhere), the name it gives is one the
+# other passages confirm, and what defines a name the question asks about (its row, its API
+# entry's summary) says what it is first. (Corroboration in the support's score too drew support from other
 # documents than the lead's: more noise, for one keyword more.)
 LEAD_WEIGHTS = {
     **WEIGHTS,
@@ -98,6 +104,7 @@ LEAD_WEIGHTS = {
     "dependent": -0.6,
     "referral": -0.6,
     "corroborated": 0.5,
+    "defines": 2.0,
 }
 MAX_EMBEDDED = 16
 # The answer to "which setting / function / command" tends to recur across the documents that
@@ -271,8 +278,13 @@ def _weigh(parts: list[dict[str, float]], weights: dict[str, float]) -> list[flo
 
 
 def _relevant(signals: dict[str, float]) -> bool:
-    """Whether a unit's signals show it is about the question."""
-    return signals["part"] >= MIN_COVERAGE or signals["dense"] >= MIN_DENSE or signals["quotes"] > 0
+    """Whether a unit's signals show it is about the question (or define a name it asks about)."""
+    return (
+        signals["part"] >= MIN_COVERAGE
+        or signals["dense"] >= MIN_DENSE
+        or signals["quotes"] > 0
+        or signals["defines"] > 0
+    )
 
 
 def signals(
@@ -288,6 +300,8 @@ def signals(
     whole = _coverage(asked.words, unit_words, idf)
     per_part = [_coverage(p.words, unit_words, idf) for p in asked.parts]
     common = [_common(asked, u, hits[u.hit]) for u in units]
+    for k in _summaries(asked, hits, units):
+        common[k]["defines"] = 1.0
     for k, value in enumerate(_corroboration(asked, hits, units, idf)):
         common[k]["corroborated"] = value
     cheap = [
@@ -578,6 +592,39 @@ def _name_signals(asked: Question, unit: Unit) -> dict[str, float]:
             if unit.kind == "row" and unit.cells and unit.cells[0].strip("` ").lower() == lowered:
                 defines = 1.0
     return {"quotes": quotes, "defines": defines}
+
+
+def _summaries(asked: Question, hits: Sequence[Hit], units: list[Unit]) -> list[int]:
+    """The units that say what a symbol the question names is: the first sentence of its API
+    entry's docstring, after the signature and version notes (as a row defines a config key)."""
+    summaries = {
+        i: _summary(hit)
+        for i, hit in enumerate(hits)
+        if is_api(hit.metadata)
+        and any(symbol_matches(symbol_of(hit.metadata), n) for n in asked.code_names)
+    }
+    return [
+        k
+        for k, unit in enumerate(units)
+        if unit.kind == "sentence"
+        and summaries.get(unit.hit, "").startswith(SPACE.sub(" ", unit.text))
+    ]
+
+
+def _summary(hit: Hit) -> str:
+    """The first paragraph of the docstring of an API entry's passage (whitespace made single
+    spaces), when the passage holds the entry's start: its signature, at the top or under the
+    entry's "name:" line (a passage is widened by its neighbours); else ""."""
+    text = hit.text
+    start = re.search(rf"^{re.escape(symbol_of(hit.metadata))}:$", text, re.MULTILINE)
+    entry = text[start.end() :] if start else text
+    if not entry.lstrip().startswith("```"):
+        return ""
+    for paragraph in re.split(r"\n\s*\n", FENCED.sub("", entry.lstrip(), count=1)):
+        paragraph = paragraph.strip()
+        if paragraph and not VERSION_NOTE.match(paragraph):
+            return SPACE.sub(" ", paragraph)
+    return ""
 
 
 def _kind_signals(kinds: frozenset[str], unit: Unit) -> dict[str, float]:

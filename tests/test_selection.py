@@ -310,3 +310,30 @@ def test_a_value_question_leads_with_a_quantity_not_digits_in_a_name() -> None:
     )
     lead = select("How often are system metrics sampled?", [hit(text)]).lead
     assert lead[0].unit.text == "System metrics are sampled every 10 seconds."
+
+
+REPARTITION = hit(
+    "pyspark.sql.DataFrame.repartition:\n\n"
+    "```python\ndef repartition(self, numPartitions, *cols) -> 'DataFrame'\n```\n\n"
+    "New in version 1.3.0.\n"
+    "Changed in version 1.6.0: Added optional arguments. Also made numPartitions optional.\n\n"
+    "Returns a new `DataFrame` partitioned by the given partitioning expressions. The\n"
+    "resulting `DataFrame` is hash partitioned.\n\n"
+    "Returns\n-------\n`DataFrame`\n    Repartitioned DataFrame.\n",
+    "pyspark/sql/dataframe.py",
+    symbol="pyspark.sql.DataFrame.repartition",
+    origin="pypi:pyspark-client==4.0.1",
+)
+
+
+def test_the_summary_of_the_named_symbols_entry_leads() -> None:
+    guide = hit("Repartition a DataFrame before a wide join when its partitions are skewed.")
+    for question in ("What does DataFrame.repartition do?", "What is `repartition` for?"):
+        selection = select(question, [REPARTITION, guide])
+        assert selection.lead[0].unit.text.startswith("Returns a new `DataFrame` partitioned")
+
+
+def test_only_the_entry_of_a_named_symbol_has_its_summary_lead() -> None:
+    other = hit(REPARTITION.text, REPARTITION.source, symbol="pyspark.sql.DataFrame.coalesce")
+    selection = select("What does DataFrame.repartition do?", [other])
+    assert not selection.lead[0].unit.text.startswith("Returns a new")
