@@ -95,8 +95,8 @@ WEIGHTS = {
 # sentence introduces still follows it), the shorter of two near equals wins, it must read on its
 # own (not point back, start mid-sentence or point elsewhere), the name it gives is one the
 # other passages confirm, and what defines a name the question asks about (its row, its API
-# entry's summary) says what it is first. (Corroboration in the support's score too drew support from other
-# documents than the lead's: more noise, for one keyword more.)
+# entry's summary) says what it is first. (Corroboration in the support's score too drew
+# support from other documents than the lead's: more noise, for one keyword more.)
 LEAD_WEIGHTS = {
     **WEIGHTS,
     "code": -0.6,
