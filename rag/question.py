@@ -39,6 +39,14 @@ _ASKS_WITHIN = re.compile(
     r"will)\b",
     re.IGNORECASE,
 )
+# "What is Z-ordering in Delta Lake?", "What are deletion vectors?": a concept to define (where it
+# lives, "in Delta Lake", is no part of it).
+_DEFINITION = re.compile(
+    r"^what(?:'s|\s+is|\s+are)\s+(?:an?\s+|the\s+)?(?P<term>[^?,;]+?)"
+    r"(?:\s+(?:in|for|on|with|within)\s+[^?]*)?\s*\??$",
+    re.IGNORECASE,
+)
+MAX_TERM_WORDS = 4
 # "X, and how long ...?": a conjunction that starts a second question.
 _SECOND_PART = re.compile(
     r",?\s+(?:and|or|but)\s+(?=(?:how|what|what's|which|where|when|why|is|are|can|could|does|do|"
@@ -168,6 +176,16 @@ class Question:
         server runs on Postgres.")."""
         sentences = _SENTENCE.split(self.text.strip())
         return " ".join(s for s in sentences if _asks(s)) or self.text
+
+    @cached_property
+    def term(self) -> str:
+        """What a "What is X?" question asks to have defined ("Z-ordering", "deletion vectors"),
+        as written; "" for any other question."""
+        match = _DEFINITION.match(self.asked.strip())
+        if not match or len(self.parts) > 1:
+            return ""
+        term = match.group("term").strip(" `")
+        return term if 0 < len(term.split()) <= MAX_TERM_WORDS else ""
 
     @cached_property
     def names(self) -> tuple[str, ...]:

@@ -226,3 +226,19 @@ def test_products_named() -> None:
         "spark",
     }
     assert Question("What is a DBU?").products == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("question", "term"),
+    [
+        ("What is Z-ordering in Delta Lake?", "Z-ordering"),
+        ("What are deletion vectors?", "deletion vectors"),
+        ("what's a checkpoint in Structured Streaming", "checkpoint"),
+        ("What is the change data feed?", "change data feed"),
+        ("What is the maximum length of a parameter value MLflow stores for a run?", ""),
+        ("How do I enable deletion vectors?", ""),
+        ("What is Z-ordering, and how do I run it?", ""),
+    ],
+)
+def test_a_what_is_question_names_the_term_to_define(question: str, term: str) -> None:
+    assert Question(question).term == term

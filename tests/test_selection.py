@@ -337,3 +337,20 @@ def test_only_the_entry_of_a_named_symbol_has_its_summary_lead() -> None:
     other = hit(REPARTITION.text, REPARTITION.source, symbol="pyspark.sql.DataFrame.coalesce")
     selection = select("What does DataFrame.repartition do?", [other])
     assert not selection.lead[0].unit.text.startswith("Returns a new")
+
+
+def test_what_is_x_leads_with_the_sentence_that_says_what_x_is() -> None:
+    skipping = hit(
+        "Data skipping information is collected automatically when you write data into a Delta "
+        "Lake table. For best results, apply Z-Ordering.",
+        "delta/optimizations.mdx",
+    )
+    zorder = hit(
+        "To Z-Order data, you specify the columns to order on in the `ZORDER BY` clause. "
+        "Z-Ordering is a technique to colocate related information in the same set of files.",
+        "delta/optimizations.mdx",
+    )
+    selection = select("What is Z-ordering in Delta Lake?", [skipping, zorder])
+    assert selection.lead[0].unit.text.startswith("Z-Ordering is a technique")
+    aqe = hit("Adaptive Query Execution (AQE) is an optimization technique in Spark SQL.")
+    assert select("What is adaptive query execution?", [aqe]).lead[0].unit.text == aqe.text

@@ -1,0 +1,112 @@
+"""Do "What is X?" questions lead with what the docs say X is?
+
+Two probes on an index, each keyed by the docs themselves (no hand-written answers; another
+seed draws another sample):
+- symbols: API entries (the first chunk of an entry: signature, then docstring), asked "What
+  does `X` do?" by full name; a lead (the answer's first 300 characters) counts when it holds the
+  first sentence of the entry's docstring.
+- terms: guide sentences "X is a ..." / "X (ABC) are the ..." whose X is in their section's
+  heading, asked "What is X?"; a lead counts when it says "X is a/an/the ..." itself.
+
+    python bench/definitions.py --home .lakesage [--sample 60] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+
+from machine import describe, line  # bench/machine.py, beside this script
+
+from rag.kb import KnowledgeBase
+from rag.models import is_api, is_reference, symbol_of
+
+SIGNATURE = re.compile(r"^```\w*\n(?:@|def |class |async def )")
+FENCED = re.compile(r"^[ \t]*(`{3,})[^\n`]*\n.*?^[ \t]*\1[ \t]*$", re.DOTALL | re.MULTILINE)
+NOTE = re.compile(r"^(?:new in version|changed in version|deprecated|also available as)\b", re.I)
+LEAD_CHARS = 300
+
+
+def first_sentence(entry: str) -> str:
+    """The first sentence of the docstring under an entry's signature ("" when too short)."""
+    for paragraph in re.split(r"\n\s*\n", FENCED.sub("", entry, count=1)):
+        paragraph = " ".join(paragraph.split())
+        if paragraph and not NOTE.match(paragraph):
+            sentence = re.split(r"(?<=[.!?])\s", paragraph)[0]
+            return sentence if len(sentence.split()) >= 5 else ""
+    return ""
+
+
+TERM_DEFINED = re.compile(
+    r"(?:^|(?<=[.!?] ))(?P<term>[A-Z][\w-]*(?: [\w-]+){0,3}) (?:\([A-Z]{2,}\) )?(?:is|are) "
+    r"(?:a|an|the) [^.]{10,}\."
+)
+PRONOUNS = {"this", "it", "that", "there", "these", "those"}
+
+
+def terms(kb: KnowledgeBase) -> list[str]:
+    """The terms guide sentences define ("Z-Ordering is a technique ...") under a heading that
+    names them."""
+    snap = kb.retriever.snapshot()
+    found = set()
+    for text, meta in zip(snap.texts, snap.metas, strict=True):
+        if is_reference(meta):
+            continue
+        heading = str(meta.get("heading_path", "")).lower()
+        for match in TERM_DEFINED.finditer(" ".join(text.split())):
+            term = match.group("term").removeprefix("A ").removeprefix("An ")
+            if term.lower() in heading and term.lower() not in PRONOUNS:
+                found.add(term)
+    return sorted(found)
+
+
+def defines(lead: str, term: str) -> bool:
+    """Whether a lead says what the term is ("Z-Ordering is a ...")."""
+    plain = re.sub(r"[`*_]", "", lead)
+    return bool(
+        re.search(rf"{re.escape(term)} (?:\([A-Z]{{2,}}\) )?(?:is|are) (?:a|an|the)\b", plain, re.I)
+    )
+
+
+def entries(kb: KnowledgeBase) -> list[tuple[str, str]]:
+    """(symbol, first docstring sentence) of every entry whose first chunk the index holds."""
+    snap = kb.retriever.snapshot()
+    found = set()
+    for text, meta in zip(snap.texts, snap.metas, strict=True):
+        text = text.lstrip()
+        if is_api(meta) and SIGNATURE.match(text) and (sentence := first_sentence(text)):
+            found.add((symbol_of(meta), sentence))
+    return sorted(found)
+
+
+def lead(kb: KnowledgeBase, question: str) -> str:
+    """The first LEAD_CHARS characters of the answer, spaces made single."""
+    return " ".join(kb.ask(question).body[:LEAD_CHARS].split())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--home", default=".lakesage", help="the index to ask")
+    parser.add_argument("--sample", type=int, default=60, help="API entries to ask about")
+    parser.add_argument("--seed", type=int, default=0, help="which sample")
+    args = parser.parse_args()
+    kb = KnowledgeBase.open(args.home)
+    sample = random.Random(args.seed).sample(entries(kb), args.sample)
+    symbols = sum(
+        sentence[:50].lower() in lead(kb, f"What does `{symbol}` do?").lower()
+        for symbol, sentence in sample
+    )
+    defined = terms(kb)
+    said = sum(defines(lead(kb, f"What is {term}?"), term) for term in defined)
+    machine = describe()
+    print(line(machine))
+    print(f"symbols: {symbols}/{len(sample)} leads hold the docstring's first sentence")
+    print(f"terms: {said}/{len(defined)} leads say what the term is")
+    report = {"seed": args.seed, "symbols": [symbols, len(sample)], "terms": [said, len(defined)]}
+    print(json.dumps({"machine": machine, **report}))
+
+
+if __name__ == "__main__":
+    main()
