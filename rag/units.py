@@ -96,6 +96,9 @@ def passage_units(text: str, hit: int, heading: str = "") -> list[Unit]:
             if len(lines) == 1 and SECTION_LINE.match(first) and len(first.split()) <= 8:
                 label, section = first, first[:-1]
                 continue
+            if len(lines) == 1 and _is_caption(first):
+                label = first  # it names what follows, as a figure's or a tab's title does
+                continue
             if len(lines) >= 2 and UNDERLINE.match(lines[1]) and len(first.split()) <= 8:
                 # A heading underlined, as docstrings head "Returns" and "Parameters".
                 label, section, lines = "", first, lines[2:]
@@ -110,6 +113,19 @@ def passage_units(text: str, hit: int, heading: str = "") -> list[Unit]:
             units += block_units
             position += len(block_units)
     return units
+
+
+def _is_caption(line: str) -> bool:
+    """Whether a paragraph of one line is a title rather than a sentence: short, with no
+    closing punctuation, no code and no list marker ("Create Prompt Alias", an image's alt
+    text, a <summary>)."""
+    return (
+        len(line.split()) <= 8
+        and not re.search(r"[.!?:;,)]$", line.rstrip("*_"))
+        and "`" not in line
+        and "|" not in line
+        and not ITEM.match(line)
+    )
 
 
 def _segments(text: str) -> list[tuple[str, str]]:

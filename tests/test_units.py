@@ -183,3 +183,13 @@ def test_an_underlined_heading_names_the_section_and_is_no_sentence() -> None:
         ("Returns a new DataFrame.", "pyspark.sql.DataFrame.repartition"),
         ("`DataFrame` Repartitioned DataFrame.", "Returns"),
     ]
+
+
+def test_a_title_line_is_no_sentence_but_leads_into_its_code() -> None:
+    text = "Create Prompt Alias\n\n```python\nclient.set_prompt_alias('p', 'prod', 2)\n```\n\nIt moves."
+    units = passage_units(text, 0, "Aliases")
+    assert [u.kind for u in units] == ["code"]
+    assert units[0].lead_in == "Create Prompt Alias"
+    assert [u.text for u in passage_units("Spark Connect is a protocol.", 0)] == [
+        "Spark Connect is a protocol."
+    ]
