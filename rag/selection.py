@@ -41,11 +41,15 @@ ANAPHORA = re.compile(r"^(?:this|that|these|those|it|they|its|their|such)\b", re
 # sentence that a chunk boundary cut, or an aside, starts mid-thought. (A list item may start in
 # lower case: it continues its lead-in, which is shown with it.)
 FRAGMENT = re.compile(r"^(?:[(),;:]|[a-z]+\b(?![._(]))")
-# "For API information, see ...", "Please refer to ...": a pointer to the answer, not the answer.
+# "For API information, see ...", "Please refer to ...", "This section shows how to ...": a
+# pointer to the answer, not the answer.
 REFERRAL = re.compile(
     r"^(?:for (?:more|further|additional|api|full|detailed|complete)?\s*"
     r"(?:information|details|guidance|examples?|usage)?[^,.]{0,100}, )?"
-    r"(?:please )?(?:see|refer to|check out|visit|consult)\b",
+    r"(?:please )?(?:see|refer to|check out|visit|consult)\b"
+    r"|^(?:this|the following|these|the next) (?:sections?|pages?|guides?|documents?|articles?|"
+    r"tutorials?|examples?|notebooks?|steps?) (?:shows?|describes?|explains?|covers?|"
+    r"demonstrates?|walks?|introduces?|outlines?|discusses?|lists?)\b",
     re.IGNORECASE,
 )
 # A name a reader would type: dotted, underscored or hyphenated, or camelCase / PascalCase.

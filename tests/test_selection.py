@@ -249,6 +249,15 @@ def test_a_pointer_elsewhere_does_not_lead() -> None:
     assert lead[0].unit.text.startswith("`mlflow.sklearn.autolog()`")
 
 
+def test_a_signpost_to_the_section_does_not_lead() -> None:
+    text = (
+        "The next section shows how to query an older version of a Delta table.\n\n"
+        "Delta Lake time travel queries an older version of a Delta table by number."
+    )
+    lead = select("How do I query an older version of a Delta table?", [hit(text)]).lead
+    assert lead[0].unit.text.startswith("Delta Lake time travel")
+
+
 def test_a_sentence_cut_mid_thought_does_not_lead() -> None:
     text = (
         "(`spark.executor.memory` configuration property) sets the memory of each executor.\n\n"
