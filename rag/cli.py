@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import sys
 import textwrap
 from dataclasses import asdict
@@ -110,31 +111,39 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `rag` console script."""
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings(args.config, home=args.home)
-        if args.command == "mcp":
-            from rag.mcp_server import serve  # the SDK is the optional extra [mcp]
-
-            serve(settings, args.http)
-            return 0
-        kb = KnowledgeBase(settings)
-        if args.command == "personas":
-            for name in kb.personas():
-                print(name)
-            return 0
-        if args.command == "search":
-            hits = kb.search(args.question, args.k, _to_filters(args))
-            print(
-                json.dumps([_hit_json(h) for h in hits], indent=2)
-                if args.json
-                else _hits_text(hits)
-            )
-            return 0
-        if args.command == "ask":
-            return _ask(kb, args)
-        return _eval(kb, args)
+        code = _run(args)
+        sys.stdout.flush()  # a pipe that closed fails here, not in Python's exit
+        return code
     except LakesageError as exc:
         print(f"rag: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader stopped reading (`rag ask ... | head`): stop quietly, and keep Python's
+        # own flush of stdout at exit from failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command; its exit status."""
+    settings = load_settings(args.config, home=args.home)
+    if args.command == "mcp":
+        from rag.mcp_server import serve  # the SDK is the optional extra [mcp]
+
+        serve(settings, args.http)
+        return 0
+    kb = KnowledgeBase(settings)
+    if args.command == "personas":
+        for name in kb.personas():
+            print(name)
+        return 0
+    if args.command == "search":
+        hits = kb.search(args.question, args.k, _to_filters(args))
+        print(json.dumps([_hit_json(h) for h in hits], indent=2) if args.json else _hits_text(hits))
+        return 0
+    if args.command == "ask":
+        return _ask(kb, args)
+    return _eval(kb, args)
 
 
 def _to_filters(args: argparse.Namespace) -> Filters:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 
 from rag.cli import build_parser
 from rag.settings import Settings
-from tests.commands import run_rag
+from tests.commands import command_env, run_rag
 from tests.indexes import ON_CORPUS, REGISTER, REGISTER_NOTE, build_legacy_index, build_small_index
 from tests.llm_servers import MODEL, Server, openai_route
 
@@ -275,6 +276,25 @@ def test_personas(tmp_path: Path) -> None:
     done = run_rag("personas", home=tmp_path / "h", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "databricks-developer\n"
+
+
+def test_a_reader_that_stops_reading_ends_it_quietly(tmp_path: Path) -> None:
+    """`rag ask ... | head`: the pipe closes before the output is written."""
+    read, write = os.pipe()
+    os.close(read)
+    with os.fdopen(write, "wb") as closed:
+        done = subprocess.run(
+            [str(BIN / "rag"), "personas"],
+            stdout=closed,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=command_env(tmp_path / "h"),
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert done.stderr == ""
 
 
 @pytest.mark.parametrize(
