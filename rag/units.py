@@ -117,13 +117,12 @@ def passage_units(text: str, hit: int, heading: str = "") -> list[Unit]:
 
 def _is_caption(line: str) -> bool:
     """Whether a paragraph of one line is a title rather than a sentence: short, with no
-    closing punctuation, no code and no list marker ("Create Prompt Alias", an image's alt
-    text, a <summary>)."""
+    closing punctuation, no list marker and nothing a setting or code would have (backticks,
+    digits, dots, underscores, "=") ("Create Prompt Alias", an image's alt text, a <summary>)."""
     return (
         len(line.split()) <= 8
         and not re.search(r"[.!?:;,)]$", line.rstrip("*_"))
-        and "`" not in line
-        and "|" not in line
+        and not re.search(r"[`|\d=_]|\w\.\w", line)
         and not ITEM.match(line)
     )
 

@@ -193,3 +193,8 @@ def test_a_title_line_is_no_sentence_but_leads_into_its_code() -> None:
     assert [u.text for u in passage_units("Spark Connect is a protocol.", 0)] == [
         "Spark Connect is a protocol."
     ]
+
+
+def test_a_terse_line_that_names_a_setting_stays_quotable() -> None:
+    text = "Use spark.sql.shuffle.partitions=64 for small jobs"
+    assert [u.text for u in passage_units(text, 0)] == [text]
