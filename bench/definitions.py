@@ -23,6 +23,7 @@ from machine import describe, line  # bench/machine.py, beside this script
 from rag.kb import KnowledgeBase
 from rag.models import is_api, is_reference, symbol_of
 
+# The probe's own patterns, not rag's: it must run against older code to compare.
 SIGNATURE = re.compile(r"^```\w*\n(?:@|def |class |async def )")
 FENCED = re.compile(r"^[ \t]*(`{3,})[^\n`]*\n.*?^[ \t]*\1[ \t]*$", re.DOTALL | re.MULTILINE)
 NOTE = re.compile(r"^(?:new in version|changed in version|deprecated|also available as)\b", re.I)

@@ -254,7 +254,8 @@ def _candidates(asked: Question, hits: Sequence[Hit]) -> list[Unit]:
     seen: set[str] = set()
     out: list[Unit] = []
     for i, hit in enumerate(hits):
-        for unit in passage_units(hit.text, i, hit.heading_path.rsplit(" > ", 1)[-1]):
+        heading = hit.heading_path.rsplit(" > ", 1)[-1]
+        for unit in passage_units(hit.text, i, heading, titles=not is_api(hit.metadata)):
             key = _normal(unit.text)
             if key in seen or unit.language in excluded:
                 continue

@@ -67,9 +67,11 @@ class Unit:
         return split_row(self.text) if self.kind == "row" else ()
 
 
-def passage_units(text: str, hit: int, heading: str = "") -> list[Unit]:
+def passage_units(text: str, hit: int, heading: str = "", *, titles: bool = True) -> list[Unit]:
     """Every quotable unit of a passage in reading order; `heading` is the section the passage
-    starts in (a "Heading:" line in the passage starts another)."""
+    starts in (a "Heading:" line in the passage starts another). With `titles`, a one-line
+    paragraph that reads as a title is no unit (a guide's image alt text); a docstring's
+    one-line summary often has no period either, so API entries are read without."""
     units: list[Unit] = []
     position = 0
     section = heading
@@ -96,7 +98,7 @@ def passage_units(text: str, hit: int, heading: str = "") -> list[Unit]:
             if len(lines) == 1 and SECTION_LINE.match(first) and len(first.split()) <= 8:
                 label, section = first, first[:-1]
                 continue
-            if len(lines) == 1 and _is_caption(first):
+            if titles and len(lines) == 1 and _is_caption(first):
                 label = first  # it names what follows, as a figure's or a tab's title does
                 continue
             if len(lines) >= 2 and UNDERLINE.match(lines[1]) and len(first.split()) <= 8:

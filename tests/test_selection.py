@@ -363,3 +363,15 @@ def test_what_is_x_leads_with_the_sentence_that_says_what_x_is() -> None:
     assert selection.lead[0].unit.text.startswith("Z-Ordering is a technique")
     aqe = hit("Adaptive Query Execution (AQE) is an optimization technique in Spark SQL.")
     assert select("What is adaptive query execution?", [aqe]).lead[0].unit.text == aqe.text
+
+
+def test_an_api_summary_without_a_period_still_leads() -> None:
+    entry = hit(
+        "```python\ndef findSynonyms(self, word, num)\n```\n\nFind synonyms of a word\n\n"
+        "word : str\n    a word or a vector representation of word\n",
+        "pyspark/mllib/feature.py",
+        symbol="pyspark.mllib.feature.Word2VecModel.findSynonyms",
+        origin="pypi:pyspark-client==4.0.1",
+    )
+    lead = select("What does Word2VecModel.findSynonyms do?", [entry]).lead
+    assert lead[0].unit.text == "Find synonyms of a word"

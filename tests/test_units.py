@@ -198,3 +198,8 @@ def test_a_title_line_is_no_sentence_but_leads_into_its_code() -> None:
 def test_a_terse_line_that_names_a_setting_stays_quotable() -> None:
     text = "Use spark.sql.shuffle.partitions=64 for small jobs"
     assert [u.text for u in passage_units(text, 0)] == [text]
+
+
+def test_a_docstring_summary_without_a_period_is_quoted() -> None:
+    text = "```python\ndef findSynonyms(self, word, num)\n```\n\nFind synonyms of a word\n"
+    assert [u.text for u in passage_units(text, 0, titles=False)][1:] == ["Find synonyms of a word"]
