@@ -47,6 +47,8 @@ _DEFINITION = re.compile(
     re.IGNORECASE,
 )
 MAX_TERM_WORDS = 4
+_PRODUCT_NAME = r"(?:apache\s+)?(?:spark|pyspark|delta(?:\s+lake)?|mlflow)"
+_MARKUP = re.compile(r"[`*_\[\]]")
 # "X, and how long ...?": a conjunction that starts a second question.
 _SECOND_PART = re.compile(
     r",?\s+(?:and|or|but)\s+(?=(?:how|what|what's|which|where|when|why|is|are|can|could|does|do|"
@@ -188,6 +190,20 @@ class Question:
         return term if 0 < len(term.split()) <= MAX_TERM_WORDS else ""
 
     @cached_property
+    def definition(self) -> re.Pattern[str] | None:
+        """What a sentence that defines the term starts with, in lower case and without markup
+        (see plain()): "z-ordering is a", "adaptive query execution (aqe) is an", "deletion
+        vectors are the"; None for a question that asks no term."""
+        if not self.term:
+            return None
+        *words, last = (re.escape(word) for word in self.term.lower().split())
+        name = r"\s+".join([*words, f"{last.removesuffix('s')}(?:e?s)?"])  # either number
+        return re.compile(
+            rf"(?:(?:an?|the)\s+)?(?:{_PRODUCT_NAME}\s+)?{name}(?:\s+\([^)]*\))?\s+"
+            r"(?:(?:is|are)\s+(?:an?|the|one)|refers\s+to|means)\b"
+        )
+
+    @cached_property
     def names(self) -> tuple[str, ...]:
         """Code-like names the question quotes, as written (without backticks or `()`)."""
         found: dict[str, None] = {}
@@ -273,6 +289,12 @@ class Question:
     def products(self) -> frozenset[str]:
         """The products the question names (spark, delta, mlflow)."""
         return frozenset(name for name, pattern in PRODUCTS.items() if pattern.search(self.text))
+
+
+def plain(text: str) -> str:
+    """Text in lower case without Markdown's emphasis, code and link marks, as definitions are
+    matched."""
+    return _MARKUP.sub("", text).lower()
 
 
 def is_stack_name(word: str) -> bool:

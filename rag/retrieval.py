@@ -15,7 +15,7 @@ from rag.embedding import Embedder
 from rag.keywords import KeywordIndex
 from rag.models import Hit, is_reference, symbol_of
 from rag.names import Names
-from rag.question import Question, keyword_query
+from rag.question import Question, keyword_query, plain
 from rag.saved_snapshot import read as read_saved
 from rag.saved_snapshot import write as write_saved
 from rag.store import ChromaStore
@@ -331,13 +331,21 @@ class Retriever:
         mask: np.ndarray | None,
     ) -> None:
         """Guides before reference entries, unless the question names a symbol: then that
-        symbol's entry keeps its place beside the guides; the row that defines a quoted name
-        and chunks with the question's SQL keyword phrases (SORT BY) as written come first."""
+        symbol's entry keeps its place beside the guides; the row that defines a quoted name,
+        the guide passage that says what the term of "What is X?" is ("X is a ...") and chunks
+        with the question's SQL keyword phrases (SORT BY) as written come first."""
         named = set(snap.named(question.code_names))
         for name in question.names:
             for i in snap.names.defining(name):
                 if mask is None or mask[i]:
                     fused[i] = fused.get(i, 0.0) + DEFINED_BONUS
+        if question.definition is not None:
+            said = re.compile(
+                rf"(?:^|(?<=[.!?:])\s+)(?:[-*]\s+)?{question.definition.pattern}", re.MULTILINE
+            )
+            for i in list(fused):
+                if not snap.reference[i] and said.search(plain(snap.texts[i])):
+                    fused[i] += DEFINED_BONUS
         phrases = question.phrases
         for i in fused:
             if snap.reference[i] and i not in named:

@@ -12,7 +12,7 @@ import numpy as np
 
 from rag.keywords import tokenize
 from rag.models import Deprecation, Hit, is_api, is_reference, symbol_matches, symbol_of
-from rag.question import PRODUCTS, Question, affirmed
+from rag.question import PRODUCTS, Question, affirmed, plain
 from rag.units import FENCED, INLINE_CODE, Unit, passage_units
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -58,8 +58,6 @@ IDENTIFIER = re.compile(
 )
 OUTPUT_LINE = re.compile(r"^\s*(?:\d{4}[-/]\d\d[-/]\d\d|Traceback|File \"|[+|][-+=]{3}|[|├└─])")
 SPACE = re.compile(r"\s+")
-MARKUP = re.compile(r"[`*_\[\]]")
-PRODUCT_NAME = r"(?:apache\s+)?(?:spark|pyspark|delta(?:\s+lake)?|mlflow)"
 # What ingest writes above a docstring ("New in version 1.3.0.", "Also available as ...").
 VERSION_NOTE = re.compile(
     r"^(?:new in version|changed in version|deprecated|also available as)\b", re.IGNORECASE
@@ -307,7 +305,7 @@ def signals(
     whole = _coverage(asked.words, unit_words, idf)
     per_part = [_coverage(p.words, unit_words, idf) for p in asked.parts]
     common = [_common(asked, u, hits[u.hit]) for u in units]
-    for k in [*_summaries(asked, hits, units), *_definitions(asked.term, units)]:
+    for k in [*_summaries(asked, hits, units), *_definitions(asked, units)]:
         common[k]["defines"] = 1.0
     for k, value in enumerate(_corroboration(asked, hits, units, idf)):
         common[k]["corroborated"] = value
@@ -618,21 +616,15 @@ def _summaries(asked: Question, hits: Sequence[Hit], units: list[Unit]) -> list[
     ]
 
 
-def _definitions(term: str, units: list[Unit]) -> list[int]:
+def _definitions(asked: Question, units: list[Unit]) -> list[int]:
     """The sentences that say what the term of a "What is X?" question is: "Z-Ordering is a
     technique ...", "Adaptive Query Execution (AQE) is an ...", "Deletion vectors are a ..."."""
-    if not term:
+    if asked.definition is None:
         return []
-    *words, last = (re.escape(word) for word in term.lower().split())
-    name = r"\s+".join([*words, f"{last.removesuffix('s')}(?:e?s)?"])  # either number
-    defining = re.compile(
-        rf"^(?:(?:an?|the)\s+)?(?:{PRODUCT_NAME}\s+)?{name}(?:\s+\([^)]*\))?(?:\s+\w+)?\s+"
-        r"(?:(?:is|are)\s+(?:an?|the|one)|refers\s+to|means)\b"
-    )
     return [
         k
         for k, unit in enumerate(units)
-        if unit.kind in ("sentence", "item") and defining.match(MARKUP.sub("", unit.text).lower())
+        if unit.kind in ("sentence", "item") and asked.definition.match(plain(unit.text))
     ]
 
 

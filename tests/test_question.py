@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.question import Question, affirmed, keyword_query
+from rag.question import Question, affirmed, keyword_query, plain
 
 
 def texts(question: str) -> list[str]:
@@ -242,3 +242,11 @@ def test_products_named() -> None:
 )
 def test_a_what_is_question_names_the_term_to_define(question: str, term: str) -> None:
     assert Question(question).term == term
+
+
+def test_a_definition_of_the_term_is_recognised_and_one_of_a_longer_name_is_not() -> None:
+    definition = Question("What is MLflow?").definition
+    assert definition is not None
+    assert definition.match(plain("**MLflow** is an open source platform for the ML lifecycle."))
+    assert not definition.match(plain("MLflow Model is a standard format for packaging models."))
+    assert Question("How do I install MLflow?").definition is None

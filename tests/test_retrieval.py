@@ -546,6 +546,26 @@ def test_the_row_that_defines_a_quoted_name_comes_first(mixed: Retriever) -> Non
     assert hits[0].source == "delta/docs/configuration.mdx"
 
 
+def test_what_is_x_gets_the_passage_that_says_what_x_is_first(embedder: Any) -> None:
+    chunks = [
+        (
+            "Z-Ordering helps data skipping. For best results, apply Z-Ordering to the columns "
+            "you filter on: Z-Ordering on them skips the most files.",
+            guide("delta/docs/skipping.mdx"),
+        ),
+        (
+            "Run OPTIMIZE with ZORDER BY. Z-Ordering is a technique to colocate related "
+            "information in the same set of files.",
+            guide("delta/docs/zorder.mdx"),
+        ),
+    ]
+    retriever = Retriever(MemoryStore(chunks, embedder), embedder, window=0)  # type: ignore[arg-type]
+    assert (
+        retriever.search("What is Z-ordering in Delta Lake?", 2)[0].source
+        == "delta/docs/zorder.mdx"
+    )
+
+
 def test_a_defining_row_outside_the_filters_stays_out(mixed: Retriever) -> None:
     question = "What does spark.databricks.delta.retentionDurationCheck.enabled do?"
     hits = mixed.search(question, 3, Filters(sources=("spark/",)))
