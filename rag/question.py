@@ -47,6 +47,7 @@ _DEFINITION = re.compile(
     re.IGNORECASE,
 )
 MAX_TERM_WORDS = 4
+_WHAT = re.compile(r"^what(?:'s|\s+is|\s+are|\s+does|\s+do)\b", re.IGNORECASE)
 _PRODUCT_NAME = r"(?:apache\s+)?(?:spark|pyspark|delta(?:\s+lake)?|mlflow)"
 _MARKUP = re.compile(r"[`*_\[\]]")
 # "X, and how long ...?": a conjunction that starts a second question.
@@ -178,6 +179,12 @@ class Question:
         server runs on Postgres.")."""
         sentences = _SENTENCE.split(self.text.strip())
         return " ".join(s for s in sentences if _asks(s)) or self.text
+
+    @cached_property
+    def asks_what(self) -> bool:
+        """Whether the question asks what something is or does ("What does X do?", "What is
+        X for?")."""
+        return bool(_WHAT.match(self.asked.strip()))
 
     @cached_property
     def term(self) -> str:

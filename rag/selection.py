@@ -108,7 +108,7 @@ LEAD_WEIGHTS = {
     "dependent": -0.6,
     "referral": -0.6,
     "corroborated": 0.5,
-    "defines": 2.0,
+    "defines": 3.0,
 }
 MAX_EMBEDDED = 16
 # The answer to "which setting / function / command" tends to recur across the documents that
@@ -600,8 +600,12 @@ def _name_signals(asked: Question, unit: Unit) -> dict[str, float]:
 
 
 def _summaries(asked: Question, hits: Sequence[Hit], units: list[Unit]) -> list[int]:
-    """The units that say what a symbol the question names is: the first sentence of its API
-    entry's docstring, after the signature and version notes (as a row defines a config key)."""
+    """The units that say what a symbol the question names is, when it asks what the symbol is
+    or does: the first sentence of its API entry's docstring, after the signature and version
+    notes (as a row defines a config key). In a how-to question the symbol is a means, and its
+    summary no answer."""
+    if not asked.asks_what:
+        return []
     summaries = {
         i: _summary(hit)
         for i, hit in enumerate(hits)

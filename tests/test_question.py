@@ -250,3 +250,9 @@ def test_a_definition_of_the_term_is_recognised_and_one_of_a_longer_name_is_not(
     assert definition.match(plain("**MLflow** is an open source platform for the ML lifecycle."))
     assert not definition.match(plain("MLflow Model is a standard format for packaging models."))
     assert Question("How do I install MLflow?").definition is None
+
+
+def test_a_question_that_asks_what_something_is_or_does() -> None:
+    assert Question("What does DataFrame.repartition do?").asks_what
+    assert Question("I saw it in a notebook. What is `repartition` for?").asks_what
+    assert not Question("How do I repartition a DataFrame?").asks_what

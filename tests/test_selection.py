@@ -375,3 +375,19 @@ def test_an_api_summary_without_a_period_still_leads() -> None:
     )
     lead = select("What does Word2VecModel.findSynonyms do?", [entry]).lead
     assert lead[0].unit.text == "Find synonyms of a word"
+
+
+def test_in_a_how_to_question_the_named_symbols_summary_does_not_lead() -> None:
+    entry = hit(
+        "pyspark.sql.functions.last_value:\n\n"
+        "```python\ndef last_value(col, ignoreNulls=None) -> Column\n```\n\n"
+        "Returns the last value of `col` for a group of rows.\n",
+        "pyspark/sql/functions/builtin.py",
+        symbol="pyspark.sql.functions.last_value",
+        origin="pypi:pyspark-client==4.0.1",
+    )
+    guide = hit("Add `IGNORE NULLS` after `last_value(col)` to skip null values in the window.")
+    lead = select("How do I make `last_value` skip nulls in a window?", [entry, guide]).lead
+    assert lead[0].unit.text.startswith("Add `IGNORE NULLS`")
+    lead = select("What does `last_value` do?", [entry, guide]).lead
+    assert lead[0].unit.text.startswith("Returns the last value")
