@@ -45,6 +45,11 @@ WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[._][A-Za-z0-9]+)*")
 # A capitalised word after another word (not an acronym, not a sentence's first word): a name
 # the question gives, of a product, tool or place ("the Flink checkpoint interval").
 PROPER_NAME = re.compile(r"(?<=[\w,;:)] )[A-Z][a-z][A-Za-z0-9]+")
+# An acronym the question gives (EMR, DBU, RA3; DPUs): counted as a name only when the docs
+# name it at most RARE_ACRONYM times (in a link or an aside) and it is no word written in
+# capitals (CHECK, MERGE), since frequent ones (SQL, JVM, RDD) are the stack's own vocabulary.
+ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]+(?:s\b|\b)")
+RARE_ACRONYM = 2
 # A class name (PipelineModel): when the docs define it, the passages need not repeat it.
 CAMEL_CASE = re.compile(r"[a-z][A-Z]")
 # Python's own exceptions (AttributeError, KeyError): how a symptom is described, not a name of
@@ -413,20 +418,36 @@ class KnowledgeBase:
         coverage = sum(weights[w] for w in found) / sum(weights.values())
         unknown = self._unknown_terms(question, keywords)
         lowered = passages.lower()
+        asked = Question(question).asked
         absent = {
             name
-            for name in PROPER_NAME.findall(Question(question).asked)
+            for name in PROPER_NAME.findall(asked)
             if not _mentions(lowered, name.lower())
             and not (CAMEL_CASE.search(name) and name.lower() in keywords.doc_freq)
             and name.lower() not in STOPWORDS
             and not is_stack_name(name)  # PySpark, SQL: how it is asked, not what
             and name.lower() not in PYTHON_ERRORS
+        } | {
+            name
+            for name in ACRONYM.findall(asked)
+            if not _mentions(lowered, name.lower()) and self._rare_acronym(name, keywords)
         }
         return (
             best
             + self.settings.refusal_coverage_weight * coverage
             - self.settings.refusal_unknown_penalty * min(2, len(unknown))
             - self.settings.refusal_absent_name_penalty * min(2, len(absent))
+        )
+
+    def _rare_acronym(self, name: str, keywords: KeywordIndex) -> bool:
+        """Whether an acronym is one the docs hardly use, and no word written in capitals."""
+        word = name.lower()
+        tokens = tokenize(word)
+        return (
+            bool(tokens)
+            and keywords.doc_freq.get(tokens[0], 0) <= RARE_ACRONYM
+            and not self.embedder.is_word(word)
+            and not is_stack_name(name)
         )
 
     def unknown_terms(self, question: str) -> list[str]:

@@ -133,6 +133,13 @@ def test_a_name_the_passages_never_mention_costs_confidence(kb: KnowledgeBase) -
         ("How do I enable column mapping on DataFrames with delta.columnMapping.mode?", 0.0),
         ("How do I enable column mapping with an MlflowClient and delta.columnMapping.mode?", 0.0),
         ("How do I enable column mapping for a DeltaTable with delta.columnMapping.mode?", penalty),
+        # An acronym the docs hardly use is a name too (Amazon's EMR); a word in capitals
+        # (MERGE) and the stack's own (SQL) are not.
+        ("How do I enable column mapping on EMR with delta.columnMapping.mode?", penalty),
+        (
+            "How do I enable column mapping in SQL before a MERGE with delta.columnMapping.mode?",
+            0.0,
+        ),
         # A statement before the question says how the asker works, not what they ask about.
         (
             "Our jobs run on Flink and Hive. How do I enable column mapping with "
