@@ -5,6 +5,9 @@ seed draws another sample):
 - symbols: API entries (the first chunk of an entry: signature, then docstring), asked "What
   does `X` do?" by full name; a lead (the answer's first 300 characters) counts when it holds the
   first sentence of the entry's docstring.
+- foreign: of the answers to the symbols' questions, those that quote another entry than the
+  one their passage was found for (a passage is widened with its neighbours, in the API
+  reference other symbols' entries, each after its "name:" line).
 - terms: guide sentences "X is a ..." / "X (ABC) are the ..." whose X is in their section's
   heading, asked "What is X?"; a lead counts when it says "X is a/an/the ..." itself.
 
@@ -28,6 +31,7 @@ SIGNATURE = re.compile(r"^```\w*\n(?:@|def |class |async def )")
 FENCED = re.compile(r"^[ \t]*(`{3,})[^\n`]*\n.*?^[ \t]*\1[ \t]*$", re.DOTALL | re.MULTILINE)
 NOTE = re.compile(r"^(?:new in version|changed in version|deprecated|also available as)\b", re.I)
 LEAD_CHARS = 300
+ENTRY_LINE = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)+):$", re.MULTILINE)
 
 
 def first_sentence(entry: str) -> str:
@@ -87,6 +91,34 @@ def lead(kb: KnowledgeBase, question: str) -> str:
     return " ".join(kb.ask(question).body[:LEAD_CHARS].split())
 
 
+def own_entry(text: str, symbol: str, focus: list[int]) -> str:
+    """The part of a widened API passage that is the found entry's own (whitespace single)."""
+    start, end = 0, len(text)
+    for match in ENTRY_LINE.finditer(text):
+        if match.group(1) == symbol:
+            continue
+        if match.start() < focus[0]:
+            start = focus[0]
+        elif match.start() >= focus[1]:
+            end = match.start()
+            break
+    return " ".join(text[start:end].split())
+
+
+def quotes_another_entry(kb: KnowledgeBase, question: str) -> bool:
+    """Whether the answer quotes an API passage's text from outside the passage's own entry."""
+    selection = kb.select(question, kb.search(question, kb.settings.top_k))
+    for piece in [*selection.lead, *selection.support]:
+        hit = selection.hits[piece.n - 1]
+        if not is_api(hit.metadata):
+            continue
+        focus = [int(x) for x in hit.metadata.get("focus") or [0, len(hit.text)]]
+        own = own_entry(hit.text, symbol_of(hit.metadata), focus)
+        if " ".join(piece.unit.text.split())[:60] not in own:
+            return True
+    return False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", default=".lakesage", help="the index to ask")
@@ -99,13 +131,20 @@ def main() -> None:
         sentence[:50].lower() in lead(kb, f"What does `{symbol}` do?").lower()
         for symbol, sentence in sample
     )
+    foreign = sum(quotes_another_entry(kb, f"What does `{symbol}` do?") for symbol, _ in sample)
     defined = terms(kb)
     said = sum(defines(lead(kb, f"What is {term}?"), term) for term in defined)
     machine = describe()
     print(line(machine))
     print(f"symbols: {symbols}/{len(sample)} leads hold the docstring's first sentence")
+    print(f"foreign: {foreign}/{len(sample)} answers quote another entry than their passage's")
     print(f"terms: {said}/{len(defined)} leads say what the term is")
-    report = {"seed": args.seed, "symbols": [symbols, len(sample)], "terms": [said, len(defined)]}
+    report = {
+        "seed": args.seed,
+        "symbols": [symbols, len(sample)],
+        "foreign": [foreign, len(sample)],
+        "terms": [said, len(defined)],
+    }
     print(json.dumps({"machine": machine, **report}))
 
 
