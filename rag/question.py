@@ -293,9 +293,27 @@ class Question:
         return frozenset(lang for lang, pattern in _LANGUAGES.items() if pattern.search(self.text))
 
     @cached_property
+    def direction(self) -> str:
+        """Which way the data the question asks about flows: "read" (read, load, consume),
+        "write" (write, save, produce) or "" (neither, or both); not the way it turns from
+        ("instead of writing out the clause")."""
+        asked = affirmed(self.asked).lower()
+        ways = {way for way, pattern in DIRECTIONS.items() if pattern.search(asked)}
+        return ways.pop() if len(ways) == 1 else ""
+
+    @cached_property
     def products(self) -> frozenset[str]:
         """The products the question names (spark, delta, mlflow)."""
         return frozenset(name for name, pattern in PRODUCTS.items() if pattern.search(self.text))
+
+
+# The verbs of a question that reads data, or writes it ("read a Kafka topic as a stream").
+DIRECTIONS = {
+    "read": re.compile(r"\b(?:read|reads|reading|load|loads|loading|consume|consumes|consuming)\b"),
+    "write": re.compile(
+        r"\b(?:write|writes|writing|save|saves|saving|produce|produces|producing|publish)\b"
+    ),
+}
 
 
 def plain(text: str) -> str:

@@ -32,6 +32,14 @@ REFERENCE_WEIGHT = 0.5
 DEFINED_BONUS = 1.0 / (RRF_K + 1)
 # A chunk with every SQL keyword phrase of the question counts this much more.
 PHRASE_BOOST = 0.5
+# A question that reads data (or writes it) and a section whose heading is about the other way
+# ("Writing Data to Kafka" for "How do I read a Kafka topic?"): the section counts this much.
+OPPOSITE_WEIGHT = 0.5
+HEADING_WAYS = {
+    # A "data source" is a format (the JDBC data source reads and writes), not a way.
+    "read": re.compile(r"\b(?:read|reads|reading|(?<!data )sources?|load|loading|input)\b", re.I),
+    "write": re.compile(r"\b(?:write|writes|writing|sink|sinks|save|saving|output)\b", re.I),
+}
 # A bare name (`persist()`) names an entry only when few entries end with it.
 AMBIGUOUS = 3
 # A chunk that ends in a word or comma and a next one that starts in lower case: one sentence
@@ -347,9 +355,12 @@ class Retriever:
                 if not snap.reference[i] and said.search(plain(snap.texts[i])):
                     fused[i] += DEFINED_BONUS
         phrases = question.phrases
+        way = question.direction
         for i in fused:
             if snap.reference[i] and i not in named:
                 fused[i] *= REFERENCE_WEIGHT
+            if way and _other_way(str(snap.metas[i].get("heading_path", ""))) == way:
+                fused[i] *= OPPOSITE_WEIGHT
             if phrases:
                 text = snap.texts[i]
                 fused[i] *= 1.0 + PHRASE_BOOST * sum(p in text for p in phrases) / len(phrases)
@@ -429,6 +440,16 @@ class Retriever:
             )
             for i in picker.chosen
         ]
+
+
+def _other_way(heading: str) -> str:
+    """The way a section's heading says its data flows, as the way a question it does not answer
+    would ask: "read" for "Writing Data to Kafka", "write" for "Reading ...", "" for neither
+    or both."""
+    ways = {way for way, pattern in HEADING_WAYS.items() if pattern.search(heading)}
+    if len(ways) != 1:
+        return ""
+    return "write" if ways.pop() == "read" else "read"
 
 
 class _Picker:

@@ -256,3 +256,20 @@ def test_a_question_that_asks_what_something_is_or_does() -> None:
     assert Question("What does DataFrame.repartition do?").asks_what
     assert Question("I saw it in a notebook. What is `repartition` for?").asks_what
     assert not Question("How do I repartition a DataFrame?").asks_what
+
+
+@pytest.mark.parametrize(
+    ("question", "way"),
+    [
+        ("How do I read a Kafka topic as a streaming DataFrame?", "read"),
+        ("How do I load a CSV file with a header row?", "read"),
+        ("How do I save a DataFrame as Parquet files?", "write"),
+        ("How do I write a stream to Kafka?", "write"),
+        ("How do I read and write Avro files?", ""),
+        ("How do I rename a column?", ""),
+        # The way it turns from is not the way it asks about.
+        ("Is there a shorthand for version 0 instead of writing out the time travel clause?", ""),
+    ],
+)
+def test_the_way_data_flows_is_read_from_the_verbs_asked(question: str, way: str) -> None:
+    assert Question(question).direction == way

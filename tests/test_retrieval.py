@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from ingest.sources import SourceSpec
+from rag import retrieval
 from rag.keywords import KeywordIndex
 from rag.models import Hit
 from rag.retrieval import RRF_K, Filters, Retriever, Snapshot
@@ -622,3 +623,27 @@ def test_a_chunk_cut_mid_sentence_goes_on_in_the_next_line_of_the_widened_text()
     assert hit.text == f"{texts[0]}\n{texts[1]}\n\n{texts[2]}"
     start, end = hit.metadata["focus"]
     assert hit.text[start:end] == texts[1]
+
+
+def test_a_question_that_reads_gets_the_reading_section_before_the_writing_one(
+    embedder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write = (
+        "Write the key and value columns of a streaming DataFrame to a Kafka topic: "
+        'df.writeStream.format("kafka").option("topic", "events").start()',
+        guide("spark/kafka.md", 0) | {"heading_path": "Kafka > Writing Data to Kafka"},
+    )
+    read = (
+        'Subscribe to a topic: spark.readStream.format("kafka").option("subscribe", "events")',
+        guide("spark/kafka.md", 5) | {"heading_path": "Kafka > Reading Data from Kafka"},
+    )
+    retriever = Retriever(MemoryStore([write, read], embedder), embedder, window=0)  # type: ignore[arg-type]
+    question = "How do I read a Kafka topic as a streaming DataFrame?"
+    monkeypatch.setattr(retrieval, "OPPOSITE_WEIGHT", 1.0)
+    assert retriever.search(question, 2)[0].heading_path.endswith("Writing Data to Kafka")
+    monkeypatch.undo()
+    assert retriever.search(question, 2)[0].heading_path.endswith("Reading Data from Kafka")
+    # Asked the other way, the writing section keeps its place.
+    assert retriever.search("How do I write a streaming DataFrame to a Kafka topic?", 2)[
+        0
+    ].heading_path.endswith("Writing Data to Kafka")
