@@ -13,7 +13,7 @@ import numpy as np
 
 from rag.embedding import Embedder
 from rag.keywords import KeywordIndex
-from rag.models import Hit, is_reference, symbol_of
+from rag.models import Hit, is_api, is_reference, symbol_of
 from rag.names import Names
 from rag.question import Question, keyword_query, plain
 from rag.saved_snapshot import read as read_saved
@@ -196,15 +196,19 @@ class Snapshot:
         return [i for i in found if i is not None]
 
     def hit(self, index: int, score: float, radius: int = 0, **extra: float) -> Hit:
-        """A Hit for chunk number index, its text widened to the neighbouring chunks."""
+        """A Hit for chunk number index, its text widened to the neighbouring chunks (an API
+        entry's only to its own: the next entry documents another symbol)."""
         meta = dict(self.metas[index])
         meta.update(extra)
         text = ""
         focus = 0
         labelled = False  # a neighbour before the chunk was labelled with its own heading
+        entry = is_api(meta)
         for i in self.window(index, radius) if radius else [index]:
             heading = self.metas[i].get("heading_path")
             other_section = i != index and heading != meta.get("heading_path")
+            if other_section and entry:
+                continue
             labelled = labelled or (other_section and i < index)
             shown = other_section or (i == index and labelled)
             label = f"{str(heading).rsplit(' > ', 1)[-1]}:" if shown else ""

@@ -58,9 +58,6 @@ IDENTIFIER = re.compile(
 )
 OUTPUT_LINE = re.compile(r"^\s*(?:\d{4}[-/]\d\d[-/]\d\d|Traceback|File \"|[+|][-+=]{3}|[|├└─])")
 SPACE = re.compile(r"\s+")
-# The line the retriever puts before a neighbouring chunk of another section: in the API
-# reference, another symbol's entry ("pyspark.sql.DataFrame.unpersist:").
-ENTRY_LINE = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)+):$", re.MULTILINE)
 # What ingest writes above a docstring ("New in version 1.3.0.", "Also available as ...").
 VERSION_NOTE = re.compile(
     r"^(?:new in version|changed in version|deprecated|also available as)\b", re.IGNORECASE
@@ -256,33 +253,13 @@ def _candidates(asked: Question, hits: Sequence[Hit]) -> list[Unit]:
     out: list[Unit] = []
     for i, hit in enumerate(hits):
         heading = hit.heading_path.rsplit(" > ", 1)[-1]
-        api = is_api(hit.metadata)
-        text = _own_entry(hit) if api else hit.text
-        for unit in passage_units(text, i, heading, titles=not api):
+        for unit in passage_units(hit.text, i, heading, titles=not is_api(hit.metadata)):
             key = _normal(unit.text)
             if key in seen or unit.language in excluded:
                 continue
             seen.add(key)
             out.append(unit)
     return out
-
-
-def _own_entry(hit: Hit) -> str:
-    """An API entry's passage without the neighbouring entries it was widened with (each starts
-    at its "name:" line): what another symbol's docstring says is no answer about this one."""
-    text = hit.text
-    own = symbol_of(hit.metadata)
-    focus = hit.metadata.get("focus") or [0, len(text)]
-    start, end = 0, len(text)
-    for line in ENTRY_LINE.finditer(text):
-        if line.group(1) == own:
-            continue
-        if line.start() < int(focus[0]):
-            start = int(focus[0])
-        elif line.start() >= int(focus[1]):
-            end = line.start()
-            break
-    return text[start:end]
 
 
 def _score(units: list[Unit], found: list[list[dict[str, float]]]) -> list[_Scored]:

@@ -647,3 +647,29 @@ def test_a_question_that_reads_gets_the_reading_section_before_the_writing_one(
     assert retriever.search("How do I write a streaming DataFrame to a Kafka topic?", 2)[
         0
     ].heading_path.endswith("Writing Data to Kafka")
+
+
+def test_an_api_entry_is_widened_only_within_its_own_entry(embedder: Any) -> None:
+    def chunk(symbol: str, ordinal: int, text: str) -> tuple[str, dict[str, Any]]:
+        return text, entry(symbol) | {"source": "pyspark/sql/dataframe.py", "ordinal": ordinal}
+
+    chunks = [
+        chunk("pyspark.sql.DataFrame.unpersist", 0, "Returns\n-------\nUnpersisted DataFrame."),
+        chunk(
+            "pyspark.sql.DataFrame.coalesce",
+            1,
+            "Returns a new DataFrame with exactly n partitions.",
+        ),
+        chunk(
+            "pyspark.sql.DataFrame.coalesce", 2, "To avoid a drastic coalesce, call repartition()."
+        ),
+        chunk("pyspark.sql.DataFrame.collect", 3, "Returns all the records as a list of Row."),
+    ]
+    retriever = Retriever(MemoryStore(chunks, embedder), embedder, window=1)  # type: ignore[arg-type]
+    hit = next(
+        h
+        for h in retriever.search("What does coalesce return, with exactly n partitions?", 4)
+        if h.metadata["ordinal"] == 1
+    )
+    assert hit.text == f"{chunks[1][0]}\n\n{chunks[2][0]}"  # its own next chunk, no neighbour's
+    assert hit.metadata["focus"] == [0, len(chunks[1][0])]

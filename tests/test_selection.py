@@ -391,27 +391,3 @@ def test_in_a_how_to_question_the_named_symbols_summary_does_not_lead() -> None:
     assert lead[0].unit.text.startswith("Add `IGNORE NULLS`")
     lead = select("What does `last_value` do?", [entry, guide]).lead
     assert lead[0].unit.text.startswith("Returns the last value")
-
-
-def test_an_api_passage_quotes_only_its_own_entry_not_the_neighbours_it_was_widened_with() -> None:
-    before = "pyspark.sql.DataFrame.unpersist:\n\nReturns\n-------\n`DataFrame`\n    Unpersisted DataFrame.\n\n"
-    own = (
-        "pyspark.sql.DataFrame.coalesce:\n\n"
-        "```python\ndef coalesce(self, numPartitions: int) -> 'DataFrame'\n```\n\n"
-        "Returns a new `DataFrame` that has exactly `numPartitions` partitions.\n\n"
-        "Similar to coalesce defined on an `RDD`, this operation results in a narrow dependency.\n\n"
-    )
-    after = (
-        "pyspark.sql.DataFrame.collect:\n\nReturns all the records in the DataFrame as a list.\n"
-    )
-    entry = hit(
-        before + own + after,
-        "pyspark/sql/dataframe.py",
-        symbol="pyspark.sql.DataFrame.coalesce",
-        origin="pypi:pyspark-client==4.0.1",
-        focus=[len(before), len(before) + len(own)],
-    )
-    selection = select("What does DataFrame.coalesce do?", [entry])
-    quoted = [p.unit.text for p in selection.pieces]
-    assert quoted[0].startswith("Returns a new `DataFrame` that has exactly")
-    assert all(text in own for text in quoted), quoted
