@@ -634,11 +634,9 @@ def _definitions(asked: Question, units: list[Unit]) -> list[int]:
 
 def _summary(hit: Hit) -> str:
     """The first paragraph of the docstring of an API entry's passage (whitespace made single
-    spaces), when the passage holds the entry's start: its signature, at the top or under the
-    entry's "name:" line (a passage is widened by its neighbours); else ""."""
-    text = hit.text
-    start = re.search(rf"^{re.escape(symbol_of(hit.metadata))}:$", text, re.MULTILINE)
-    entry = text[start.end() :] if start else text
+    spaces), when the passage holds the entry's start, its signature, at the top (a passage is
+    widened only within its entry); else ""."""
+    entry = hit.text
     if not entry.lstrip().startswith("```"):
         return ""
     for paragraph in re.split(r"\n\s*\n", FENCED.sub("", entry.lstrip(), count=1)):

@@ -322,7 +322,6 @@ def test_a_value_question_leads_with_a_quantity_not_digits_in_a_name() -> None:
 
 
 REPARTITION = hit(
-    "pyspark.sql.DataFrame.repartition:\n\n"
     "```python\ndef repartition(self, numPartitions, *cols) -> 'DataFrame'\n```\n\n"
     "New in version 1.3.0.\n"
     "Changed in version 1.6.0: Added optional arguments. Also made numPartitions optional.\n\n"
@@ -379,7 +378,6 @@ def test_an_api_summary_without_a_period_still_leads() -> None:
 
 def test_in_a_how_to_question_the_named_symbols_summary_does_not_lead() -> None:
     entry = hit(
-        "pyspark.sql.functions.last_value:\n\n"
         "```python\ndef last_value(col, ignoreNulls=None) -> Column\n```\n\n"
         "Returns the last value of `col` for a group of rows.\n",
         "pyspark/sql/functions/builtin.py",
