@@ -48,7 +48,7 @@ PROPER_NAME = re.compile(r"(?<=[\w,;:)] )[A-Z][a-z][A-Za-z0-9]+")
 # An acronym the question gives (EMR, DBU, RA3; DPUs): counted as a name only when the docs
 # name it at most RARE_ACRONYM times (in a link or an aside) and it is no word written in
 # capitals (CHECK, MERGE), since frequent ones (SQL, JVM, RDD) are the stack's own vocabulary.
-ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]+(?:s\b|\b)")
+ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]+s?\b")
 RARE_ACRONYM = 2
 # A class name (PipelineModel): when the docs define it, the passages need not repeat it.
 CAMEL_CASE = re.compile(r"[a-z][A-Z]")

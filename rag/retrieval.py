@@ -363,7 +363,7 @@ class Retriever:
         for i in fused:
             if snap.reference[i] and i not in named:
                 fused[i] *= REFERENCE_WEIGHT
-            if way and _other_way(str(snap.metas[i].get("heading_path", ""))) == way:
+            if way and _way(str(snap.metas[i].get("heading_path", ""))) not in ("", way):
                 fused[i] *= OPPOSITE_WEIGHT
             if phrases:
                 text = snap.texts[i]
@@ -446,14 +446,11 @@ class Retriever:
         ]
 
 
-def _other_way(heading: str) -> str:
-    """The way a section's heading says its data flows, as the way a question it does not answer
-    would ask: "read" for "Writing Data to Kafka", "write" for "Reading ...", "" for neither
-    or both."""
+def _way(heading: str) -> str:
+    """The way a section's heading says its data flows: "write" for "Writing Data to Kafka",
+    "read" for "Creating a Kafka Source", "" for neither or both."""
     ways = {way for way, pattern in HEADING_WAYS.items() if pattern.search(heading)}
-    if len(ways) != 1:
-        return ""
-    return "write" if ways.pop() == "read" else "read"
+    return ways.pop() if len(ways) == 1 else ""
 
 
 class _Picker:
