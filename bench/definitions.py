@@ -6,8 +6,8 @@ seed draws another sample):
   does `X` do?" by full name; a lead (the answer's first 300 characters) counts when it holds the
   first sentence of the entry's docstring.
 - foreign: of the answers to the symbols' questions, those that quote another entry than the
-  one their passage was found for (a passage is widened with its neighbours, in the API
-  reference other symbols' entries, each after its "name:" line).
+  one their passage was found for (before de19d4e a passage was widened into its neighbours,
+  in the API reference other symbols' entries, each after its "name:" line).
 - terms: guide sentences "X is a ..." / "X (ABC) are the ..." whose X is in their section's
   heading, asked "What is X?"; a lead counts when it says "X is a/an/the ..." itself.
 
