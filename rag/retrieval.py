@@ -36,9 +36,10 @@ PHRASE_BOOST = 0.5
 # ("Writing Data to Kafka" for "How do I read a Kafka topic?"): the section counts this much.
 OPPOSITE_WEIGHT = 0.5
 HEADING_WAYS = {
-    # A "data source" is a format (the JDBC data source reads and writes), not a way.
-    "read": re.compile(r"\b(?:read|reads|reading|(?<!data )sources?|load|loading|input)\b", re.I),
-    "write": re.compile(r"\b(?:write|writes|writing|sink|sinks|save|saving|output)\b", re.I),
+    # A "data source" is a format (the JDBC data source reads and writes), not a way; input
+    # and output name other things too ("Signatures and Input Examples", "Output Modes").
+    "read": re.compile(r"\b(?:read|reads|reading|(?<!data )sources?|load|loading)\b", re.I),
+    "write": re.compile(r"\b(?:write|writes|writing|sinks?|save|saving)\b", re.I),
 }
 # A bare name (`persist()`) names an entry only when few entries end with it.
 AMBIGUOUS = 3

@@ -673,3 +673,20 @@ def test_an_api_entry_is_widened_only_within_its_own_entry(embedder: Any) -> Non
     )
     assert hit.text == f"{chunks[1][0]}\n\n{chunks[2][0]}"  # its own next chunk, no neighbour's
     assert hit.metadata["focus"] == [0, len(chunks[1][0])]
+
+
+@pytest.mark.parametrize(
+    ("heading", "way"),
+    [
+        ("Kafka > Writing Data to Kafka > Creating a Kafka Sink for Streaming Queries", "write"),
+        ("Kafka > Creating a Kafka Source for Streaming Queries", "read"),
+        ("Generic Load/Save Functions", ""),  # both
+        ("JDBC To Other Databases > Data Source Option", ""),  # a format, not a way
+        ("Model Signatures And Input Examples > Input Examples in Detail", ""),
+        ("Structured Streaming > Output Modes", ""),
+    ],
+)
+def test_a_heading_says_which_way_its_data_flows_only_in_words_of_reading_or_writing(
+    heading: str, way: str
+) -> None:
+    assert retrieval._way(heading) == way
