@@ -196,20 +196,25 @@ class Snapshot:
         )
         return [i for i in found if i is not None]
 
+    def shown(self, index: int, radius: int) -> list[int]:
+        """The chunks a hit for chunk index shows: its window, an API entry's only within its
+        own entry (the next entry documents another symbol)."""
+        window = self.window(index, radius) if radius else [index]
+        if not is_api(self.metas[index]):
+            return window
+        heading = self.metas[index].get("heading_path")
+        return [i for i in window if self.metas[i].get("heading_path") == heading]
+
     def hit(self, index: int, score: float, radius: int = 0, **extra: float) -> Hit:
-        """A Hit for chunk number index, its text widened to the neighbouring chunks (an API
-        entry's only to its own: the next entry documents another symbol)."""
+        """A Hit for chunk number index, its text widened to the chunks it shows."""
         meta = dict(self.metas[index])
         meta.update(extra)
         text = ""
         focus = 0
         labelled = False  # a neighbour before the chunk was labelled with its own heading
-        entry = is_api(meta)
-        for i in self.window(index, radius) if radius else [index]:
+        for i in self.shown(index, radius):
             heading = self.metas[i].get("heading_path")
             other_section = i != index and heading != meta.get("heading_path")
-            if other_section and entry:
-                continue
             labelled = labelled or (other_section and i < index)
             shown = other_section or (i == index and labelled)
             label = f"{str(heading).rsplit(' > ', 1)[-1]}:" if shown else ""
@@ -474,9 +479,9 @@ class _Picker:
         return bool(np.max(sims) >= NEAR_DUPLICATE)
 
     def take(self, i: int) -> None:
-        """Choose chunk i; its whole window counts as shown."""
+        """Choose chunk i; the chunks its hit shows count as shown."""
         self.chosen.append(i)
-        for j in self.snap.window(i, self.window):
+        for j in self.snap.shown(i, self.window):
             self._shown.add(j)
             self._hashes.add(str(self.snap.metas[j].get("hash", "")))
 

@@ -690,3 +690,19 @@ def test_a_heading_says_which_way_its_data_flows_only_in_words_of_reading_or_wri
     heading: str, way: str
 ) -> None:
     assert retrieval._way(heading) == way
+
+
+def test_a_neighbouring_entry_an_api_hit_does_not_show_can_be_a_hit_of_its_own(
+    embedder: Any,
+) -> None:
+    def chunk(symbol: str, ordinal: int, text: str) -> tuple[str, dict[str, Any]]:
+        return text, entry(symbol) | {"source": "pyspark/sql/dataframe.py", "ordinal": ordinal}
+
+    chunks = [
+        chunk("pyspark.sql.DataFrame.unpersist", 0, "unpersist returns the unpersisted DataFrame."),
+        chunk("pyspark.sql.DataFrame.coalesce", 1, "coalesce returns a DataFrame of n partitions."),
+        chunk("pyspark.sql.DataFrame.collect", 2, "collect returns all the records as a list."),
+    ]
+    retriever = Retriever(MemoryStore(chunks, embedder), embedder, window=1)  # type: ignore[arg-type]
+    hits = retriever.search("What do unpersist, coalesce and collect return?", 3)
+    assert sorted(h.metadata["ordinal"] for h in hits) == [0, 1, 2]
