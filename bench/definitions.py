@@ -1,6 +1,6 @@
 """Do "What is X?" questions lead with what the docs say X is?
 
-Two probes on an index, each keyed by the docs themselves (no hand-written answers; another
+Three counts on an index, each keyed by the docs themselves (no hand-written answers; another
 seed draws another sample):
 - symbols: API entries (the first chunk of an entry: signature, then docstring), asked "What
   does `X` do?" by full name; a lead (the answer's first 300 characters) counts when it holds the

@@ -297,9 +297,7 @@ class Question:
         """Which way the data the question asks about flows: "read" (read, load, consume),
         "write" (write, save, produce) or "" (neither, or both); not the way it turns from
         ("instead of writing out the clause")."""
-        asked = affirmed(self.asked).lower()
-        ways = {way for way, pattern in DIRECTIONS.items() if pattern.search(asked)}
-        return ways.pop() if len(ways) == 1 else ""
+        return one_way(affirmed(self.asked).lower(), DIRECTIONS)
 
     @cached_property
     def products(self) -> frozenset[str]:
@@ -314,6 +312,12 @@ DIRECTIONS = {
         r"\b(?:write|writes|writing|save|saves|saving|produce|produces|producing|publish)\b"
     ),
 }
+
+
+def one_way(text: str, ways: dict[str, re.Pattern[str]]) -> str:
+    """The one way whose pattern the text matches ("read", "write"), "" for none or several."""
+    found = {way for way, pattern in ways.items() if pattern.search(text)}
+    return found.pop() if len(found) == 1 else ""
 
 
 def plain(text: str) -> str:

@@ -15,7 +15,7 @@ from rag.embedding import Embedder
 from rag.keywords import KeywordIndex
 from rag.models import Hit, is_api, is_reference, symbol_of
 from rag.names import Names
-from rag.question import Question, keyword_query, plain
+from rag.question import Question, keyword_query, one_way, plain
 from rag.saved_snapshot import read as read_saved
 from rag.saved_snapshot import write as write_saved
 from rag.store import ChromaStore
@@ -369,8 +369,10 @@ class Retriever:
         for i in fused:
             if snap.reference[i] and i not in named:
                 fused[i] *= REFERENCE_WEIGHT
-            if way and _way(str(snap.metas[i].get("heading_path", ""))) not in ("", way):
-                fused[i] *= OPPOSITE_WEIGHT
+            if way:
+                heading = str(snap.metas[i].get("heading_path", ""))
+                if one_way(heading, HEADING_WAYS) not in ("", way):
+                    fused[i] *= OPPOSITE_WEIGHT
             if phrases:
                 text = snap.texts[i]
                 fused[i] *= 1.0 + PHRASE_BOOST * sum(p in text for p in phrases) / len(phrases)
@@ -450,13 +452,6 @@ class Retriever:
             )
             for i in picker.chosen
         ]
-
-
-def _way(heading: str) -> str:
-    """The way a section's heading says its data flows: "write" for "Writing Data to Kafka",
-    "read" for "Creating a Kafka Source", "" for neither or both."""
-    ways = {way for way, pattern in HEADING_WAYS.items() if pattern.search(heading)}
-    return ways.pop() if len(ways) == 1 else ""
 
 
 class _Picker:

@@ -15,6 +15,7 @@ from ingest.sources import SourceSpec
 from rag import retrieval
 from rag.keywords import KeywordIndex
 from rag.models import Hit
+from rag.question import one_way
 from rag.retrieval import RRF_K, Filters, Retriever, Snapshot
 from rag.settings import Settings
 from rag.store import ChromaStore
@@ -689,7 +690,7 @@ def test_an_api_entry_is_widened_only_within_its_own_entry(embedder: Any) -> Non
 def test_a_heading_says_which_way_its_data_flows_only_in_words_of_reading_or_writing(
     heading: str, way: str
 ) -> None:
-    assert retrieval._way(heading) == way
+    assert one_way(heading, retrieval.HEADING_WAYS) == way
 
 
 def test_a_neighbouring_entry_an_api_hit_does_not_show_can_be_a_hit_of_its_own(
