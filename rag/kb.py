@@ -41,7 +41,13 @@ from rag.store import STAMP, ChromaClients, ChromaStore
 # Unit vectors kept between questions (about 1.5 KB each).
 UNIT_VECTORS = 20_000
 SAVED_SNAPSHOT = "snapshot.pickle"
-WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[._][A-Za-z0-9]+)*")
+# A name's words count as written out in the docs only when each is this long.
+MIN_SPELLED = 3
+# A word, or a name written with dots or underscores, whole with a hyphened start
+# (hive-site.xml, delta-spark_2.13): "pretty-printed" is two words.
+WORD = re.compile(
+    r"(?:[A-Za-z][A-Za-z0-9]*-)*[A-Za-z][A-Za-z0-9]*(?:[._][A-Za-z0-9]+)+|[A-Za-z][A-Za-z0-9]*"
+)
 # A capitalised word after another word (not an acronym, not a sentence's first word): a name
 # the question gives, of a product, tool or place ("the Flink checkpoint interval").
 PROPER_NAME = re.compile(r"(?<=[\w,;:)] )[A-Z][a-z][A-Za-z0-9]+")
@@ -411,12 +417,13 @@ class KnowledgeBase:
         words = set(tokenize(question))
         if not words:
             return best
-        keywords = self.retriever.snapshot().keywords
+        snap = self.retriever.snapshot()
+        keywords = snap.keywords
         passages = " ".join(f"{hit.heading_path} {hit.text}" for hit in hits[:3])
         found = words & set(tokenize(passages))
         weights = {w: keywords.idf(w) for w in words}
         coverage = sum(weights[w] for w in found) / sum(weights.values())
-        unknown = self._unknown_terms(question, keywords)
+        unknown = self._unknown_terms(question, snap)
         lowered = passages.lower()
         asked = Question(question).asked
         absent = {
@@ -453,10 +460,11 @@ class KnowledgeBase:
     def unknown_terms(self, question: str) -> list[str]:
         """Names in the question that the docs never use and that are no ordinary word:
         the tools, products and settings of another stack (dbt, Snowpipe, num.io.threads)."""
-        return self._unknown_terms(question, self.retriever.snapshot().keywords)
+        return self._unknown_terms(question, self.retriever.snapshot())
 
-    def _unknown_terms(self, question: str, keywords: KeywordIndex) -> list[str]:
-        """unknown_terms() against an index's keywords already at hand."""
+    def _unknown_terms(self, question: str, snap: Snapshot) -> list[str]:
+        """unknown_terms() against an index's snapshot already at hand."""
+        keywords = snap.keywords
         unknown = []
         for match in WORD.finditer(question):
             raw = match.group().lower()
@@ -465,10 +473,21 @@ class KnowledgeBase:
                 continue
             if "." in raw or "_" in raw:
                 last = raw.rsplit(".", 1)[-1]
-                # The whole identifier, or the attribute a chain ends in when that is a name of
-                # its own (run.info.run_uuid: the docs write run_uuid; spark.sql.foo.bar: no).
-                known = parts[0] in keywords.doc_freq or (
-                    "." in raw and "_" in last and last in keywords.doc_freq
+                segments = raw.split(".")
+                words = re.split(r"[._]", raw)
+                # The whole identifier; the attribute a chain ends in when that is a name of
+                # its own (run.info.run_uuid: the docs write run_uuid; spark.sql.foo.bar: no);
+                # a known name under a prefix (kafka.auto.offset.reset: the docs write
+                # auto.offset.reset); or words the docs write out (_corrupt_record: "corrupt
+                # records"), when none is so short it could hide in any longer word (g.1x).
+                known = (
+                    parts[0] in keywords.doc_freq
+                    or ("." in raw and "_" in last and last in keywords.doc_freq)
+                    or any(
+                        ".".join(segments[k:]) in keywords.doc_freq
+                        for k in range(1, len(segments) - 1)
+                    )
+                    or (min(map(len, words)) >= MIN_SPELLED and snap.spells(words))
                 )
                 if not known:
                     unknown.append(raw)

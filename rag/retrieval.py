@@ -88,6 +88,7 @@ class Snapshot:
     _symbols: dict[str, list[int]] | None = None
     _reference: np.ndarray | None = None
     _names: Names | None = None
+    _lowered: str | None = None
 
     @classmethod
     def load(cls, store: ChromaStore) -> Snapshot:
@@ -155,6 +156,18 @@ class Snapshot:
         if self._names is None:
             self._names = Names(self)
         return self._names
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a saved snapshot holds: not the lowered texts, which are quickly made again."""
+        return {**self.__dict__, "_lowered": None}
+
+    def spells(self, words: Sequence[str]) -> bool:
+        """Whether some chunk writes these words in a row, apart, hyphened or run together
+        ("corrupt record", "merge-on-read", "columnNameOfCorruptRecord")."""
+        if self._lowered is None:
+            self._lowered = "\n".join(text.lower() for text in self.texts)
+        lowered = self._lowered
+        return any(sep.join(words).lower() in lowered for sep in (" ", "-", ""))
 
     @property
     def pools(self) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from rag.answer import REFUSAL, RULES, refusal_text
 from rag.errors import IndexNotFoundError, LLMError, SettingsError, UnknownNameError
 from rag.evaluate import citation_check
 from rag.index_watch import RACY_SECONDS
-from rag.kb import AnswerStream, KnowledgeBase
+from rag.kb import WORD, AnswerStream, KnowledgeBase
 from rag.ledger import Ledger
 from rag.models import Deprecation
 from rag.retrieval import Filters
@@ -111,6 +111,31 @@ def test_unknown_terms_name_other_stacks(kb: KnowledgeBase) -> None:
     # A chain ending in a name the docs write is known; one ending in a plain word is not.
     assert kb.unknown_terms("Why does my_run.details.run_id fail?") == []
     assert kb.unknown_terms("Why does spark.sql.jdbc.foo fail?") == ["spark.sql.jdbc.foo"]
+
+
+def test_names_the_docs_write_another_way_are_known(kb: KnowledgeBase) -> None:
+    """A name is the docs' own when they write its words apart or run together (the JDBC page
+    says "fetch size" and fetchsize) or write it under no prefix (a name an option passes on);
+    other stacks' settings are still unknown."""
+    assert kb.unknown_terms("Why is my fetch_size ignored?") == []
+    assert kb.unknown_terms("Does column_mapping rewrite files?") == []
+    assert kb.unknown_terms("Is jdbc.spark.sql.sources.disabledJdbcConnProviderList set?") == []
+    assert kb.unknown_terms("How do I raise num.io.threads?") == ["num.io.threads"]
+    assert kb.unknown_terms("Why does spark.sql.jdbc.foo fail?") == ["spark.sql.jdbc.foo"]
+
+
+def test_a_file_name_is_one_word_with_its_hyphened_start() -> None:
+    """The docs write hive-site.xml whole; read as "hive" and "site.xml", its second half is a
+    name no doc writes. A hyphened word is two words ("pretty-printed")."""
+    assert WORD.findall("Without a hive-site.xml, or pretty-printed JSON") == [
+        "Without",
+        "a",
+        "hive-site.xml",
+        "or",
+        "pretty",
+        "printed",
+        "JSON",
+    ]
 
 
 def test_a_name_the_passages_never_mention_costs_confidence(kb: KnowledgeBase) -> None:

@@ -101,3 +101,15 @@ def test_read_wants_the_same_stamp(tmp_path: Path) -> None:
     assert saved_snapshot.read(tmp_path / "s.pickle", "stamp-1") is not None
     assert saved_snapshot.read(tmp_path / "s.pickle", "stamp-2") is None
     assert saved_snapshot.read(tmp_path / "absent.pickle", "stamp-1") is None
+
+
+def test_the_lowered_texts_are_not_saved(tmp_path: Path) -> None:
+    texts = ["Set the fetch size.", "Nothing else."]
+    snap = Snapshot(
+        ["a", "b"], texts, [{}, {}], np.zeros((2, 384), dtype=np.float32), KeywordIndex(texts)
+    )
+    assert snap.spells(["fetch", "size"]) and not snap.spells(["num", "io", "threads"])
+    saved_snapshot.write(tmp_path / "s.pickle", "stamp-1", snap)
+    read = saved_snapshot.read(tmp_path / "s.pickle", "stamp-1")
+    assert read is not None and read._lowered is None
+    assert read.spells(["fetch", "size"])
