@@ -56,6 +56,10 @@ _SECOND_PART = re.compile(
     r"should|will|would)\b)|,\s*(?=(?:how|what|which|where|when|why)\b)",
     re.IGNORECASE,
 )
+# "it", "that setting": a part that points back to what an earlier part asked about.
+_POINTS_BACK = re.compile(r"\b(?:it|its|that|this|these|those|they|them|their)\b", re.IGNORECASE)
+# A part with this many content words or fewer ("what is the default?") says little alone.
+FEW_WORDS = 2
 _KINDS = {
     "value": re.compile(
         r"\bdefaults?\b|\bhow (?:long|much|many|big|large|often|fast|soon)\b|\bsize\b|\blimits?\b|"
@@ -273,6 +277,19 @@ class Question:
             asked = pieces[0].removeprefix(scene).strip() if (scene := _scene(self.text)) else ""
             return (Part(asked or pieces[0], _kinds(pieces[0])),)
         return tuple(Part(p, _kinds(p)) for p in pieces)
+
+    @cached_property
+    def searches(self) -> tuple[str, ...]:
+        """Each part of a question with several as a search reads it: a part that points back
+        or names little ("..., and which setting controls it?") with the part before it; none
+        for a question with one part."""
+        if len(self.parts) < 2:
+            return ()
+        out = [self.parts[0].text]
+        for before, part in zip(self.parts, self.parts[1:], strict=False):
+            leans = _POINTS_BACK.search(part.text) or len(part.words) <= FEW_WORDS
+            out.append(f"{before.text} {part.text}" if leans else part.text)
+        return tuple(out)
 
     @cached_property
     def kinds(self) -> frozenset[str]:

@@ -340,13 +340,36 @@ class Retriever:
         if mask is not None:
             keyword = np.where(mask, keyword, 0.0)
         fused = self._fuse(snap, dense, keyword)
-        self._weigh(snap, fused, Question(question), mask)
+        asked = Question(question)
+        if asked.searches:
+            self._add_parts(snap, fused, asked.searches, mask, filters)
+        self._weigh(snap, fused, asked, mask)
         if self.pinned and not filters.versions:
             superseded = self._superseded_in(snap)
             for i in fused:
                 if superseded[i]:
                     fused[i] *= SUPERSEDED_WEIGHT
         return self._select(snap, fused, dense, keyword, k)
+
+    def _add_parts(
+        self,
+        snap: Snapshot,
+        fused: dict[int, float],
+        searches: Sequence[str],
+        mask: np.ndarray | None,
+        filters: Filters,
+    ) -> None:
+        """Fuse in the rankings of each part of a question with several, together as much as
+        the whole question's: its words lean to one part ("How do I remove old files, and how
+        long are they kept?" found the time-travel retention section before VACUUM's)."""
+        vectors = self.embedder.embed([self.embedder.query_prefix + s for s in searches])
+        for search, vector in zip(searches, vectors, strict=True):
+            keyword = snap.keywords.scores(keyword_query(search))
+            if mask is not None:
+                keyword = np.where(mask, keyword, 0.0)
+            ranked = self._fuse(snap, self._dense(snap, vector, mask, filters), keyword)
+            for i, score in ranked.items():
+                fused[i] = fused.get(i, 0.0) + score / len(searches)
 
     def _superseded_in(self, snap: Snapshot) -> np.ndarray:
         """Snapshot.superseded() for the pinned releases, worked out once per snapshot."""

@@ -42,6 +42,23 @@ def test_each_question_asked_is_a_part(question: str, parts: list[str]) -> None:
     assert texts(question) == parts
 
 
+def test_each_part_is_searched_with_the_part_before_when_it_says_little_alone() -> None:
+    assert Question("What does spark.sql.shuffle.partitions do?").searches == ()
+    assert Question(
+        "How do I turn on optimized writes for delta, and what is the default target bin size?"
+    ).searches == (
+        "How do I turn on optimized writes for delta",
+        "what is the default target bin size?",
+    )
+    # "they" points back; "what is the default?" names one thing.
+    for question in (
+        "How do I remove old files from a Delta table and how long are they kept by default?",
+        "How do I turn on optimized writes for delta, and what is the default?",
+    ):
+        first, second = Question(question).parts
+        assert Question(question).searches == (first.text, f"{first.text} {second.text}")
+
+
 def test_a_statement_before_the_question_sets_the_scene() -> None:
     question = Question("I deleted runs in the UI. How do I purge them for good?")
     assert texts(question.text) == ["How do I purge them for good?"]

@@ -707,3 +707,20 @@ def test_a_neighbouring_entry_an_api_hit_does_not_show_can_be_a_hit_of_its_own(
     retriever = Retriever(MemoryStore(chunks, embedder), embedder, window=1)  # type: ignore[arg-type]
     hits = retriever.search("What do unpersist, coalesce and collect return?", 3)
     assert sorted(h.metadata["ordinal"] for h in hits) == [0, 1, 2]
+
+
+def test_each_part_of_a_two_part_question_ranks_the_passages(
+    retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The words of the whole question lean to one part; each part's own ranking brings up the
+    passage of the other."""
+    question = (
+        "How do I rename a column of a Delta table without rewriting the data files with column "
+        "mapping, and which JDBC option sets the fetch size?"
+    )
+    monkeypatch.setattr(Retriever, "_add_parts", lambda *args: None)
+    alone = [hit.source for hit in retriever.search(question, 3)]
+    monkeypatch.undo()
+    both = [hit.source for hit in retriever.search(question, 3)]
+    assert "spark/docs/sql-data-sources-jdbc.md" not in alone
+    assert "spark/docs/sql-data-sources-jdbc.md" in both
