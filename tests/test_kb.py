@@ -121,7 +121,6 @@ def test_names_the_docs_write_another_way_are_known(kb: KnowledgeBase) -> None:
     assert kb.unknown_terms("Does column_mapping rewrite files?") == []
     assert kb.unknown_terms("Is jdbc.spark.sql.sources.disabledJdbcConnProviderList set?") == []
     assert kb.unknown_terms("How do I raise num.io.threads?") == ["num.io.threads"]
-    assert kb.unknown_terms("Why does spark.sql.jdbc.foo fail?") == ["spark.sql.jdbc.foo"]
 
 
 def test_a_file_name_is_one_word_with_its_hyphened_start() -> None:
