@@ -472,8 +472,8 @@ class KnowledgeBase:
             if not parts or raw in STOPWORDS:
                 continue
             if "." in raw or "_" in raw:
-                last = raw.rsplit(".", 1)[-1]
                 segments = raw.split(".")
+                last = segments[-1]
                 words = re.split(r"[._]", raw)
                 # The whole identifier; the attribute a chain ends in when that is a name of
                 # its own (run.info.run_uuid: the docs write run_uuid; spark.sql.foo.bar: no);
