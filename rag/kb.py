@@ -29,6 +29,7 @@ from rag.index_watch import NO_INDEX, IndexWatch, read_meta
 from rag.keywords import STOPWORDS, KeywordIndex, tokenize
 from rag.ledger import Ledger
 from rag.models import Answer, Hit, symbol_of
+from rag.names import EXCEPTION, pasted
 from rag.packaged_models import DEFAULT_REFUSAL_THRESHOLD, packaged
 from rag.personas import Persona, get_persona, list_personas
 from rag.question import Question, is_stack_name
@@ -414,11 +415,11 @@ class KnowledgeBase:
         if not hits:
             return 0.0
         best = max(float(h.metadata.get("dense_score", 0.0)) for h in hits[:3])
-        words = set(tokenize(question))
-        if not words:
-            return best
         snap = self.retriever.snapshot()
         keywords = snap.keywords
+        words = self._said_words(question, keywords)
+        if not words:
+            return best
         passages = " ".join(f"{hit.heading_path} {hit.text}" for hit in hits[:3])
         found = words & set(tokenize(passages))
         weights = {w: keywords.idf(w) for w in words}
@@ -446,6 +447,22 @@ class KnowledgeBase:
             - self.settings.refusal_absent_name_penalty * min(2, len(absent))
         )
 
+    @staticmethod
+    def _said_words(question: str, keywords: KeywordIndex) -> set[str]:
+        """The question's words the passages can be expected to hold: not those of a pasted
+        error or code that the docs never use (the asker's columns, hosts, file ids)."""
+        spans = pasted(question, blocks=True)
+        if not spans:
+            return set(tokenize(question))
+        rest, quoted, end = [], [], 0
+        for a, b in sorted(spans):
+            rest.append(question[end:a] if a > end else "")
+            quoted.append(question[a:b])
+            end = max(end, b)
+        rest.append(question[end:])
+        known = {w for w in tokenize(" ".join(quoted)) if w in keywords.doc_freq}
+        return set(tokenize(" ".join(rest))) | known
+
     def _rare_acronym(self, name: str, keywords: KeywordIndex) -> bool:
         """Whether an acronym is one the docs hardly use, and no word written in capitals."""
         word = name.lower()
@@ -466,11 +483,22 @@ class KnowledgeBase:
         """unknown_terms() against an index's snapshot already at hand."""
         keywords = snap.keywords
         unknown = []
+        spans = pasted(question, blocks=True)
         for match in WORD.finditer(question):
             raw = match.group().lower()
             parts = tokenize(raw)
             if not parts or raw in STOPWORDS:
                 continue
+            if any(a <= match.start() < b for a, b in spans):
+                # What a pasted error or code names is the software's or the asker's own,
+                # but another stack's exception (net.snowflake...SnowflakeSQLException).
+                name = match.group()
+                if not (
+                    EXCEPTION.fullmatch(name.rsplit(".", 1)[-1])
+                    and "." in name
+                    and not snap.names.printed(name)
+                ):
+                    continue
             if "." in raw or "_" in raw:
                 segments = raw.split(".")
                 last = segments[-1]
@@ -482,6 +510,7 @@ class KnowledgeBase:
                 # records"), when none is so short it could hide in any longer word (g.1x).
                 known = (
                     parts[0] in keywords.doc_freq
+                    or snap.names.printed(match.group())  # java.lang.OutOfMemoryError
                     or ("." in raw and "_" in last and last in keywords.doc_freq)
                     or any(
                         ".".join(segments[k:]) in keywords.doc_freq

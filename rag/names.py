@@ -28,6 +28,32 @@ NAMESPACE_NAMES = 20
 CLOSEST = 3
 # Names that start like this many keys defined in the docs' tables are config keys.
 CONFIG_ROWS = 3
+# What the software prints and the asker pastes is no name they made up: an exception or error
+# class (java.lang.OutOfMemoryError, io.delta.exceptions.ConcurrentAppendException) of the stack
+# or of the runtimes it runs on (the JVM, Py4J for PySpark).
+EXCEPTION = re.compile(r"[A-Z]\w*(?:Exception|Error)")
+RUNTIMES = ("java.", "javax.", "scala.", "py4j.")
+# What an asker pastes from a log: an exception with its message ("Class: message"), the
+# frames of a stack trace, an error class in brackets ([DELTA_...]), Py4J's object ids ("calling
+# o45.load"), links and paths (s3a://...). The names in it are the software's or the asker's own
+# data (columns, tables, hosts, file ids), not another stack's.
+PRINTED = re.compile(
+    r"(?:[\w$]+\.)*[A-Z]\w*(?:Exception|Error):[^\n]*"
+    r"|^[ \t]*(?:at|Caused by:)[ \t][^\n]*"
+    r"|\bFile \"[^\"\n]*\", line \d+[^\n]*"
+    r"|\[[A-Z][A-Z0-9_]*_[A-Z0-9_]+(?:\.[A-Z0-9_]+)*\]"
+    r"|\bcalling o\d+\.\w+"
+    r"|\b[a-z][a-z0-9+.-]*://\S+",
+    re.MULTILINE,
+)
+CODE_BLOCK = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
+
+
+def pasted(text: str, blocks: bool = False) -> list[tuple[int, int]]:
+    """Where the text quotes what the software printed (see PRINTED), and with `blocks` its
+    code blocks too (output, or the asker's own code and data)."""
+    found = [m.span() for m in PRINTED.finditer(text)]
+    return found + [m.span() for m in CODE_BLOCK.finditer(text)] if blocks else found
 
 
 @dataclass(frozen=True)
@@ -118,12 +144,25 @@ class Names:
         return lowered.count(".") >= 2 and self._defined_heads[_head(lowered)] >= CONFIG_ROWS
 
     def unknown(self, question: Question) -> list[Unknown]:
-        """The dotted names the question quotes in our namespaces that the index does not know."""
+        """The dotted names the question quotes in our namespaces that the index does not know,
+        but for what the software printed (exceptions, stack frames)."""
+        quoted = " ".join(question.text[a:b] for a, b in pasted(question.text))
         return [
             self.describe(name)
             for name in question.code_names
-            if self.ours(name) and not self.known(name)
+            if self.ours(name)
+            and not self.known(name)
+            and not self.printed(name)
+            and name not in quoted
         ]
+
+    def printed(self, name: str) -> bool:
+        """Whether a dotted name is an exception or error class of the stack or its runtimes
+        (java.lang.OutOfMemoryError): what logs print, not a name of another stack."""
+        lowered = name.lower()
+        return bool(EXCEPTION.fullmatch(name.rsplit(".", 1)[-1])) and (
+            self.ours(name) or lowered.startswith(RUNTIMES)
+        )
 
     def unverified(self, text: str, passages: str) -> list[str]:
         """Names an answer quotes that are neither in its passages nor known to the index."""

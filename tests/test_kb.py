@@ -123,6 +123,42 @@ def test_names_the_docs_write_another_way_are_known(kb: KnowledgeBase) -> None:
     assert kb.unknown_terms("How do I raise num.io.threads?") == ["num.io.threads"]
 
 
+def test_a_pasted_error_names_no_other_stack(kb: KnowledgeBase) -> None:
+    """What the software printed (the runtime's exceptions, an error class in brackets, Py4J's
+    object ids, a link, stack frames) marks no other stack; another stack's exception does."""
+    pasted = (
+        "py4j.protocol.Py4JJavaError: An error occurred while calling o45.load. : "
+        "java.lang.ClassNotFoundException: [DATA_SOURCE_NOT_FOUND] Failed to find the data "
+        "source: delta. Please find packages at https://spark.apache.org/third-party-projects.html"
+    )
+    assert kb.unknown_terms(pasted) == []
+    frames = "Why?\n  at org.apache.spark.sql.execution.FileFormatWriter$.write(FileFormatWriter.scala:123)"
+    assert kb.unknown_terms(frames) == []
+    # The asker's own data in a pasted error or code is no other stack's either ...
+    assert kb.unknown_terms("Why?\n```\ncustomer_age  tenure_months\n```") == []
+    # ... but another stack's exception is, in a pasted error too.
+    assert kb.unknown_terms("Why? net.snowflake.client.jdbc.SnowflakeSQLException: JWT") == [
+        "net.snowflake.client.jdbc.snowflakesqlexception"
+    ]
+    assert kb.unknown_terms("Why does jwt fail?") == ["jwt"]
+
+
+def test_a_pasted_error_is_answered(kb: KnowledgeBase) -> None:
+    """A pasted error is answered from the docs that explain it: the words the docs never use
+    in it (its URL, Py4J's ids, the runtime's classes, a stack frame) do not count against it."""
+    question = (
+        'spark.read.format("jdbc").option("url", "jdbc:postgresql://db01:5432/sales").load()\n'
+        "py4j.protocol.Py4JJavaError: An error occurred while calling o58.load.\n"
+        ": java.sql.SQLException: No suitable driver\n"
+        "\tat java.sql.DriverManager.getDriver(DriverManager.java:298)\n"
+        "How do I fix it?"
+    )
+    answer = kb.ask(question)
+    assert not answer.refused and answer.unknown == []
+    assert answer.hits[0].source == "spark/docs/sql-data-sources-jdbc.md"
+    assert kb.confidence(question, answer.hits) > kb.refusal_threshold
+
+
 def test_a_file_name_is_one_word_with_its_hyphened_start() -> None:
     """The docs write hive-site.xml whole; read as "hive" and "site.xml", its second half is a
     name no doc writes. A hyphened word is two words ("pretty-printed")."""

@@ -81,6 +81,21 @@ def test_another_stack_s_names_are_not_ours_to_call_unknown(names: Names) -> Non
     assert names.unknown(Question("Which Kafka settings like num.io.threads matter?")) == []
 
 
+def test_what_the_software_prints_is_never_unknown(names: Names) -> None:
+    """A pasted error's exception class and stack frames are the software's, not names the
+    asker made up; a name the asker writes beside them still is."""
+    assert names.unknown(Question("spark.sql.QueryFailedException: the write failed. Why?")) == []
+    assert names.unknown(Question("Why does java.lang.OutOfMemoryError happen?")) == []
+    trace = "The job fails:\n  at spark.sql.execution.Writer$.write(Writer.scala:12)\nWhy?"
+    assert names.unknown(Question(trace)) == []
+    [made_up] = names.unknown(Question(f"{trace} Does spark.sql.writer.fastz help?"))
+    assert made_up.name == "spark.sql.writer.fastz"
+    # Exceptions of another stack are not ours to call printed, nor unknown.
+    assert not names.printed("net.snowflake.client.jdbc.SnowflakeSQLException")
+    assert names.printed("py4j.protocol.Py4JJavaError")
+    assert not names.printed("spark.sql.writer.fastz")
+
+
 def test_names_an_answer_makes_up_are_unverified(names: Names) -> None:
     answer = (
         "Set `spark.sql.shuffle.partitions` [1] or `spark.sql.magic.speedup` [2]; "
