@@ -32,7 +32,7 @@ from rag.models import Answer, Hit, symbol_of
 from rag.names import EXCEPTION, pasted
 from rag.packaged_models import DEFAULT_REFUSAL_THRESHOLD, packaged
 from rag.personas import Persona, get_persona, list_personas
-from rag.question import Question, is_stack_name
+from rag.question import Question, is_stack_name, without_noise
 from rag.releases import differences, release_line
 from rag.retrieval import Filters, Retriever, Snapshot
 from rag.selection import Selection, select
@@ -228,6 +228,7 @@ class KnowledgeBase:
     def search(self, question: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
         """Ranked passages for a question."""
         retriever = self.retriever
+        question = without_noise(question)
         # Through the unit vectors: the answer's selection embeds the question again.
         query = self._embed_units([self.embedder.query_prefix + question])[0]
         return retriever.search(question, k, filters, query)
@@ -265,7 +266,7 @@ class KnowledgeBase:
         deprecation notes, known once the model has cited, are in the Answer's text only)."""
         card = self.persona(persona)
         answerer = self.engine(engine)
-        search_query = (
+        search_query = without_noise(
             answerer.rewrite(question, history)
             if isinstance(answerer, LLMEngine)
             else heuristic_rewrite(question, history)
@@ -357,7 +358,9 @@ class KnowledgeBase:
     def _select(
         self, question: str, hits: Sequence[Hit], context: str, keywords: KeywordIndex
     ) -> Selection:
-        """select() with the index's keywords at hand."""
+        """select() with the index's keywords at hand, on the question without a pasted log's
+        noise."""
+        question, context = without_noise(question), without_noise(context)
         context = "" if context == question else context
         return select(
             question,

@@ -119,6 +119,30 @@ _PHRASES = (
 )
 
 
+# What a pasted log holds that says nothing a search can use: where a stack frame's code is
+# ("(Promise.scala:259)"; the classes and methods it names may tell, as BroadcastExchangeExec
+# does), the count of frames left out, the traceback's first line, Py4J's object ids ("o45."
+# of "calling o45.load"), ids (UUIDs, the ids in Parquet part-file names) and timestamps. (A
+# link's words may name the page that answers.)
+_NOISE = re.compile(
+    r"(?<=[\w$>])\((?:[\w$]+\.(?:scala|java|kt)(?::\d+)?|Native Method|Unknown Source)\)"
+    r"|^[ \t]*(?:\.\.\. \d+ more|Traceback \(most recent call last\):)[^\n]*$"
+    r"|\bo\d+\.(?=\w)"
+    r"|\b[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\b"
+    r"|\bpart-\d{5}-[\w.-]+"
+    r"|\b\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?\b",
+    re.MULTILINE,
+)
+_BLANK_LINES = re.compile(r"\n[ \t]*(?=\n)")
+
+
+def without_noise(text: str) -> str:
+    """The text without what a pasted log holds that no search can use (see _NOISE)."""
+    if not re.search(r"\d|\n", text):
+        return text
+    return _BLANK_LINES.sub("", _NOISE.sub("", text)).strip()
+
+
 def _asks(sentence: str) -> bool:
     """Whether a sentence asks (ends in "?" or opens with an asking word) rather than states."""
     return sentence.endswith("?") or bool(_ASKING.match(sentence))

@@ -157,6 +157,9 @@ def test_a_pasted_error_is_answered(kb: KnowledgeBase) -> None:
     assert not answer.refused and answer.unknown == []
     assert answer.hits[0].source == "spark/docs/sql-data-sources-jdbc.md"
     assert kb.confidence(question, answer.hits) > kb.refusal_threshold
+    # Searched without the log's noise: Py4J's object id, where the frame's code is.
+    assert "calling load." in answer.search_query and "o58" not in answer.search_query
+    assert answer.search_query.endswith("DriverManager.getDriver\nHow do I fix it?")
 
 
 def test_a_file_name_is_one_word_with_its_hyphened_start() -> None:

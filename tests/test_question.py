@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.question import Question, affirmed, keyword_query, plain
+from rag.question import Question, affirmed, keyword_query, plain, without_noise
 
 
 def texts(question: str) -> list[str]:
@@ -290,3 +290,28 @@ def test_a_question_that_asks_what_something_is_or_does() -> None:
 )
 def test_the_way_data_flows_is_read_from_the_verbs_asked(question: str, way: str) -> None:
     assert Question(question).direction == way
+
+
+def test_a_pasted_log_is_searched_without_its_noise() -> None:
+    """Where a frame's code is, Py4J's object ids, ids and timestamps say nothing a search can
+    use; the classes and methods a frame names (BroadcastExchangeExec) and the message stay."""
+    log = (
+        "py4j.protocol.Py4JJavaError: An error occurred while calling o45.load.\n"
+        "\tat org.apache.spark.sql.execution.BroadcastExchangeExec.doExecute("
+        "BroadcastExchangeExec.scala:195)\n"
+        "\tat sun.reflect.NativeMethodAccessorImpl.invoke0(Native Method)\n"
+        "\t... 32 more\n"
+        "Table ID: 5f2a9c1e-0b7d-4e43-9d6a-2c81f0e4b7aa, at 2024-06-03 02:45:07\n"
+        "File s3a://lake/orders/part-00003-7d1c2e4b-9a0f-c000.snappy.parquet is gone"
+    )
+    assert without_noise(log) == (
+        "py4j.protocol.Py4JJavaError: An error occurred while calling load.\n"
+        "\tat org.apache.spark.sql.execution.BroadcastExchangeExec.doExecute\n"
+        "\tat sun.reflect.NativeMethodAccessorImpl.invoke0\n"
+        "Table ID: , at \n"
+        "File s3a://lake/orders/ is gone"
+    )
+    trace = 'Traceback (most recent call last):\n  File "/opt/job.py", line 12\nValueError: x'
+    assert without_noise(trace) == 'File "/opt/job.py", line 12\nValueError: x'
+    question = "How do I read version 3 of a table as of 2024-06-03?"
+    assert without_noise(question) == question
