@@ -56,7 +56,10 @@ REFERRAL = re.compile(
 IDENTIFIER = re.compile(
     r"\b[A-Za-z_]\w*(?:[._-]\w+)+\b|\b[a-z]+[A-Z]\w*\b|\b[A-Z][a-z0-9]+[A-Z]\w*\b"
 )
-OUTPUT_LINE = re.compile(r"^\s*(?:\d{4}[-/]\d\d[-/]\d\d|Traceback|File \"|[+|][-+=]{3}|[|├└─])")
+OUTPUT_LINE = re.compile(
+    r"^\s*(?:\d{4}[-/]\d\d[-/]\d\d|Traceback|File \"|[+|][-+=]{3}|[|├└─]"
+    r"|(?:[\w$]+\.)*[A-Z]\w*(?:Exception|Error):)"  # a raised exception: "ValueError: ..."
+)
 SPACE = re.compile(r"\s+")
 # What ingest writes above a docstring ("New in version 1.3.0.", "Also available as ...").
 VERSION_NOTE = re.compile(
@@ -238,7 +241,9 @@ def select(
     def has_code(unit: Unit) -> bool:
         return unit.code or (unit.hit, unit.text) in code_after
 
-    lead = _lead(asked, scored, size)
+    # The lead states; output (logs, a traceback) and what only introduces it are support.
+    stated = [s for s in scored if not _shows_output(s.unit, code_after)]
+    lead = _lead(asked, stated or scored, size)
     if not lead:
         return Selection(hits=list(hits))
     support = _support(asked, scored, lead, size, has_code, [hit.source for hit in hits])
@@ -391,6 +396,12 @@ def _language_fit(asked: Question, unit: Unit) -> float:
     if not unit.code or unit.language not in asked.languages:
         return 0.0
     return 1.0 if unit.language == asked.languages[0] else 0.5
+
+
+def _shows_output(unit: Unit, code_after: dict[tuple[int, str], Unit]) -> bool:
+    """Whether a unit is output, or a sentence that leads into output."""
+    shown = unit if unit.code else code_after.get((unit.hit, unit.text))
+    return shown is not None and _looks_like_output(shown)
 
 
 def _looks_like_output(unit: Unit) -> bool:

@@ -389,3 +389,20 @@ def test_in_a_how_to_question_the_named_symbols_summary_does_not_lead() -> None:
     assert lead[0].unit.text.startswith("Add `IGNORE NULLS`")
     lead = select("What does `last_value` do?", [entry, guide]).lead
     assert lead[0].unit.text.startswith("Returns the last value")
+
+
+def test_the_lead_states_and_output_only_supports() -> None:
+    """A traceback the docs show (its raised exception marks it as output) matches a pasted
+    error best, but what the docs say about it leads."""
+    docs = hit(
+        "When you register a model, the console shows this:\n\n"
+        "```text\nNotImplementedError: FileStore does not support list_webhooks_by_event\n```\n\n"
+        "The FileStore does not support webhooks: use a database-backed store to register "
+        "models.",
+        "mlflow/quickstart.mdx",
+    )
+    question = "NotImplementedError: FileStore does not support list_webhooks_by_event. Why?"
+    selection = select(question, [docs])
+    assert [p.unit.kind for p in selection.lead] == ["sentence"]
+    assert selection.lead[0].unit.text.startswith("The FileStore does not support webhooks")
+    assert any(p.unit.code or p.code for p in selection.support)  # the output still supports
