@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from rag.errors import LakesageError, MissingExtraError
 from rag.kb import KnowledgeBase
 from rag.models import Hit, symbol_matches, symbol_of
+from rag.question import without_noise
 from rag.releases import differences
 from rag.retrieval import Filters, Snapshot
 from rag.settings import Settings
@@ -275,14 +276,15 @@ class Tools:
 
 
 def _query(text: str, what: str) -> str:
-    """A query stripped, or a tool error when it is empty or too long."""
-    stripped = text.strip()
+    """A query stripped (a pasted log's stack traces cut to their first frames, see
+    rag.question.without_noise), or a tool error when it is empty or too long."""
+    stripped = without_noise(text.strip())
     if not stripped:
         raise ToolError(f"the {what} is empty; pass some words to look for")
     if len(stripped) > MAX_QUERY:
         raise ToolError(
-            f"the {what} has {len(stripped)} characters; keep it under {MAX_QUERY} "
-            "(ask about one thing, not a whole file)"
+            f"the {what} has {len(stripped)} characters with its stack traces cut to their "
+            f"first frames; keep it under {MAX_QUERY} (ask about one thing, not a whole file)"
         )
     return stripped
 

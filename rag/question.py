@@ -134,13 +134,51 @@ _NOISE = re.compile(
     re.MULTILINE,
 )
 _BLANK_LINES = re.compile(r"\n[ \t]*(?=\n)")
+# A JVM stack trace names the code that raised first, a Python traceback last: of a run of
+# frames this many are kept from that end (a whole trace runs to hundreds of lines).
+FRAMES_KEPT = 3
+_JVM_FRAME = re.compile(r"^[ \t]*at [\w$.<>]")
+_PYTHON_FRAME = re.compile(r'^[ \t]*File "[^"\n]*", line \d+')
 
 
 def without_noise(text: str) -> str:
-    """The text without what a pasted log holds that no search can use (see _NOISE)."""
+    """The text without what a pasted log holds that no search can use (see _NOISE), and with
+    only the first frames of a JVM stack trace and the last of a Python traceback."""
     if not re.search(r"\d|\n", text):
         return text
-    return _BLANK_LINES.sub("", _NOISE.sub("", text)).strip()
+    return _BLANK_LINES.sub("", _NOISE.sub("", _fewer_frames(text))).strip()
+
+
+def _fewer_frames(text: str) -> str:
+    """The text with each run of stack frames cut to FRAMES_KEPT (a Python frame is its "File"
+    line and the line of code under it)."""
+    lines = text.split("\n")
+    out: list[str] = []
+    k = 0
+    while k < len(lines):
+        if _JVM_FRAME.match(lines[k]):
+            run = k
+            while k < len(lines) and _JVM_FRAME.match(lines[k]):
+                k += 1
+            out += lines[run : min(k, run + FRAMES_KEPT)]
+        elif _PYTHON_FRAME.match(lines[k]):
+            frames: list[list[str]] = []
+            while k < len(lines) and _PYTHON_FRAME.match(lines[k]):
+                frame = [lines[k]]
+                k += 1
+                if (
+                    k < len(lines)
+                    and lines[k].startswith((" ", "\t"))
+                    and not (_PYTHON_FRAME.match(lines[k]))
+                ):
+                    frame.append(lines[k])
+                    k += 1
+                frames.append(frame)
+            out += [line for frame in frames[-FRAMES_KEPT:] for line in frame]
+        else:
+            out.append(lines[k])
+            k += 1
+    return "\n".join(out)
 
 
 def _asks(sentence: str) -> bool:

@@ -204,6 +204,27 @@ def test_bad_inputs_are_tool_errors_and_the_server_keeps_serving(
     with_client(stdio_params(home), body)
 
 
+def test_a_pasted_stack_trace_is_asked_with_its_first_frames(index: Path) -> None:
+    """A whole trace runs past the length limit; cut to the first frames of each run, it is
+    asked and answered."""
+    frames = "\n".join(
+        f"\tat org.apache.spark.sql.delta.commands.VacuumCommand$.gc{k}(VacuumCommand.scala:{k})"
+        for k in range(60)
+    )
+    trace = (
+        "java.lang.IllegalArgumentException: requirement failed: Are you sure you would like "
+        f"to vacuum files with such a low retention period?\n{frames}\nHow do I vacuum?"
+    )
+    assert len(trace) > 4_000
+
+    async def body(client: Client) -> None:
+        answer = payload(await client.call_tool("ask", {"question": trace}))
+        assert not answer["refused"]
+        assert "delta/docs/delta-utility/index.mdx" in {c["source"] for c in answer["citations"]}
+
+    with_client(stdio_params(index), body)
+
+
 def free_port() -> int:
     """A TCP port nothing listens on now."""
     with socket.socket() as sock:

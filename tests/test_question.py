@@ -315,3 +315,17 @@ def test_a_pasted_log_is_searched_without_its_noise() -> None:
     assert without_noise(trace) == 'File "/opt/job.py", line 12\nValueError: x'
     question = "How do I read version 3 of a table as of 2024-06-03?"
     assert without_noise(question) == question
+
+
+def test_a_stack_trace_keeps_its_first_frames_and_a_traceback_its_last() -> None:
+    """The JVM names the code that raised first, Python last; a run of frames is cut to
+    FRAMES_KEPT from that end (a whole trace runs to hundreds of lines)."""
+    jvm = "\n".join(f"\tat a.C{k}.m(C{k}.scala:{k})" for k in range(8))
+    assert without_noise(f"SparkException: boom\n{jvm}\nWhy?") == (
+        "SparkException: boom\n\tat a.C0.m\n\tat a.C1.m\n\tat a.C2.m\nWhy?"
+    )
+    python = "".join(f'  File "/m{k}.py", line {k}, in f{k}\n    call{k}()\n' for k in range(6))
+    assert without_noise(f"Traceback (most recent call last):\n{python}ValueError: bad") == (
+        'File "/m3.py", line 3, in f3\n    call3()\n  File "/m4.py", line 4, in f4\n'
+        '    call4()\n  File "/m5.py", line 5, in f5\n    call5()\nValueError: bad'
+    )
