@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rag.models import release_of, symbol_of
-from rag.question import Question
+from rag.question import JVM_FRAME, PYTHON_FRAME, RAISED, Question
 
 if TYPE_CHECKING:
     from rag.retrieval import Snapshot
@@ -38,9 +38,7 @@ RUNTIMES = ("java.", "javax.", "scala.", "py4j.")
 # o45.load"), links and paths (s3a://...). The names in it are the software's or the asker's own
 # data (columns, tables, hosts, file ids), not another stack's.
 PRINTED = re.compile(
-    r"(?:[\w$]+\.)*[A-Z]\w*(?:Exception|Error):[^\n]*"
-    r"|^[ \t]*(?:at|Caused by:)[ \t][^\n]*"
-    r"|\bFile \"[^\"\n]*\", line \d+[^\n]*"
+    rf"{RAISED}[^\n]*|^(?:{JVM_FRAME}|[ \t]*Caused by:[ \t]|{PYTHON_FRAME})[^\n]*"
     r"|\[[A-Z][A-Z0-9_]*_[A-Z0-9_]+(?:\.[A-Z0-9_]+)*\]"
     r"|\bcalling o\d+\.\w+"
     r"|\b[a-z][a-z0-9+.-]*://\S+",

@@ -119,6 +119,12 @@ _PHRASES = (
 )
 
 
+# How software prints what went wrong, as askers paste it: a raised exception
+# ("java.lang.OutOfMemoryError: Java heap space"), a JVM stack frame ("at org.apache...") and a
+# Python traceback's frame ('File "/opt/job.py", line 12').
+RAISED = r"(?:[\w$]+\.)*[A-Z]\w*(?:Exception|Error):"
+JVM_FRAME = r"[ \t]*at [\w$.<>]"
+PYTHON_FRAME = r'[ \t]*File "[^"\n]*", line \d+'
 # What a pasted log holds that says nothing a search can use: where a stack frame's code is
 # ("(Promise.scala:259)"; the classes and methods it names may tell, as BroadcastExchangeExec
 # does), the count of frames left out, the traceback's first line, Py4J's object ids ("o45."
@@ -137,8 +143,8 @@ _BLANK_LINES = re.compile(r"\n[ \t]*(?=\n)")
 # A JVM stack trace names the code that raised first, a Python traceback last: of a run of
 # frames this many are kept from that end (a whole trace runs to hundreds of lines).
 FRAMES_KEPT = 3
-_JVM_FRAME = re.compile(r"^[ \t]*at [\w$.<>]")
-_PYTHON_FRAME = re.compile(r'^[ \t]*File "[^"\n]*", line \d+')
+_JVM_FRAME = re.compile(JVM_FRAME)
+_PYTHON_FRAME = re.compile(PYTHON_FRAME)
 
 
 def without_noise(text: str) -> str:

@@ -12,7 +12,7 @@ import numpy as np
 
 from rag.keywords import tokenize
 from rag.models import Deprecation, Hit, is_api, is_reference, symbol_matches, symbol_of
-from rag.question import PRODUCTS, Question, affirmed, plain
+from rag.question import PRODUCTS, RAISED, Question, affirmed, plain
 from rag.units import FENCED, INLINE_CODE, Unit, passage_units
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -57,8 +57,7 @@ IDENTIFIER = re.compile(
     r"\b[A-Za-z_]\w*(?:[._-]\w+)+\b|\b[a-z]+[A-Z]\w*\b|\b[A-Z][a-z0-9]+[A-Z]\w*\b"
 )
 OUTPUT_LINE = re.compile(
-    r"^\s*(?:\d{4}[-/]\d\d[-/]\d\d|Traceback|File \"|[+|][-+=]{3}|[|├└─]"
-    r"|(?:[\w$]+\.)*[A-Z]\w*(?:Exception|Error):)"  # a raised exception: "ValueError: ..."
+    rf"^\s*(?:\d{{4}}[-/]\d\d[-/]\d\d|Traceback|File \"|[+|][-+=]{{3}}|[|├└─]|{RAISED})"
 )
 SPACE = re.compile(r"\s+")
 # What ingest writes above a docstring ("New in version 1.3.0.", "Also available as ...").
