@@ -463,8 +463,9 @@ class KnowledgeBase:
             quoted.append(question[a:b])
             end = max(end, b)
         rest.append(question[end:])
-        known = {w for w in tokenize(" ".join(quoted)) if w in keywords.doc_freq}
-        return set(tokenize(" ".join(rest))) | known
+        # The asker's own names (a column the error prints) may be said around it too.
+        data = {w for w in tokenize(" ".join(quoted)) if w not in keywords.doc_freq}
+        return set(tokenize(" ".join(rest))) - data | set(tokenize(" ".join(quoted))) - data
 
     def _rare_acronym(self, name: str, keywords: KeywordIndex) -> bool:
         """Whether an acronym is one the docs hardly use, and no word written in capitals."""
@@ -487,11 +488,14 @@ class KnowledgeBase:
         keywords = snap.keywords
         unknown = []
         spans = pasted(question, blocks=True)
+        quoted = " ".join(question[a:b] for a, b in spans).lower()
         for match in WORD.finditer(question):
             raw = match.group().lower()
             parts = tokenize(raw)
             if not parts or raw in STOPWORDS:
                 continue
+            if raw in quoted and not any(a <= match.start() < b for a, b in spans):
+                continue  # the asker's own name, which the pasted error prints too
             if any(a <= match.start() < b for a, b in spans):
                 # What a pasted error or code names is the software's or the asker's own,
                 # but another stack's exception (net.snowflake...SnowflakeSQLException).

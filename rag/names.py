@@ -38,7 +38,9 @@ RUNTIMES = ("java.", "javax.", "scala.", "py4j.")
 # o45.load"), links and paths (s3a://...). The names in it are the software's or the asker's own
 # data (columns, tables, hosts, file ids), not another stack's.
 PRINTED = re.compile(
-    rf"{RAISED}[^\n]*|^(?:{JVM_FRAME}|[ \t]*Caused by:[ \t]|{PYTHON_FRAME})[^\n]*"
+    # an exception's message runs on to a blank line or a line that asks
+    rf"{RAISED}[^\n]*(?:\n(?![^\n]*\?[ \t]*$)[^\n]*\S[^\n]*)*"
+    rf"|^(?:{JVM_FRAME}|[ \t]*Caused by:[ \t]|{PYTHON_FRAME})[^\n]*"
     r"|\[[A-Z][A-Z0-9_]*_[A-Z0-9_]+(?:\.[A-Z0-9_]+)*\]"
     r"|\bcalling o\d+\.\w+"
     r"|\b[a-z][a-z0-9+.-]*://\S+",

@@ -141,6 +141,10 @@ def test_a_pasted_error_names_no_other_stack(kb: KnowledgeBase) -> None:
         "net.snowflake.client.jdbc.snowflakesqlexception"
     ]
     assert kb.unknown_terms("Why does jwt fail?") == ["jwt"]
+    # A name the asker says around the error, which the error prints too, is theirs.
+    printed = "Data schema:\n-- qx_tenure: long\n-- amount: double"
+    assert kb.unknown_terms(f"Appending a `qx_tenure` column:\n```\n{printed}\n```\nHow?") == []
+    assert kb.unknown_terms("Appending a `qx_tenure` column fails. How?") == ["qx_tenure"]
 
 
 def test_a_pasted_error_is_answered(kb: KnowledgeBase) -> None:

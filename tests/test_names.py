@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rag.keywords import KeywordIndex
-from rag.names import Names
+from rag.names import Names, pasted
 from rag.question import Question
 from rag.retrieval import Snapshot
 
@@ -108,3 +108,12 @@ def test_names_an_answer_makes_up_are_unverified(names: Names) -> None:
 def test_the_rows_that_define_a_name(names: Names) -> None:
     assert names.defining("spark.sql.shuffle.partitions") == [0]
     assert names.defining("spark.read.json") == []
+
+
+def test_a_pasted_exception_s_message_runs_to_a_blank_line_or_a_question() -> None:
+    text = "It fails:\nValueError: bad data '  age\n0  NaN'\nHow do I fix it?\n\nAnd why?"
+    assert [text[a:b] for a, b in pasted(text)] == ["ValueError: bad data '  age\n0  NaN'"]
+    text = "ValueError: bad\n\nthen more"
+    assert [text[a:b] for a, b in pasted(text)] == ["ValueError: bad"]
+    text = "See:\n```\nx = 1\n```"
+    assert [text[a:b] for a, b in pasted(text, blocks=True)] == ["```\nx = 1\n```"]
