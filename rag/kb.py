@@ -29,10 +29,10 @@ from rag.index_watch import NO_INDEX, IndexWatch, read_meta
 from rag.keywords import STOPWORDS, KeywordIndex, tokenize
 from rag.ledger import Ledger
 from rag.models import Answer, Hit, symbol_of
-from rag.names import EXCEPTION, pasted
+from rag.names import EXCEPTION
 from rag.packaged_models import DEFAULT_REFUSAL_THRESHOLD, packaged
 from rag.personas import Persona, get_persona, list_personas
-from rag.question import Question, is_stack_name, without_noise
+from rag.question import Question, is_stack_name, pasted, without_noise
 from rag.releases import differences, release_line
 from rag.retrieval import Filters, Retriever, Snapshot
 from rag.selection import Selection, select

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rag.models import release_of, symbol_of
-from rag.question import JVM_FRAME, PYTHON_FRAME, RAISED, Question
+from rag.question import Question, pasted
 
 if TYPE_CHECKING:
     from rag.retrieval import Snapshot
@@ -33,27 +33,6 @@ CONFIG_ROWS = 3
 # or of the runtimes it runs on (the JVM, Py4J for PySpark).
 EXCEPTION = re.compile(r"[A-Z]\w*(?:Exception|Error)")
 RUNTIMES = ("java.", "javax.", "scala.", "py4j.")
-# What an asker pastes from a log: an exception with its message ("Class: message"), the
-# frames of a stack trace, an error class in brackets ([DELTA_...]), Py4J's object ids ("calling
-# o45.load"), links and paths (s3a://...). The names in it are the software's or the asker's own
-# data (columns, tables, hosts, file ids), not another stack's.
-PRINTED = re.compile(
-    # an exception's message runs on to a blank line or a line that asks
-    rf"{RAISED}[^\n]*(?:\n(?![^\n]*\?[ \t]*$)[^\n]*\S[^\n]*)*"
-    rf"|^(?:{JVM_FRAME}|[ \t]*Caused by:[ \t]|{PYTHON_FRAME})[^\n]*"
-    r"|\[[A-Z][A-Z0-9_]*_[A-Z0-9_]+(?:\.[A-Z0-9_]+)*\]"
-    r"|\bcalling o\d+\.\w+"
-    r"|\b[a-z][a-z0-9+.-]*://\S+",
-    re.MULTILINE,
-)
-CODE_BLOCK = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
-
-
-def pasted(text: str, blocks: bool = False) -> list[tuple[int, int]]:
-    """Where the text quotes what the software printed (see PRINTED), and with `blocks` its
-    code blocks too (output, or the asker's own code and data)."""
-    found = [m.span() for m in PRINTED.finditer(text)]
-    return found + [m.span() for m in CODE_BLOCK.finditer(text)] if blocks else found
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ _NAME = re.compile(
     r"|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)(?![\w-])"
 )
 _CAPITALS = re.compile(r"\b[A-Z]{2,}(?:[ \t]+[A-Z]{2,})+\b")
+SPACE = re.compile(r"\s+")
+_WH = re.compile(r"^(?:how|what|what's|whats|which|where|when|why|who)\b", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[?.!])\s+(?=\S)")
 _ASKING = re.compile(
     r"^(?:how|what|what's|whats|which|where|when|why|who|is|are|can|could|does|do|did|should|"
@@ -125,6 +127,29 @@ _PHRASES = (
 RAISED = r"(?:[\w$]+\.)*[A-Z]\w*(?:Exception|Error):"
 JVM_FRAME = r"[ \t]*at [\w$.<>]"
 PYTHON_FRAME = r'[ \t]*File "[^"\n]*", line \d+'
+# What an asker pastes from a log: an exception with its message ("Class: message"), the
+# frames of a stack trace, an error class in brackets ([DELTA_...]), Py4J's object ids ("calling
+# o45.load"), links and paths (s3a://...). The names in it are the software's or the asker's own
+# data (columns, tables, hosts, file ids), not another stack's.
+PRINTED = re.compile(
+    # an exception's message runs on to a blank line or a line that asks
+    rf"{RAISED}[^\n]*(?:\n(?![^\n]*\?[ \t]*$)[^\n]*\S[^\n]*)*"
+    rf"|^(?:{JVM_FRAME}|[ \t]*Caused by:[ \t]|{PYTHON_FRAME})[^\n]*"
+    r"|\[[A-Z][A-Z0-9_]*_[A-Z0-9_]+(?:\.[A-Z0-9_]+)*\]"
+    r"|\bcalling o\d+\.\w+"
+    r"|\b[a-z][a-z0-9+.-]*://\S+",
+    re.MULTILINE,
+)
+CODE_BLOCK = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
+
+
+def pasted(text: str, blocks: bool = False) -> list[tuple[int, int]]:
+    """Where the text quotes what the software printed (see PRINTED), and with `blocks` its
+    code blocks too (output, or the asker's own code and data)."""
+    found = [m.span() for m in PRINTED.finditer(text)]
+    return found + [m.span() for m in CODE_BLOCK.finditer(text)] if blocks else found
+
+
 # What a pasted log holds that says nothing a search can use: where a stack frame's code is
 # ("(Promise.scala:259)"; the classes and methods it names may tell, as BroadcastExchangeExec
 # does), the count of frames left out, the traceback's first line, Py4J's object ids ("o45."
@@ -192,6 +217,34 @@ def _asks(sentence: str) -> bool:
     return sentence.endswith("?") or bool(_ASKING.match(sentence))
 
 
+def _sentences(text: str) -> list[tuple[str, bool]]:
+    """The sentences of a (stripped) text, each with whether it asks: one that ends in pasted
+    output asks only with a wh-word, as the asker does after pasting an error on the same line
+    ("... No module named 'src'. Why?"); software asks yes or no ("Are you sure you would like
+    to vacuum ...?", "Did you mean ...?")."""
+    text = text.strip()
+    spans = pasted(text, blocks=True)
+    starts = [0, *(m.end() for m in _SENTENCE.finditer(text))]
+    ends = [m.start() for m in _SENTENCE.finditer(text)] + [len(text)]
+    return [
+        (
+            sentence := text[a:b],
+            _asks(sentence)
+            and (bool(_WH.match(sentence)) or not any(x < b <= y for x, y in spans)),
+        )
+        for a, b in zip(starts, ends, strict=True)
+    ]
+
+
+def _unpasted(text: str) -> str:
+    """What the asker wrote around the output they pasted."""
+    kept, end = [], 0
+    for a, b in sorted(pasted(text, blocks=True)):
+        kept.append(text[end:a] if a > end else "")
+        end = max(end, b)
+    return SPACE.sub(" ", " ".join([*kept, text[end:]])).strip()
+
+
 def affirmed(text: str, avoided: re.Pattern[str] = _AVOIDED) -> str:
     """The text without the clauses that say what the asker wants to avoid, in its questions and
     the sentences that say what they need (elsewhere "without" says how things are: "I logged a
@@ -249,8 +302,8 @@ class Question:
     def asked(self) -> str:
         """The sentences that ask, without the statements that set the scene ("Our tracking
         server runs on Postgres.")."""
-        sentences = _SENTENCE.split(self.text.strip())
-        return " ".join(s for s in sentences if _asks(s)) or self.text
+        asking = " ".join(s for s, asks in _sentences(self.text) if asks)
+        return asking or _unpasted(self.text) or self.text
 
     @cached_property
     def asks_what(self) -> bool:
@@ -319,8 +372,8 @@ class Question:
         """The questions asked, in order; context sentences are kept out of them."""
         pieces: list[str] = []
         context = ""
-        for sentence in _SENTENCE.split(self.text.strip()):
-            if not _asks(sentence):
+        for sentence, asks in _sentences(self.text):
+            if not asks:
                 context += f"{sentence} "  # a statement sets the scene for the next question
                 continue
             split = _SECOND_PART.split(sentence)
@@ -419,8 +472,8 @@ def is_stack_name(word: str) -> bool:
 def _scene(text: str) -> str:
     """The statements before the first question sentence ("I deleted runs. How do I ...?")."""
     scene = ""
-    for sentence in _SENTENCE.split(text.strip()):
-        if _asks(sentence):
+    for sentence, asks in _sentences(text):
+        if asks:
             break
         scene += f"{sentence} "
     return scene

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from rag.keywords import KeywordIndex
-from rag.names import Names, pasted
-from rag.question import Question
+from rag.names import Names
+from rag.question import Question, pasted
 from rag.retrieval import Snapshot
 
 CONFIG = (

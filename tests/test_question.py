@@ -329,3 +329,20 @@ def test_a_stack_trace_keeps_its_first_frames_and_a_traceback_its_last() -> None
         'File "/m3.py", line 3, in f3\n    call3()\n  File "/m4.py", line 4, in f4\n'
         '    call4()\n  File "/m5.py", line 5, in f5\n    call5()\nValueError: bad'
     )
+
+
+def test_what_the_software_asks_in_a_pasted_error_is_not_asked() -> None:
+    """Software asks yes or no ("Are you sure ...?"); the asker's question follows, or with a
+    wh-word on the error's own line; a paste with no question asks what the prose around it
+    says."""
+    vacuum = (
+        "VACUUM events RETAIN 0 HOURS\n\njava.lang.IllegalArgumentException: requirement "
+        "failed: Are you sure you would like to vacuum files with such a low retention period? "
+        "If you have writers, there is a risk.\nHow do I run it anyway?"
+    )
+    assert texts(vacuum) == ["How do I run it anyway?"]
+    assert Question(vacuum).asked == "How do I run it anyway?"
+    same_line = "Serving fails with ModuleNotFoundError: No module named 'src'. Why?"
+    assert Question(same_line).asked == "Why?"
+    paste = "Scoring fails with:\nMlflowException: Failed to enforce schema. Can not convert."
+    assert Question(paste).asked == "Scoring fails with:"
