@@ -57,6 +57,13 @@ PROPER_NAME = re.compile(r"(?<=[\w,;:)] )[A-Z][a-z][A-Za-z0-9]+")
 # capitals (CHECK, MERGE), since frequent ones (SQL, JVM, RDD) are the stack's own vocabulary.
 ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]+s?\b")
 RARE_ACRONYM = 2
+# Where a question names the asker's own tables: after a SQL keyword written in capitals
+# (FROM sales.orders, OPTIMIZE web.sessions) or as the table a reader or writer is given
+# (.table("bronze.events"), saveAsTable("vendor.orders_raw")).
+DATA_NAME = re.compile(
+    r"\b(?:FROM|INTO|TABLE|JOIN|UPDATE|OPTIMIZE|VACUUM|HISTORY)\s+`?([A-Za-z_][\w.]*)"
+    r"|\.(?:table|saveAsTable|insertInto|toTable|forName)\(\s*(?:spark,\s*)?[\"']([^\"'\n]+)"
+)
 # A class name (PipelineModel): when the docs define it, the passages need not repeat it.
 CAMEL_CASE = re.compile(r"[a-z][A-Z]")
 # Python's own exceptions (AttributeError, KeyError): how a symptom is described, not a name of
@@ -450,13 +457,32 @@ class KnowledgeBase:
             - self.settings.refusal_absent_name_penalty * min(2, len(absent))
         )
 
-    @staticmethod
-    def _said_words(question: str, keywords: KeywordIndex) -> set[str]:
-        """The question's words the passages can be expected to hold: not those of a pasted
-        error or code that the docs never use (the asker's columns, hosts, file ids)."""
+    def _data_names(self, question: str, keywords: KeywordIndex) -> set[str]:
+        """The asker's own names (lowercased), which no passage holds: the tables it reads and
+        writes (see DATA_NAME), and snake_case names of ordinary words the docs never use
+        (fact_orders, dim_store: a stg_orders or a private_key_file names what another stack
+        calls its own only in part)."""
+        found = {
+            (m.group(1) or m.group(2)).strip("`").lower() for m in DATA_NAME.finditer(question)
+        }
+        for match in re.finditer(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b", question):
+            name = match.group()
+            words = name.split("_")
+            if name not in keywords.doc_freq and all(
+                len(w) >= MIN_SPELLED and w.isalpha() and self.embedder.is_word(w) for w in words
+            ):
+                found.add(name)
+        return found
+
+    def _said_words(self, question: str, keywords: KeywordIndex) -> set[str]:
+        """The question's words the passages can be expected to hold: not the asker's own
+        names (tables, columns, hosts, file ids) in a pasted error or code that the docs never
+        use, nor the tables and names of theirs it gives (see _data_names)."""
+        data = {t for name in self._data_names(question, keywords) for t in tokenize(name)}
+        data = {t for t in data if t not in keywords.doc_freq}
         spans = pasted(question, blocks=True)
         if not spans:
-            return set(tokenize(question))
+            return set(tokenize(question)) - data
         rest, quoted, end = [], [], 0
         for a, b in sorted(spans):
             rest.append(question[end:a] if a > end else "")
@@ -464,7 +490,7 @@ class KnowledgeBase:
             end = max(end, b)
         rest.append(question[end:])
         # The asker's own names (a column the error prints) may be said around it too.
-        data = {w for w in tokenize(" ".join(quoted)) if w not in keywords.doc_freq}
+        data |= {w for w in tokenize(" ".join(quoted)) if w not in keywords.doc_freq}
         return set(tokenize(" ".join(rest))) - data | set(tokenize(" ".join(quoted))) - data
 
     def _rare_acronym(self, name: str, keywords: KeywordIndex) -> bool:
@@ -489,10 +515,11 @@ class KnowledgeBase:
         unknown = []
         spans = pasted(question, blocks=True)
         quoted = " ".join(question[a:b] for a, b in spans).lower()
+        data = self._data_names(question, keywords)
         for match in WORD.finditer(question):
             raw = match.group().lower()
             parts = tokenize(raw)
-            if not parts or raw in STOPWORDS:
+            if not parts or raw in STOPWORDS or raw in data:
                 continue
             if raw in quoted and not any(a <= match.start() < b for a, b in spans):
                 continue  # the asker's own name, which the pasted error prints too

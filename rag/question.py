@@ -127,14 +127,18 @@ _PHRASES = (
 RAISED = r"(?:[\w$]+\.)*[A-Z]\w*(?:Exception|Error):"
 JVM_FRAME = r"[ \t]*at [\w$.<>]"
 PYTHON_FRAME = r'[ \t]*File "[^"\n]*", line \d+'
+# A log line's time: log4j's "24/05/02 03:12:45", ISO's "2024-05-02 03:12:45,123", bracketed.
+LOG_TIME = r"[ \t]*\[?(?:\d\d/\d\d/\d\d|\d{4}-\d\d-\d\d)[ T,]+\d\d:\d\d:\d\d(?:[.,]\d+)?"
+# ... and its level, which starts the line once the time is cut as noise.
+LOG_LEVEL = r"[ \t]*(?:ERROR|WARN|WARNING|INFO|FATAL)[ \t]+[\w.$]+:"
 # What an asker pastes from a log: an exception with its message ("Class: message"), the
-# frames of a stack trace, an error class in brackets ([DELTA_...]), Py4J's object ids ("calling
+# frames of a stack trace, a log line, an error class in brackets ([DELTA_...]), Py4J's object ids ("calling
 # o45.load"), links and paths (s3a://...). The names in it are the software's or the asker's own
 # data (columns, tables, hosts, file ids), not another stack's.
 PRINTED = re.compile(
     # an exception's message runs on to a blank line or a line that asks
     rf"{RAISED}[^\n]*(?:\n(?![^\n]*\?[ \t]*$)[^\n]*\S[^\n]*)*"
-    rf"|^(?:{JVM_FRAME}|[ \t]*Caused by:[ \t]|{PYTHON_FRAME})[^\n]*"
+    rf"|^(?:{JVM_FRAME}|[ \t]*Caused by:[ \t]|{PYTHON_FRAME}|{LOG_TIME}|{LOG_LEVEL})[^\n]*"
     r"|\[[A-Z][A-Z0-9_]*_[A-Z0-9_]+(?:\.[A-Z0-9_]+)*\]"
     r"|\bcalling o\d+\.\w+"
     r"|\b[a-z][a-z0-9+.-]*://\S+",
@@ -161,7 +165,7 @@ _NOISE = re.compile(
     r"|\bo\d+\.(?=\w)"
     r"|\b[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\b"
     r"|\bpart-\d{5}-[\w.-]+"
-    r"|\b\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?\b",
+    r"|\b(?:\d\d/\d\d/\d\d|\d{4}-\d\d-\d\d)[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?\b",
     re.MULTILINE,
 )
 _BLANK_LINES = re.compile(r"\n[ \t]*(?=\n)")

@@ -147,6 +147,17 @@ def test_a_pasted_error_names_no_other_stack(kb: KnowledgeBase) -> None:
     assert kb.unknown_terms("Appending a `qx_tenure` column fails. How?") == ["qx_tenure"]
 
 
+def test_the_asker_s_own_tables_and_names_are_no_other_stack_s(kb: KnowledgeBase) -> None:
+    """Tables a question reads or writes and snake_case names of ordinary words are the
+    asker's data; a name that is only partly words (stg_orders) is not."""
+    assert kb.unknown_terms("Why is SELECT * FROM finance.ledger slow?") == []
+    written = kb.unknown_terms('Why does df.write.saveAsTable("vendor.orders_raw") fail?')
+    assert "vendor.orders_raw" not in written
+    assert kb.unknown_terms("Why does the join of fact_orders with dim_store fail?") == []
+    assert kb.unknown_terms("Why is finance.ledger slow?") == ["finance.ledger"]
+    assert kb.unknown_terms("Why does stg_orders fail?") == ["stg_orders"]
+
+
 def test_a_pasted_error_is_answered(kb: KnowledgeBase) -> None:
     """A pasted error is answered from the docs that explain it: the words the docs never use
     in it (its URL, Py4J's ids, the runtime's classes, a stack frame) do not count against it."""

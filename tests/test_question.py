@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.question import Question, affirmed, keyword_query, plain, without_noise
+from rag.question import Question, affirmed, keyword_query, pasted, plain, without_noise
 
 
 def texts(question: str) -> list[str]:
@@ -346,3 +346,11 @@ def test_what_the_software_asks_in_a_pasted_error_is_not_asked() -> None:
     assert Question(same_line).asked == "Why?"
     paste = "Scoring fails with:\nMlflowException: Failed to enforce schema. Can not convert."
     assert Question(paste).asked == "Scoring fails with:"
+
+
+def test_a_log_line_is_pasted_output_with_or_without_its_time() -> None:
+    line = "24/05/02 03:12:45 ERROR YarnScheduler: Lost executor 14 on ip-10-1-2-33.ec2.internal"
+    text = f"Executors get lost:\n{line}\nWhat should I set?"
+    assert [text[a:b] for a, b in pasted(text)] == [line]
+    cut = without_noise(text)
+    assert [cut[a:b].strip() for a, b in pasted(cut)] == [line.removeprefix("24/05/02 03:12:45 ")]
