@@ -460,8 +460,8 @@ class KnowledgeBase:
     def _data_names(self, question: str, keywords: KeywordIndex) -> set[str]:
         """The asker's own names (lowercased), which no passage holds: the tables it reads and
         writes (see DATA_NAME), and snake_case names of ordinary words the docs never use
-        (fact_orders, dim_store: a stg_orders or a private_key_file names what another stack
-        calls its own only in part)."""
+        (fact_orders, dim_store; not stg_orders). Another stack's settings may look alike
+        (execution_timeout): its other terms still tell."""
         found = {
             (m.group(1) or m.group(2)).strip("`").lower() for m in DATA_NAME.finditer(question)
         }

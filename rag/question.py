@@ -132,9 +132,9 @@ LOG_TIME = r"[ \t]*\[?(?:\d\d/\d\d/\d\d|\d{4}-\d\d-\d\d)[ T,]+\d\d:\d\d:\d\d(?:[
 # ... and its level, which starts the line once the time is cut as noise.
 LOG_LEVEL = r"[ \t]*(?:ERROR|WARN|WARNING|INFO|FATAL)[ \t]+[\w.$]+:"
 # What an asker pastes from a log: an exception with its message ("Class: message"), the
-# frames of a stack trace, a log line, an error class in brackets ([DELTA_...]), Py4J's object ids ("calling
-# o45.load"), links and paths (s3a://...). The names in it are the software's or the asker's own
-# data (columns, tables, hosts, file ids), not another stack's.
+# frames of a stack trace, a log line, an error class in brackets ([DELTA_...]), Py4J's object
+# ids ("calling o45.load"), links and paths (s3a://...). The names in it are the software's or
+# the asker's own data (columns, tables, hosts, file ids), not another stack's.
 PRINTED = re.compile(
     # an exception's message runs on to a blank line or a line that asks
     rf"{RAISED}[^\n]*(?:\n(?![^\n]*\?[ \t]*$)[^\n]*\S[^\n]*)*"
