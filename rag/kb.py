@@ -32,7 +32,7 @@ from rag.models import Answer, Hit, symbol_of
 from rag.names import EXCEPTION
 from rag.packaged_models import DEFAULT_REFUSAL_THRESHOLD, packaged
 from rag.personas import Persona, get_persona, list_personas
-from rag.question import Question, is_stack_name, pasted, without_noise
+from rag.question import FRAMES, Question, is_stack_name, pasted, without_noise
 from rag.releases import differences, release_line
 from rag.retrieval import Filters, Retriever, Snapshot
 from rag.selection import Selection, select
@@ -491,7 +491,10 @@ class KnowledgeBase:
         rest.append(question[end:])
         # The asker's own names (a column the error prints) may be said around it too.
         data |= {w for w in tokenize(" ".join(quoted)) if w not in keywords.doc_freq}
-        return set(tokenize(" ".join(rest))) - data | set(tokenize(" ".join(quoted))) - data
+        # No passage need hold the frames of a stack trace: the code they name is the stack's
+        # inside, which tells retrieval where, not what the answer says.
+        said = FRAMES.sub(" ", " \n".join(quoted))
+        return set(tokenize(" ".join(rest))) - data | set(tokenize(said)) - data
 
     def _rare_acronym(self, name: str, keywords: KeywordIndex) -> bool:
         """Whether an acronym is one the docs hardly use, and no word written in capitals."""

@@ -174,6 +174,10 @@ _BLANK_LINES = re.compile(r"\n[ \t]*(?=\n)")
 FRAMES_KEPT = 3
 _JVM_FRAME = re.compile(JVM_FRAME)
 _PYTHON_FRAME = re.compile(PYTHON_FRAME)
+# The frames of a pasted trace: a JVM frame's line, a Python frame's line and its line of code.
+FRAMES = re.compile(
+    rf"^{JVM_FRAME}[^\n]*|^{PYTHON_FRAME}[^\n]*(?:\n(?!{PYTHON_FRAME})[ \t]+\S[^\n]*)?", re.M
+)
 
 
 def without_noise(text: str) -> str:

@@ -147,6 +147,18 @@ def test_a_pasted_error_names_no_other_stack(kb: KnowledgeBase) -> None:
     assert kb.unknown_terms("Appending a `qx_tenure` column fails. How?") == ["qx_tenure"]
 
 
+def test_no_passage_need_hold_a_stack_trace_s_frames(kb: KnowledgeBase) -> None:
+    error = "java.sql.SQLException: No suitable driver\nHow do I fix it?"
+    frames = (
+        "\tat java.sql.DriverManager.getDriver(DriverManager.java:298)\n"
+        "\tat org.apache.spark.sql.execution.datasources.jdbc.JdbcUtils.createConnection("
+        "JdbcUtils.scala:63)\n"
+    )
+    framed = error.replace("\nHow", f"\n{frames}How")
+    hits = kb.search(error, 6)
+    assert kb.confidence(framed, hits) == pytest.approx(kb.confidence(error, hits))
+
+
 def test_the_asker_s_own_tables_and_names_are_no_other_stack_s(kb: KnowledgeBase) -> None:
     """Tables a question reads or writes and snake_case names of ordinary words are the
     asker's data; a name that is only partly words (stg_orders) is not."""
