@@ -548,6 +548,7 @@ class KnowledgeBase:
                 known = (
                     parts[0] in keywords.doc_freq
                     or snap.names.printed(match.group())  # java.lang.OutOfMemoryError
+                    or snap.names.known(match.group())  # an API entry, a chain of members
                     or ("." in raw and "_" in last and last in keywords.doc_freq)
                     or any(
                         ".".join(segments[k:]) in keywords.doc_freq

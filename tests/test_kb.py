@@ -147,6 +147,12 @@ def test_a_pasted_error_names_no_other_stack(kb: KnowledgeBase) -> None:
     assert kb.unknown_terms("Appending a `qx_tenure` column fails. How?") == ["qx_tenure"]
 
 
+def test_a_chain_of_known_members_is_no_other_stack_s(kb: KnowledgeBase) -> None:
+    """As for unknown names: a chain of documented members is known, a made-up key is not."""
+    assert kb.unknown_terms("Why does spark.read.format.option fail?") == []
+    assert kb.unknown_terms("Why does spark.sql.jdbc.foo fail?") == ["spark.sql.jdbc.foo"]
+
+
 def test_no_passage_need_hold_a_stack_trace_s_frames(kb: KnowledgeBase) -> None:
     error = "java.sql.SQLException: No suitable driver\nHow do I fix it?"
     frames = (
