@@ -29,10 +29,9 @@ from rag.index_watch import NO_INDEX, IndexWatch, read_meta
 from rag.keywords import STOPWORDS, KeywordIndex, tokenize
 from rag.ledger import Ledger
 from rag.models import Answer, Hit, symbol_of
-from rag.names import EXCEPTION
 from rag.packaged_models import DEFAULT_REFUSAL_THRESHOLD, packaged
 from rag.personas import Persona, get_persona, list_personas
-from rag.question import FRAMES, Question, is_stack_name, pasted, without_noise
+from rag.question import FRAMES, Question, is_stack_name, pasted, split_pasted, without_noise
 from rag.releases import differences, release_line
 from rag.retrieval import Filters, Retriever, Snapshot
 from rag.selection import Selection, select
@@ -427,14 +426,15 @@ class KnowledgeBase:
         best = max(float(h.metadata.get("dense_score", 0.0)) for h in hits[:3])
         snap = self.retriever.snapshot()
         keywords = snap.keywords
-        words = self._said_words(question, keywords)
+        data = self._data_names(question, keywords)
+        words = self._said_words(question, keywords, data)
         if not words:
             return best
         passages = " ".join(f"{hit.heading_path} {hit.text}" for hit in hits[:3])
         found = words & set(tokenize(passages))
         weights = {w: keywords.idf(w) for w in words}
         coverage = sum(weights[w] for w in found) / sum(weights.values())
-        unknown = self._unknown_terms(question, snap)
+        unknown = self._unknown_terms(question, snap, data)
         lowered = passages.lower()
         asked = Question(question).asked
         absent = {
@@ -474,21 +474,15 @@ class KnowledgeBase:
                 found.add(name)
         return found
 
-    def _said_words(self, question: str, keywords: KeywordIndex) -> set[str]:
+    @staticmethod
+    def _said_words(question: str, keywords: KeywordIndex, names: set[str]) -> set[str]:
         """The question's words the passages can be expected to hold: not the asker's own
         names (tables, columns, hosts, file ids) in a pasted error or code that the docs never
-        use, nor the tables and names of theirs it gives (see _data_names)."""
-        data = {t for name in self._data_names(question, keywords) for t in tokenize(name)}
-        data = {t for t in data if t not in keywords.doc_freq}
-        spans = pasted(question, blocks=True)
-        if not spans:
+        use, nor the asker's names it gives (`names`, see _data_names)."""
+        data = {t for name in names for t in tokenize(name) if t not in keywords.doc_freq}
+        if not pasted(question, blocks=True):
             return set(tokenize(question)) - data
-        rest, quoted, end = [], [], 0
-        for a, b in sorted(spans):
-            rest.append(question[end:a] if a > end else "")
-            quoted.append(question[a:b])
-            end = max(end, b)
-        rest.append(question[end:])
+        rest, quoted = split_pasted(question)
         # The asker's own names (a column the error prints) may be said around it too.
         data |= {w for w in tokenize(" ".join(quoted)) if w not in keywords.doc_freq}
         # No passage need hold the frames of a stack trace: the code they name is the stack's
@@ -510,32 +504,28 @@ class KnowledgeBase:
     def unknown_terms(self, question: str) -> list[str]:
         """Names in the question that the docs never use and that are no ordinary word:
         the tools, products and settings of another stack (dbt, Snowpipe, num.io.threads)."""
-        return self._unknown_terms(question, self.retriever.snapshot())
+        snap = self.retriever.snapshot()
+        return self._unknown_terms(question, snap, self._data_names(question, snap.keywords))
 
-    def _unknown_terms(self, question: str, snap: Snapshot) -> list[str]:
-        """unknown_terms() against an index's snapshot already at hand."""
+    def _unknown_terms(self, question: str, snap: Snapshot, data: set[str]) -> list[str]:
+        """unknown_terms() against an index's snapshot already at hand, but for the asker's
+        own names (`data`, see _data_names)."""
         keywords = snap.keywords
         unknown = []
         spans = pasted(question, blocks=True)
         quoted = " ".join(question[a:b] for a, b in spans).lower()
-        data = self._data_names(question, keywords)
         for match in WORD.finditer(question):
             raw = match.group().lower()
             parts = tokenize(raw)
             if not parts or raw in STOPWORDS or raw in data:
                 continue
-            if raw in quoted and not any(a <= match.start() < b for a, b in spans):
-                continue  # the asker's own name, which the pasted error prints too
             if any(a <= match.start() < b for a, b in spans):
                 # What a pasted error or code names is the software's or the asker's own,
                 # but another stack's exception (net.snowflake...SnowflakeSQLException).
-                name = match.group()
-                if not (
-                    EXCEPTION.fullmatch(name.rsplit(".", 1)[-1])
-                    and "." in name
-                    and not snap.names.printed(name)
-                ):
+                if not snap.names.foreign_exception(match.group()):
                     continue
+            elif raw in quoted:
+                continue  # the asker's own name, which the pasted error prints too
             if "." in raw or "_" in raw:
                 segments = raw.split(".")
                 last = segments[-1]

@@ -138,10 +138,12 @@ class Names:
     def printed(self, name: str) -> bool:
         """Whether a dotted name is an exception or error class of the stack or its runtimes
         (java.lang.OutOfMemoryError): what logs print, not a name of another stack."""
-        lowered = name.lower()
-        return bool(EXCEPTION.fullmatch(name.rsplit(".", 1)[-1])) and (
-            self.ours(name) or lowered.startswith(RUNTIMES)
-        )
+        return _exception(name) and (self.ours(name) or name.lower().startswith(RUNTIMES))
+
+    def foreign_exception(self, name: str) -> bool:
+        """Whether a dotted name is an exception class of another stack
+        (net.snowflake.client.jdbc.SnowflakeSQLException)."""
+        return "." in name and _exception(name) and not self.printed(name)
 
     def unverified(self, text: str, passages: str) -> list[str]:
         """Names an answer quotes that are neither in its passages nor known to the index."""
@@ -172,6 +174,11 @@ class Names:
         if name is None:
             return ""
         return release_of(self.snapshot.metas[self._where[name]])
+
+
+def _exception(name: str) -> bool:
+    """Whether a (dotted) name ends in an exception or error class."""
+    return bool(EXCEPTION.fullmatch(name.rsplit(".", 1)[-1]))
 
 
 def _head(lowered: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from rag.keywords import STOPWORDS, tokenize
 
@@ -147,11 +147,24 @@ PRINTED = re.compile(
 CODE_BLOCK = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 
 
-def pasted(text: str, blocks: bool = False) -> list[tuple[int, int]]:
+@lru_cache(maxsize=256)
+def pasted(text: str, blocks: bool = False) -> tuple[tuple[int, int], ...]:
     """Where the text quotes what the software printed (see PRINTED), and with `blocks` its
-    code blocks too (output, or the asker's own code and data)."""
-    found = [m.span() for m in PRINTED.finditer(text)]
-    return found + [m.span() for m in CODE_BLOCK.finditer(text)] if blocks else found
+    code blocks too (output, or the asker's own code and data). Remembered: one question is
+    read for its parts, what it asks, its names and the refusal's words."""
+    found = tuple(m.span() for m in PRINTED.finditer(text))
+    return found + tuple(m.span() for m in CODE_BLOCK.finditer(text)) if blocks else found
+
+
+def split_pasted(text: str) -> tuple[list[str], list[str]]:
+    """What the asker wrote around the output and code they pasted, and what they pasted."""
+    said, quoted, end = [], [], 0
+    for a, b in sorted(pasted(text, blocks=True)):
+        said.append(text[end:a] if a > end else "")
+        quoted.append(text[a:b])
+        end = max(end, b)
+    said.append(text[end:])
+    return said, quoted
 
 
 # What a pasted log holds that says nothing a search can use: where a stack frame's code is
@@ -232,8 +245,9 @@ def _sentences(text: str) -> list[tuple[str, bool]]:
     to vacuum ...?", "Did you mean ...?")."""
     text = text.strip()
     spans = pasted(text, blocks=True)
-    starts = [0, *(m.end() for m in _SENTENCE.finditer(text))]
-    ends = [m.start() for m in _SENTENCE.finditer(text)] + [len(text)]
+    breaks = list(_SENTENCE.finditer(text))
+    starts = [0, *(m.end() for m in breaks)]
+    ends = [*(m.start() for m in breaks), len(text)]
     return [
         (
             sentence := text[a:b],
@@ -246,11 +260,7 @@ def _sentences(text: str) -> list[tuple[str, bool]]:
 
 def _unpasted(text: str) -> str:
     """What the asker wrote around the output they pasted."""
-    kept, end = [], 0
-    for a, b in sorted(pasted(text, blocks=True)):
-        kept.append(text[end:a] if a > end else "")
-        end = max(end, b)
-    return SPACE.sub(" ", " ".join([*kept, text[end:]])).strip()
+    return SPACE.sub(" ", " ".join(split_pasted(text)[0])).strip()
 
 
 def affirmed(text: str, avoided: re.Pattern[str] = _AVOIDED) -> str:

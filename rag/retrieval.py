@@ -336,9 +336,7 @@ class Retriever:
         query = self.embedder.embed([prefixed])[0] if vector is None else vector
         mask = snap.mask(filters)
         dense = self._dense(snap, query, mask, filters)
-        keyword = snap.keywords.scores(keyword_query(question))
-        if mask is not None:
-            keyword = np.where(mask, keyword, 0.0)
+        keyword = _keyword(snap, question, mask)
         fused = self._fuse(snap, dense, keyword)
         asked = Question(question)
         if asked.searches:
@@ -364,9 +362,7 @@ class Retriever:
         long are they kept?" found the time-travel retention section before VACUUM's)."""
         vectors = self.embedder.embed([self.embedder.query_prefix + s for s in searches])
         for search, vector in zip(searches, vectors, strict=True):
-            keyword = snap.keywords.scores(keyword_query(search))
-            if mask is not None:
-                keyword = np.where(mask, keyword, 0.0)
+            keyword = _keyword(snap, search, mask)
             ranked = self._fuse(snap, self._dense(snap, vector, mask, filters), keyword)
             for i, score in ranked.items():
                 fused[i] = fused.get(i, 0.0) + score / len(searches)
@@ -515,6 +511,12 @@ class _Picker:
         for j in self.snap.shown(i, self.window):
             self._shown.add(j)
             self._hashes.add(str(self.snap.metas[j].get("hash", "")))
+
+
+def _keyword(snap: Snapshot, question: str, mask: np.ndarray | None) -> np.ndarray:
+    """The keyword (BM25) score of each chunk for a question, 0 outside the filters' mask."""
+    keyword = snap.keywords.scores(keyword_query(question))
+    return keyword if mask is None else np.where(mask, keyword, 0.0)
 
 
 def _goes_on(before: str, after: str) -> bool:

@@ -12,7 +12,7 @@ import numpy as np
 
 from rag.keywords import tokenize
 from rag.models import Deprecation, Hit, is_api, is_reference, symbol_matches, symbol_of
-from rag.question import PRODUCTS, RAISED, Question, affirmed, plain
+from rag.question import PRODUCTS, RAISED, SPACE, Question, affirmed, plain
 from rag.units import FENCED, INLINE_CODE, Unit, passage_units
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -59,7 +59,6 @@ IDENTIFIER = re.compile(
 OUTPUT_LINE = re.compile(
     rf"^\s*(?:\d{{4}}[-/]\d\d[-/]\d\d|Traceback|File \"|[+|][-+=]{{3}}|[|├└─]|{RAISED})"
 )
-SPACE = re.compile(r"\s+")
 # What ingest writes above a docstring ("New in version 1.3.0.", "Also available as ...").
 VERSION_NOTE = re.compile(
     r"^(?:new in version|changed in version|deprecated|also available as)\b", re.IGNORECASE
